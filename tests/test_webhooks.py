@@ -1,0 +1,486 @@
+"""The webhook receiver: signature, dedupe, storage, out-of-order deliveries, the sync trigger."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import sys
+import threading
+import time
+import types
+import uuid
+
+import pytest
+from starlette.testclient import TestClient
+
+import pipelines
+from pipelines import webhooks
+from pipelines.webhooks import (
+    DuckDBWebhookEventStore,
+    SyncTriggerBatcher,
+    WebhookEvent,
+    connector_sync_trigger,
+    create_app,
+)
+
+SECRET = "whsec_test_" + "k" * 24
+PATH = "/webhooks/autosync"
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    # Written out here, independently of the module, so a wrong algorithm there fails the tests.
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def envelope(event_id: str, event: str = "workorder.updated", shop_id: int = 1, object_id: int = 101,
+             updated_at: str = "2025-03-01T10:00:00Z", created_at: str | None = None, **data) -> bytes:
+    body = {
+        "id": event_id,
+        "event": event,
+        "created_at": created_at or updated_at,
+        "shop_id": shop_id,
+        "data": {"id": object_id, "shop_id": shop_id, "updated_at": updated_at, **data},
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def deliver(client: TestClient, body: bytes, signature: str | bytes | None = "auto"):
+    headers = {"Content-Type": "application/json"}
+    if signature == "auto":
+        signature = sign(body)
+    if signature is not None:
+        headers["X-AutoSync-Signature"] = signature
+    return client.post(PATH, content=body, headers=headers)
+
+
+class Recorder:
+    """An on_events that records each batch."""
+
+    def __init__(self, fail: bool = False):
+        self.calls: list[tuple[set[str], set[int]]] = []
+        self.fail = fail
+        self._lock = threading.Lock()
+
+    def __call__(self, resources: set[str], shop_ids: set[int]) -> None:
+        with self._lock:
+            self.calls.append((set(resources), set(shop_ids)))
+        if self.fail:
+            raise RuntimeError("sync failed (test)")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return DuckDBWebhookEventStore(str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture
+def recorder():
+    return Recorder()
+
+
+@pytest.fixture
+def client(store, recorder):
+    # A long debounce: a test sees a batch only when it flushes, so no timing races.
+    app = create_app(SECRET, store, recorder, debounce_seconds=60)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def flush(client: TestClient) -> None:
+    assert client.app.state.batcher.flush(timeout=10)
+
+
+# -- good deliveries ---------------------------------------------------------------------------
+def test_webhooks_good_delivery_is_stored_and_triggers_sync(client, store, recorder):
+    body = envelope("evt_1", "workorder.completed", shop_id=2, object_id=7, status="completed")
+    response = deliver(client, body)
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "id": "evt_1", "duplicate": False}
+
+    assert store.event_ids() == ["evt_1"]
+    rows = store._execute(
+        f"SELECT event_id, event, shop_id, resource, object_id, object_updated_at, created_at, received_at, payload"
+        f" FROM {store.qualified_table}"
+    )
+    event_id, event, shop_id, resource, object_id, object_updated_at, created_at, received_at, payload = rows[0]
+    assert (event_id, event, shop_id, resource, object_id) == ("evt_1", "workorder.completed", 2, "work_orders", 7)
+    assert object_updated_at.isoformat().startswith("2025-03-01T10:00:00")
+    assert created_at == object_updated_at
+    assert received_at is not None
+    assert payload == body.decode()  # verbatim: the exact text that was signed
+
+    flush(client)
+    assert recorder.calls == [({"work_orders"}, {2})]
+
+
+@pytest.mark.parametrize(
+    "event, resources",
+    [
+        ("payment.received", {"payments", "work_orders"}),
+        ("payment.refunded", {"payments", "work_orders"}),
+        ("customer.created", {"customers"}),
+        ("appointment.created", {"appointments"}),
+        ("inspection.approved", {"inspections"}),
+        ("inventory.low_stock", {"inventory"}),
+        ("workorder.invoiced", {"work_orders"}),
+    ],
+)
+def test_webhooks_event_names_map_to_connector_resources(client, recorder, event, resources):
+    assert deliver(client, envelope("evt_" + event, event, shop_id=3)).status_code == 200
+    flush(client)
+    assert recorder.calls == [(resources, {3})]
+
+
+def test_webhooks_deliveries_are_batched_into_one_sync(client, recorder):
+    deliver(client, envelope("evt_a", "workorder.updated", shop_id=1))
+    deliver(client, envelope("evt_b", "customer.updated", shop_id=2, object_id=5))
+    deliver(client, envelope("evt_c", "payment.received", shop_id=1, object_id=9))
+    flush(client)
+    assert recorder.calls == [({"work_orders", "customers", "payments"}, {1, 2})]
+    deliver(client, envelope("evt_d", "inventory.low_stock", shop_id=3))
+    flush(client)
+    assert recorder.calls[1] == ({"inventory"}, {3})
+
+
+def test_webhooks_unknown_event_is_stored_but_triggers_nothing(client, store, recorder):
+    assert deliver(client, envelope("evt_new", "vehicle.updated")).status_code == 200
+    assert store.event_ids() == ["evt_new"]
+    flush(client)
+    assert recorder.calls == []
+
+
+# -- bad and missing signatures ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "signature",
+    [
+        sign(b"some other body"),
+        sign(envelope("evt_x"), secret="whsec_wrong"),
+        sign(envelope("evt_x")).upper(),  # the contract says lowercase hex
+        "sha256=" + sign(envelope("evt_x")),
+        "zz",
+        "é".encode("latin-1") * 64,  # a non-ASCII header must be a 403, not a 500
+    ],
+    ids=["other-body", "other-secret", "uppercase", "prefixed", "short", "non-ascii"],
+)
+def test_webhooks_bad_signature_is_refused_and_nothing_stored(client, store, recorder, signature):
+    response = deliver(client, envelope("evt_x"), signature=signature)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert store.count() == 0
+    flush(client)
+    assert recorder.calls == []
+
+
+def test_webhooks_tampered_body_is_refused(client, store):
+    original = envelope("evt_t", status="invoiced", total=100.0)
+    tampered = original.replace(b"100.0", b"1.0")
+    assert deliver(client, tampered, signature=sign(original)).status_code == 403
+    assert store.count() == 0
+
+
+def test_webhooks_missing_signature_is_refused(client, store):
+    response = deliver(client, envelope("evt_m"), signature=None)
+    assert response.status_code == 403
+    assert response.json()["success"] is False
+    assert deliver(client, envelope("evt_m"), signature="").status_code == 403
+    assert store.count() == 0
+
+
+def test_webhooks_signature_checked_with_constant_time_compare(client, monkeypatch):
+    seen = []
+    real_compare = hmac.compare_digest
+
+    def spy(a, b):
+        seen.append((a, b))
+        return real_compare(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    body = envelope("evt_ct")
+    assert deliver(client, body).status_code == 200
+    assert deliver(client, body, signature="0" * 64).status_code == 403
+    assert len(seen) == 2
+    assert seen[0] == (sign(body).encode(), sign(body).encode())
+    assert seen[1] == (sign(body).encode(), b"0" * 64)
+
+
+def test_webhooks_never_log_secret_or_signature(store, recorder, caplog):
+    caplog.set_level(logging.DEBUG)
+    app = create_app(SECRET, store, recorder, debounce_seconds=60)
+    body = envelope("evt_log")
+    wrong = sign(body, secret="whsec_other")
+    with TestClient(app) as test_client:
+        deliver(test_client, body)
+        deliver(test_client, body, signature=wrong)
+        deliver(test_client, b"{not json", signature=sign(b"{not json"))
+        test_client.app.state.batcher.flush(timeout=10)
+    assert caplog.records, "the receiver should log what it does"
+    for secret_text in (SECRET, sign(body), wrong, sign(b"{not json")):
+        assert secret_text not in caplog.text
+
+
+# -- replays -----------------------------------------------------------------------------------
+def test_webhooks_replayed_event_is_stored_once_and_triggers_once(client, store, recorder):
+    body = envelope("evt_r", "payment.received", shop_id=4)
+    first = deliver(client, body)
+    flush(client)
+    replay = deliver(client, body)
+    # A retry that reached us twice is a success: the sender must stop retrying.
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert first.json()["duplicate"] is False
+    assert replay.json()["duplicate"] is True
+    assert store.event_ids() == ["evt_r"]
+    flush(client)
+    assert recorder.calls == [({"payments", "work_orders"}, {4})]
+
+
+def test_webhooks_replay_detected_across_restart_and_second_receiver(tmp_path):
+    path = str(tmp_path / "shared.duckdb")
+    body = envelope("evt_restart")
+    first_calls, second_calls = Recorder(), Recorder()
+    with TestClient(create_app(SECRET, DuckDBWebhookEventStore(path), first_calls, debounce_seconds=60)) as first:
+        assert deliver(first, body).json()["duplicate"] is False
+        flush(first)
+    # A fresh process (new app, new store object) on the same warehouse still knows the id.
+    with TestClient(create_app(SECRET, DuckDBWebhookEventStore(path), second_calls, debounce_seconds=60)) as second:
+        assert deliver(second, body).json()["duplicate"] is True
+        flush(second)
+    assert DuckDBWebhookEventStore(path).event_ids() == ["evt_restart"]
+    assert len(first_calls.calls) == 1 and second_calls.calls == []
+
+
+def test_webhooks_concurrent_replays_store_once(store):
+    body = envelope("evt_race")
+    event = WebhookEvent.from_body(body)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(store.insert(event))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 7 + [True]
+    assert store.count() == 1
+
+
+# -- out of order ------------------------------------------------------------------------------
+def test_webhooks_out_of_order_delivery_does_not_regress(client, store, recorder):
+    older = envelope("evt_old", "workorder.updated", shop_id=1, object_id=55,
+                     updated_at="2025-03-01T10:00:00Z", status="in_progress", total=120.0)
+    newer = envelope("evt_new", "workorder.completed", shop_id=1, object_id=55,
+                     updated_at="2025-03-01T11:30:00Z", status="completed", total=180.0)
+    # The newer change is delivered first, the older one (a retried delivery) after it.
+    assert deliver(client, newer).status_code == 200
+    assert deliver(client, older).status_code == 200
+
+    assert store.event_ids() == ["evt_new", "evt_old"]  # stored as they came, append-only
+    latest = store.latest_object_state("work_orders", 55)
+    assert latest["status"] == "completed" and latest["total"] == 180.0
+    flush(client)
+    # The sync reads the API, not the payloads: it only needs to know what to resync.
+    assert recorder.calls == [({"work_orders"}, {1})]
+
+
+def test_webhooks_latest_state_ties_break_on_event_time(store):
+    same_second = "2025-03-01T10:00:00Z"
+    for event_id, created_at, status in [("evt_2", "2025-03-01T10:00:02Z", "paid"),
+                                         ("evt_1", "2025-03-01T10:00:01Z", "open")]:
+        store.insert(WebhookEvent.from_body(
+            envelope(event_id, object_id=9, updated_at=same_second, created_at=created_at, status=status)))
+    assert store.latest_object_state("work_orders", 9)["status"] == "paid"
+    assert store.latest_object_state("work_orders", 10) is None
+    assert store.latest_object_state("customers", 9) is None
+
+
+# -- malformed bodies --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        json.dumps({"event": "workorder.updated", "created_at": "2025-03-01T10:00:00Z", "shop_id": 1,
+                    "data": {"id": 1}}).encode(),  # no id
+        json.dumps({"id": "evt_1", "event": "workorder.updated", "created_at": "2025-03-01T10:00:00Z",
+                    "shop_id": "1", "data": {"id": 1}}).encode(),  # shop_id as text
+        json.dumps({"id": "evt_1", "event": "workorder.updated", "created_at": "yesterday",
+                    "shop_id": 1, "data": {"id": 1}}).encode(),
+        json.dumps({"id": "evt_1", "event": "workorder.updated", "created_at": "2025-03-01T10:00:00Z",
+                    "shop_id": 1, "data": [1]}).encode(),
+        json.dumps({"id": "evt_1", "event": "", "created_at": "2025-03-01T10:00:00Z",
+                    "shop_id": 1, "data": {"id": 1}}).encode(),
+    ],
+)
+def test_webhooks_malformed_body_is_400(client, store, recorder, body):
+    response = deliver(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert store.count() == 0
+    flush(client)
+    assert recorder.calls == []
+
+
+def test_webhooks_oversized_body_is_413(client, store):
+    body = envelope("evt_big", notes="x" * (webhooks.MAX_BODY_BYTES + 1))
+    assert deliver(client, body).status_code == 413
+    assert store.count() == 0
+
+
+def test_webhooks_storage_failure_is_503_so_the_sender_retries(store, recorder, monkeypatch):
+    def broken_insert(event):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "insert", broken_insert)
+    with TestClient(create_app(SECRET, store, recorder, debounce_seconds=60)) as test_client:
+        response = deliver(test_client, envelope("evt_503"))
+        assert response.status_code == 503
+        test_client.app.state.batcher.flush(timeout=10)
+    assert recorder.calls == []
+
+
+def test_webhooks_create_app_refuses_empty_secret(store):
+    with pytest.raises(ValueError, match="secret is empty"):
+        create_app("", store)
+
+
+# -- the trigger -------------------------------------------------------------------------------
+def test_webhooks_sync_runs_outside_the_request(store):
+    started, release = threading.Event(), threading.Event()
+
+    def slow_sync(resources, shop_ids):
+        started.set()
+        release.wait(10)
+
+    with TestClient(create_app(SECRET, store, slow_sync, debounce_seconds=0)) as test_client:
+        began = time.monotonic()
+        assert deliver(test_client, envelope("evt_s1")).status_code == 200
+        assert started.wait(5)
+        # The sync is still running; a delivery is still answered at once.
+        assert deliver(test_client, envelope("evt_s2")).status_code == 200
+        assert time.monotonic() - began < 5
+        release.set()
+        assert test_client.app.state.batcher.flush(timeout=10)
+
+
+def test_webhooks_failed_sync_is_logged_and_receiver_keeps_working(store, caplog):
+    failing = Recorder(fail=True)
+    with TestClient(create_app(SECRET, store, failing, debounce_seconds=60)) as test_client:
+        deliver(test_client, envelope("evt_f1"))
+        flush(test_client)
+        assert deliver(test_client, envelope("evt_f2", "customer.created")).status_code == 200
+        flush(test_client)
+    assert [call[0] for call in failing.calls] == [{"work_orders"}, {"customers"}]
+    assert "triggered sync failed" in caplog.text
+    assert store.count() == 2
+
+
+def test_webhooks_batcher_debounces_and_caps_delay():
+    recorder = Recorder()
+    batcher = SyncTriggerBatcher(recorder, debounce_seconds=0.3, max_delay_seconds=0.8)
+    try:
+        began = time.monotonic()
+        while time.monotonic() - began < 1.5:  # a steady stream, faster than the debounce
+            batcher.submit({"work_orders"}, {1})
+            time.sleep(0.05)
+        # The stream never went quiet, yet the cap made it sync while it ran.
+        assert 1 <= len(recorder.calls) <= 3
+        assert batcher.flush(timeout=5)
+        assert all(call == ({"work_orders"}, {1}) for call in recorder.calls)
+    finally:
+        batcher.stop(timeout=5)
+
+
+def test_webhooks_batcher_stop_runs_pending_batch():
+    recorder = Recorder()
+    batcher = SyncTriggerBatcher(recorder, debounce_seconds=60)
+    batcher.submit({"customers"}, {2})
+    batcher.stop(timeout=5)
+    assert recorder.calls == [({"customers"}, {2})]
+
+
+def test_webhooks_connector_trigger_calls_pipelines_run(monkeypatch):
+    received = []
+    fake_run = types.ModuleType("pipelines.run")
+    fake_run.main = lambda argv: received.append(list(argv)) or 0
+    monkeypatch.setitem(sys.modules, "pipelines.run", fake_run)
+    monkeypatch.setattr(pipelines, "run", fake_run, raising=False)
+
+    trigger = connector_sync_trigger(["--destination", "duckdb", "--duckdb-path", "w.duckdb"])
+    trigger({"work_orders", "payments"}, {3, 1})
+    assert received == [[
+        "--resources", "payments,work_orders", "--shops", "1,3",
+        "--destination", "duckdb", "--duckdb-path", "w.duckdb", "--no-dbt",
+    ]]
+    fake_run.main = lambda argv: 1
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        connector_sync_trigger()({"customers"}, {1})
+
+
+# -- CLI ---------------------------------------------------------------------------------------
+def test_webhooks_cli_without_secret_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("AUTOSYNC_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("WEBHOOKS__SECRET", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .dlt/secrets.toml here
+    assert webhooks.main(["--duckdb-path", str(tmp_path / "w.duckdb")]) == 2
+    assert "no webhook secret" in capsys.readouterr().err
+
+
+# -- storage -----------------------------------------------------------------------------------
+def test_webhooks_table_lives_beside_dlt_raw_tables(tmp_path):
+    """The connector's dlt loads into the same DuckDB dataset before and after the table exists."""
+    import dlt
+
+    path = str(tmp_path / "warehouse.duckdb")
+    pipeline = dlt.pipeline(
+        pipeline_name="wh_coexist", destination=dlt.destinations.duckdb(path),
+        dataset_name="autosync_raw", pipelines_dir=str(tmp_path / "dlt"),
+    )
+    store = DuckDBWebhookEventStore(path)  # the receiver created the schema first
+    store.insert(WebhookEvent.from_body(envelope("evt_before")))
+    pipeline.run([{"id": 1, "name": "a"}], table_name="customers")
+    store.insert(WebhookEvent.from_body(envelope("evt_after")))
+    pipeline.run([{"id": 2, "name": "b"}], table_name="customers")
+
+    import duckdb
+
+    with duckdb.connect(path) as con:
+        assert con.execute("select count(*) from autosync_raw.customers").fetchone()[0] == 2
+    assert store.event_ids() == ["evt_before", "evt_after"]
+
+
+@pytest.mark.postgres
+def test_webhooks_postgres_store(recorder):
+    psycopg2 = pytest.importorskip("psycopg2")
+    dsn = "postgresql://postgres@127.0.0.1:5432/test"
+    schema = f"wh_test_{uuid.uuid4().hex[:10]}"
+    store = webhooks.PostgresWebhookEventStore(dsn, schema)
+    try:
+        with TestClient(create_app(SECRET, store, recorder, debounce_seconds=60)) as test_client:
+            newer = envelope("evt_pg_new", "payment.received", shop_id=2, object_id=8,
+                             updated_at="2025-03-02T09:00:00Z", status="succeeded")
+            older = envelope("evt_pg_old", "payment.received", shop_id=2, object_id=8,
+                             updated_at="2025-03-02T08:00:00Z", status="pending")
+            assert deliver(test_client, newer).json()["duplicate"] is False
+            assert deliver(test_client, older).json()["duplicate"] is False
+            assert deliver(test_client, newer).json()["duplicate"] is True
+            assert deliver(test_client, older, signature=sign(newer)).status_code == 403
+            flush(test_client)
+        # A second receiver (own connection) on the same schema sees the ids: dedupe is in the DB.
+        second = webhooks.PostgresWebhookEventStore(dsn, schema)
+        try:
+            assert second.insert(WebhookEvent.from_body(older)) is False
+            assert second.event_ids() == ["evt_pg_new", "evt_pg_old"]
+            assert second.latest_object_state("payments", 8)["status"] == "succeeded"
+        finally:
+            second.close()
+        with psycopg2.connect(dsn) as con, con.cursor() as cursor:
+            cursor.execute(f'SELECT payload::text FROM "{schema}".webhook_events WHERE event_id = %s', ["evt_pg_new"])
+            assert cursor.fetchone()[0] == newer.decode()  # verbatim
+        assert recorder.calls == [({"payments", "work_orders"}, {2})]
+    finally:
+        store.close()
+        con = psycopg2.connect(dsn)
+        con.autocommit = True
+        with con.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        con.close()
