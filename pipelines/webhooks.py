@@ -138,9 +138,14 @@ class WebhookEvent:
         object_id = data.get("id")
         if not isinstance(object_id, int) or isinstance(object_id, bool):
             object_id = None
-        object_updated_at = (
-            _parse_timestamp(data["updated_at"], "data.updated_at") if data.get("updated_at") else None
-        )
+        object_updated_at = None
+        if data.get("updated_at"):
+            try:
+                object_updated_at = _parse_timestamp(data["updated_at"], "data.updated_at")
+            except InvalidEnvelope:
+                # The envelope is what we must understand; the object is AutoSync's business.
+                # Keep the event (its sync reads the API anyway), just without an order key.
+                pass
         resources = resources_for_event(event)
         return cls(
             event_id=event_id,
@@ -551,16 +556,12 @@ def _read_secret(env_name: str) -> str | None:
     return dlt.secrets.get("webhooks.secret")
 
 
-def _postgres_dsn() -> str | None:
-    import dlt
-    from dlt.common.configuration.specs import ConnectionStringCredentials
+def _postgres_dsn() -> str:
+    """The DSN the connector's dlt Postgres destination would use (same config keys and forms)."""
+    from dlt.common.configuration import resolve_configuration
+    from dlt.destinations.impl.postgres.configuration import PostgresCredentials
 
-    value = dlt.secrets.get("destination.postgres.credentials")
-    if not value:
-        return None
-    if isinstance(value, str):
-        return value
-    credentials = ConnectionStringCredentials(dict(value))
+    credentials = resolve_configuration(PostgresCredentials(), sections=("destination", "postgres"))
     return credentials.to_native_representation()
 
 
@@ -610,11 +611,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             store: WebhookEventStore = DuckDBWebhookEventStore(args.duckdb_path, args.dataset)
             destination_args = ["--destination", "duckdb", "--duckdb-path", args.duckdb_path]
         else:
-            dsn = _postgres_dsn()
-            if not dsn:
+            from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+            try:
+                dsn = _postgres_dsn()
+            except ConfigFieldMissingException:
                 print(
                     "error: --postgres needs destination.postgres.credentials in .dlt/secrets.toml "
-                    "or DESTINATION__POSTGRES__CREDENTIALS",
+                    "or DESTINATION__POSTGRES__CREDENTIALS (a postgresql:// connection string)",
                     file=sys.stderr,
                 )
                 return 2

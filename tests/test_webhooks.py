@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import logging
+import subprocess
 import sys
 import threading
 import time
@@ -320,6 +321,13 @@ def test_webhooks_malformed_body_is_400(client, store, recorder, body):
     assert recorder.calls == []
 
 
+def test_webhooks_odd_object_timestamp_is_kept_without_order_key(client, store):
+    # Only the envelope must be understood; an odd `data.updated_at` must not bounce the event.
+    body = envelope("evt_odd", object_id=3, updated_at="not a time", created_at="2025-03-01T10:00:00Z")
+    assert deliver(client, body).status_code == 200
+    assert store.latest_object_state("work_orders", 3)["updated_at"] == "not a time"
+
+
 def test_webhooks_oversized_body_is_413(client, store):
     body = envelope("evt_big", notes="x" * (webhooks.MAX_BODY_BYTES + 1))
     assert deliver(client, body).status_code == 413
@@ -446,6 +454,50 @@ def test_webhooks_table_lives_beside_dlt_raw_tables(tmp_path):
     with duckdb.connect(path) as con:
         assert con.execute("select count(*) from autosync_raw.customers").fetchone()[0] == 2
     assert store.event_ids() == ["evt_before", "evt_after"]
+
+
+HOLD_DUCKDB_FILE = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("create table if not exists other_process (id int)")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _hold_file_in_other_process(path: str, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_DUCKDB_FILE, path, str(seconds)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_webhooks_duckdb_file_is_free_between_deliveries(tmp_path):
+    """The connector CLI (another process) must be able to write the file while we listen."""
+    path = str(tmp_path / "warehouse.duckdb")
+    store = DuckDBWebhookEventStore(path, lock_timeout_seconds=10)
+    store.insert(WebhookEvent.from_body(envelope("evt_1")))
+    holder = _hold_file_in_other_process(path, 1.0)  # would fail if the store kept the file open
+    began = time.monotonic()
+    # A delivery during the other process's write waits for its lock instead of failing.
+    assert store.insert(WebhookEvent.from_body(envelope("evt_2"))) is True
+    assert time.monotonic() - began >= 0.5
+    assert holder.wait(10) == 0
+    assert store.event_ids() == ["evt_1", "evt_2"]
+
+
+def test_webhooks_duckdb_file_locked_too_long_is_503(tmp_path, recorder):
+    path = str(tmp_path / "warehouse.duckdb")
+    store = DuckDBWebhookEventStore(path, lock_timeout_seconds=0.3)
+    holder = _hold_file_in_other_process(path, 3.0)
+    try:
+        with TestClient(create_app(SECRET, store, recorder, debounce_seconds=60)) as test_client:
+            assert deliver(test_client, envelope("evt_busy")).status_code == 503
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert store.count() == 0
 
 
 @pytest.mark.postgres
