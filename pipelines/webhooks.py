@@ -35,7 +35,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-logger = logging.getLogger(__name__)
+# Named, not __name__: under `python -m pipelines.webhooks` that would be "__main__".
+logger = logging.getLogger("pipelines.webhooks")
 
 SIGNATURE_HEADER = "X-AutoSync-Signature"
 DEFAULT_DATASET = "autosync_raw"
