@@ -428,7 +428,9 @@ class SyncTriggerBatcher:
             try:
                 logger.info("webhooks: syncing %s for shops %s", sorted(resources), sorted(shop_ids))
                 self.on_events(resources, shop_ids)
-            except Exception:
+            except (Exception, SystemExit):
+                # SystemExit too: a CLI-style main() (argparse) exits, and that would end this
+                # thread silently, leaving every later batch unsynced.
                 logger.exception("webhooks: the triggered sync failed; the next sync will catch up")
             with self._cond:
                 self._done = max(self._done, covered)

@@ -382,6 +382,24 @@ def test_webhooks_failed_sync_is_logged_and_receiver_keeps_working(store, caplog
     assert store.count() == 2
 
 
+def test_webhooks_batcher_survives_a_sync_that_exits():
+    calls = []
+
+    def exiting_sync(resources, shop_ids):
+        calls.append(resources)
+        raise SystemExit(2)  # what argparse does on a bad flag
+
+    batcher = SyncTriggerBatcher(exiting_sync, debounce_seconds=60)
+    try:
+        batcher.submit({"customers"}, {1})
+        assert batcher.flush(timeout=5)
+        batcher.submit({"inventory"}, {1})
+        assert batcher.flush(timeout=5)
+        assert calls == [{"customers"}, {"inventory"}]
+    finally:
+        batcher.stop(timeout=5)
+
+
 def test_webhooks_batcher_debounces_and_caps_delay():
     recorder = Recorder()
     batcher = SyncTriggerBatcher(recorder, debounce_seconds=0.3, max_delay_seconds=0.8)
