@@ -211,8 +211,8 @@ class WebhookEventStore(ABC):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """Run one statement in its own transaction and return its rows (if any)."""
 
-    def close(self) -> None:  # pragma: no cover - overridden where a connection is held
-        pass
+    def close(self) -> None:
+        """Release a held connection (stores that hold none have nothing to do)."""
 
     # -- operations ----------------------------------------------------------------------
     def insert(self, event: WebhookEvent) -> bool:
