@@ -1,0 +1,79 @@
+{#- One row per inspection still live (neither it nor its work order deleted at the source), with
+    its items counted by outcome. Items are aggregated per inspection before the join. -#}
+with
+
+inspections as (
+
+    select * from {{ ref('stg_autosync__inspections') }}
+    where not is_deleted
+
+),
+
+live_work_orders as (
+
+    select work_order_id from {{ ref('stg_autosync__work_orders') }}
+    where not is_deleted
+
+),
+
+items as (
+
+    select
+        *,
+        item_condition in ('yellow', 'red') as is_recommended,
+        item_condition in ('yellow', 'red') and approval_status = 'approved' as is_approved
+
+    from {{ ref('stg_autosync__inspection_items') }}
+
+),
+
+items_per_inspection as (
+
+    select
+        inspection_id,
+        count(*) as items_inspected,
+        sum(case when is_recommended then 1 else 0 end) as items_recommended,
+        sum(case when is_approved then 1 else 0 end) as items_approved,
+        sum(case when is_recommended and approval_status = 'declined' then 1 else 0 end) as items_declined,
+        sum(case when is_recommended and approval_status = 'pending' then 1 else 0 end) as items_pending,
+        sum(case when item_condition = 'red' then 1 else 0 end) as red_items,
+        sum(case when item_condition = 'red' and is_approved then 1 else 0 end) as red_items_approved,
+        sum(case when is_recommended then estimate_amount end) as recommended_amount,
+        sum(case when is_approved then estimate_amount end) as approved_amount
+
+    from items
+    group by inspection_id
+
+),
+
+aggregated as (
+
+    select
+        inspections.inspection_id,
+        inspections.shop_id,
+        inspections.work_order_id,
+        inspections.vehicle_id,
+        inspections.technician_id,
+        inspections.inspection_status,
+        inspections.sent_at,
+        inspections.responded_at,
+        inspections.created_at,
+        coalesce(items_per_inspection.items_inspected, 0) as items_inspected,
+        coalesce(items_per_inspection.items_recommended, 0) as items_recommended,
+        coalesce(items_per_inspection.items_approved, 0) as items_approved,
+        coalesce(items_per_inspection.items_declined, 0) as items_declined,
+        coalesce(items_per_inspection.items_pending, 0) as items_pending,
+        coalesce(items_per_inspection.red_items, 0) as red_items,
+        coalesce(items_per_inspection.red_items_approved, 0) as red_items_approved,
+        coalesce(items_per_inspection.recommended_amount, 0) as recommended_amount,
+        coalesce(items_per_inspection.approved_amount, 0) as approved_amount
+
+    from inspections
+    left join items_per_inspection
+        on inspections.inspection_id = items_per_inspection.inspection_id
+    where inspections.work_order_id is null
+        or inspections.work_order_id in (select work_order_id from live_work_orders)
+
+)
+
+select * from aggregated

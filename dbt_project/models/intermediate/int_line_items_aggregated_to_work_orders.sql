@@ -1,0 +1,25 @@
+{#- Per work order sums over the line items of its jobs that were not declined. Aggregating here,
+    before any join to work orders, keeps every mart linear in the number of line items. -#}
+with
+
+line_items as (
+
+    select * from {{ ref('int_line_items_enriched') }}
+    where not is_on_declined_job
+
+),
+
+aggregated as (
+
+    select
+        work_order_id,
+        count(*) as line_items_count,
+        sum(part_cost) as parts_cost,
+        sum(case when line_item_type = 'labor' then hours end) as billed_labor_hours
+
+    from line_items
+    group by work_order_id
+
+)
+
+select * from aggregated

@@ -1,0 +1,60 @@
+{#- Line items of live work orders, with their job's status and their work order's milestones.
+    Every join is many-to-one on a primary key, so the row count is the line items'. -#}
+with
+
+line_items as (
+
+    select * from {{ ref('stg_autosync__line_items') }}
+
+),
+
+jobs as (
+
+    select * from {{ ref('stg_autosync__jobs') }}
+
+),
+
+live_work_orders as (
+
+    select * from {{ ref('stg_autosync__work_orders') }}
+    where not is_deleted
+
+),
+
+enriched as (
+
+    select
+        line_items.line_item_id,
+        line_items.shop_id,
+        line_items.work_order_id,
+        line_items.job_id,
+        jobs.job_status,
+        coalesce(jobs.is_declined, false) as is_on_declined_job,
+        line_items.line_item_type,
+        line_items.description,
+        line_items.technician_id,
+        line_items.hours,
+        line_items.labor_rate,
+        line_items.part_id,
+        line_items.part_number,
+        line_items.quantity,
+        line_items.unit_cost,
+        line_items.unit_price,
+        line_items.is_taxable,
+        line_items.total,
+        case
+            when line_items.line_item_type = 'part'
+                then line_items.quantity * line_items.unit_cost
+        end as part_cost,
+        live_work_orders.completed_at as work_order_completed_at,
+        live_work_orders.invoiced_at as work_order_invoiced_at
+
+    from line_items
+    inner join live_work_orders
+        on line_items.work_order_id = live_work_orders.work_order_id
+    left join jobs
+        on line_items.job_id = jobs.job_id
+
+)
+
+select * from enriched

@@ -1,0 +1,68 @@
+with
+
+work_orders as (
+
+    select * from {{ ref('stg_autosync__work_orders') }}
+    where not is_deleted
+
+),
+
+jobs_per_work_order as (
+
+    select * from {{ ref('int_jobs_aggregated_to_work_orders') }}
+
+),
+
+line_items_per_work_order as (
+
+    select * from {{ ref('int_line_items_aggregated_to_work_orders') }}
+
+),
+
+final as (
+
+    select
+        work_orders.work_order_id,
+        work_orders.shop_id,
+        work_orders.work_order_number,
+        work_orders.customer_id,
+        work_orders.vehicle_id,
+        work_orders.technician_id,
+        work_orders.service_advisor_id,
+        work_orders.work_order_status,
+        work_orders.mileage_in,
+        work_orders.labor_total,
+        work_orders.parts_total,
+        work_orders.fees_total,
+        work_orders.subtotal,
+        work_orders.tax_total,
+        work_orders.total,
+        work_orders.amount_paid,
+        work_orders.balance_due,
+        {{ autosync.round_money('coalesce(line_items_per_work_order.parts_cost, 0)') }} as parts_cost,
+        {{ autosync.round_money('work_orders.parts_total - coalesce(line_items_per_work_order.parts_cost, 0)') }}
+            as parts_gross_profit,
+        cast(coalesce(line_items_per_work_order.billed_labor_hours, 0) as {{ autosync.type_measure() }})
+            as billed_labor_hours,
+        coalesce(jobs_per_work_order.jobs_count, 0) as jobs_count,
+        coalesce(jobs_per_work_order.declined_jobs_count, 0) as declined_jobs_count,
+        coalesce(jobs_per_work_order.completed_jobs_count, 0) as completed_jobs_count,
+        work_orders.created_at,
+        work_orders.started_at,
+        work_orders.completed_at,
+        work_orders.invoiced_at,
+        work_orders.updated_at,
+        {{ autosync.utc_date('work_orders.invoiced_at') }} as invoiced_date,
+        {{ autosync.hours_between('work_orders.started_at', 'work_orders.completed_at') }} as cycle_time_hours,
+        work_orders.completed_at is not null as is_completed,
+        work_orders.invoiced_at is not null as is_invoiced
+
+    from work_orders
+    left join jobs_per_work_order
+        on work_orders.work_order_id = jobs_per_work_order.work_order_id
+    left join line_items_per_work_order
+        on work_orders.work_order_id = line_items_per_work_order.work_order_id
+
+)
+
+select * from final

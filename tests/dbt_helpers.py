@@ -1,0 +1,485 @@
+"""Helpers for the dbt tests: a small synthetic AutoSync world shaped like the emulator's truth dump
+(INTERFACES.md §2), a loader that writes it as the connector's raw tables (INTERFACES.md §3) into
+DuckDB or Postgres, and readers for the marts.
+
+The synthetic world lets the dbt project be tested on its own and on purpose-built edge cases
+(week and day boundaries, half-cent averages, declined jobs, refunds, deleted records); the
+end-to-end tests in test_marts_*.py run the real emulator and connector instead.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import random
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+PG_DSN = dict(host="127.0.0.1", port=5432, user="postgres", dbname="test")
+
+MAIN_MARTS = ("fct_revenue_daily", "fct_technician_throughput_weekly", "fct_inspection_approval_monthly")
+MART_KEYS = {
+    "fct_revenue_daily": ("shop_id", "date"),
+    "fct_technician_throughput_weekly": ("shop_id", "technician_id", "week_start"),
+    "fct_inspection_approval_monthly": ("shop_id", "technician_id", "month_start"),
+}
+
+# ----------------------------------------------------------------------------------------------
+# Raw table layout (INTERFACES.md §3): column -> SQL type. `ts` = timestamp with time zone.
+ID, TXT, DEC, BOOL, TS = "bigint", "text", "decimal(12,2)", "boolean", "ts"
+ADDRESS = {"address__street": TXT, "address__city": TXT, "address__state": TXT, "address__zip": TXT}
+RAW_TABLES: dict[str, dict[str, str]] = {
+    "shops": {"id": ID, "shop_id": ID, "name": TXT, "slug": TXT, "status": TXT, "phone": TXT, "email": TXT,
+              **ADDRESS, "settings__tax_rate": DEC, "settings__labor_rate": DEC, "created_at": TS, "updated_at": TS},
+    "employees": {"id": ID, "shop_id": ID, "first_name": TXT, "last_name": TXT, "email": TXT, "role": TXT,
+                  "active": BOOL, "hourly_rate": DEC, "created_at": TS, "updated_at": TS},
+    "customers": {"id": ID, "shop_id": ID, "first_name": TXT, "last_name": TXT, "email": TXT, "phone": TXT,
+                  "is_business": BOOL, "company_name": TXT, **ADDRESS, "notes": TXT, "created_at": TS,
+                  "updated_at": TS},
+    "vehicles": {"id": ID, "shop_id": ID, "customer_id": ID, "year": ID, "make": TXT, "model": TXT, "trim": TXT,
+                 "vin": TXT, "mileage": ID, "license_plate": TXT, "created_at": TS, "updated_at": TS},
+    "work_orders": {"id": ID, "shop_id": ID, "number": TXT, "customer_id": ID, "vehicle_id": ID,
+                    "technician_id": ID, "service_advisor_id": ID, "status": TXT, "notes": TXT, "mileage_in": ID,
+                    "labor_total": DEC, "parts_total": DEC, "fees_total": DEC, "subtotal": DEC, "tax_total": DEC,
+                    "total": DEC, "amount_paid": DEC, "balance_due": DEC, "started_at": TS, "completed_at": TS,
+                    "invoiced_at": TS, "created_at": TS, "updated_at": TS},
+    "work_orders__jobs": {"id": ID, "shop_id": ID, "work_order_id": ID, "name": TXT, "technician_id": ID,
+                          "status": TXT, "approved_at": TS, "labor_total": DEC, "parts_total": DEC, "total": DEC},
+    "work_orders__jobs__line_items": {"id": ID, "shop_id": ID, "work_order_id": ID, "job_id": ID, "type": TXT,
+                                      "description": TXT, "technician_id": ID, "hours": DEC, "rate": DEC,
+                                      "part_id": ID, "part_number": TXT, "quantity": DEC, "unit_cost": DEC,
+                                      "unit_price": DEC, "taxable": BOOL, "total": DEC},
+    "payments": {"id": ID, "shop_id": ID, "work_order_id": ID, "amount": DEC, "method": TXT, "status": TXT,
+                 "card_brand": TXT, "last4": TXT, "refunded_amount": DEC, "created_at": TS, "updated_at": TS},
+    "payments__refunds": {"id": ID, "shop_id": ID, "payment_id": ID, "amount": DEC, "reason": TXT, "created_at": TS},
+    "inspections": {"id": ID, "shop_id": ID, "work_order_id": ID, "vehicle_id": ID, "technician_id": ID,
+                    "status": TXT, "sent_at": TS, "responded_at": TS, "created_at": TS, "updated_at": TS},
+    "inspections__items": {"id": ID, "shop_id": ID, "inspection_id": ID, "job_id": ID, "name": TXT, "category": TXT,
+                           "condition": TXT, "notes": TXT, "estimate_amount": DEC, "approval": TXT,
+                           "approved_at": TS},
+    "inspections__items__photos": {"id": ID, "shop_id": ID, "inspection_id": ID, "inspection_item_id": ID,
+                                   "url": TXT, "caption": TXT},
+    "appointments": {"id": ID, "shop_id": ID, "customer_id": ID, "vehicle_id": ID, "work_order_id": ID,
+                     "starts_at": TS, "ends_at": TS, "status": TXT, "title": TXT, "created_at": TS, "updated_at": TS},
+    "inventory": {"id": ID, "shop_id": ID, "part_number": TXT, "name": TXT, "brand": TXT, "quantity_on_hand": ID,
+                  "reorder_point": ID, "unit_cost": DEC, "unit_price": DEC, "location": TXT, "created_at": TS,
+                  "updated_at": TS},
+}
+TOP_LEVEL = ("shops", "employees", "customers", "vehicles", "work_orders", "payments", "inspections",
+             "appointments", "inventory")
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def money(x: float | Decimal) -> float:
+    return float(Decimal(str(x)).quantize(Decimal("0.01")))
+
+
+# ----------------------------------------------------------------------------------------------
+def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
+               clock: dt.datetime = dt.datetime(2025, 3, 3, 12, 0, 0, tzinfo=dt.timezone.utc)) -> dict[str, Any]:
+    """A truth dump (plus `_deleted_objects`, the last known state of what was deleted) with the
+    cases the marts must get right: declined jobs, partial and failed payments, refunds, unsent and
+    unanswered inspections, records deleted at the source, work orders without a technician, events
+    a second either side of midnight and of the Monday week boundary, averages that end in half a cent."""
+    rnd = random.Random(seed)
+    ids: dict[str, int] = {}
+
+    def next_id(kind: str) -> int:
+        ids[kind] = ids.get(kind, 0) + 1
+        return ids[kind]
+
+    objects: dict[str, list] = {k: [] for k in TOP_LEVEL}
+    deleted_objects: dict[str, list] = {k: [] for k in TOP_LEVEL}
+    start = clock - dt.timedelta(days=45)
+
+    def when(days_ago_max: float = 45) -> dt.datetime:
+        t = clock - dt.timedelta(seconds=rnd.randint(3600, int(days_ago_max * 86400)))
+        return t.replace(microsecond=0)
+
+    for s in range(shops):
+        shop_id = next_id("shops")
+        created = start - dt.timedelta(days=400)
+        objects["shops"].append({
+            "id": shop_id, "name": f"Shop {shop_id}", "slug": f"shop-{shop_id}", "status": "active",
+            "phone": f"555-010{shop_id}", "email": f"shop{shop_id}@example.com",
+            "address": {"street": f"{shop_id} Main St", "city": "Springfield", "state": "IL", "zip": "62701"},
+            "settings": {"tax_rate": [7.25, 8.0, 6.5][s % 3], "labor_rate": 120.0 + 10 * s},
+            "created_at": iso(created), "updated_at": iso(created)})
+        techs, advisors = [], []
+        for e in range(5):
+            emp_id = next_id("employees")
+            role = "technician" if e < 3 else ("service_advisor" if e == 3 else "manager")
+            (techs if role == "technician" else advisors if role == "service_advisor" else []).append(emp_id)
+            objects["employees"].append({
+                "id": emp_id, "shop_id": shop_id, "first_name": f"Emp{emp_id}", "last_name": f"Lastname{emp_id}",
+                "email": f"e{emp_id}@example.com", "role": role, "active": e != 2,
+                "hourly_rate": money(25 + e * 3.5), "created_at": iso(created), "updated_at": iso(created)})
+        parts = []
+        for p in range(4):
+            part_id = next_id("inventory")
+            cost = money(rnd.uniform(5, 150))
+            parts.append((part_id, f"P-{part_id:05d}", cost))
+            objects["inventory"].append({
+                "id": part_id, "shop_id": shop_id, "part_number": f"P-{part_id:05d}", "name": f"Part {part_id}",
+                "brand": "Acme", "quantity_on_hand": rnd.randint(0, 40), "reorder_point": 5,
+                "unit_cost": cost, "unit_price": money(cost * 1.6), "location": f"Bin {p}",
+                "created_at": iso(created), "updated_at": iso(created)})
+        customers = []
+        for c in range(max(3, work_orders // 3)):
+            cust_id = next_id("customers")
+            t = when()
+            cust = {"id": cust_id, "shop_id": shop_id, "first_name": f"Cust{cust_id}", "last_name": "Doe",
+                    "email": f"c{cust_id}@example.com", "phone": "555-0199", "is_business": c % 5 == 0,
+                    "company_name": f"Fleet {cust_id}" if c % 5 == 0 else None,
+                    "address": {"street": "1 Elm", "city": "Springfield", "state": "IL", "zip": "62702"},
+                    "notes": None, "created_at": iso(t), "updated_at": iso(t)}
+            veh = {"id": next_id("vehicles"), "shop_id": shop_id, "customer_id": cust_id, "year": 2015 + c % 8,
+                   "make": "Ford", "model": "F-150", "trim": "XL", "vin": f"1FTEW1EP{cust_id:09d}",
+                   "mileage": 50000 + c * 1000, "license_plate": f"ABC{cust_id:04d}",
+                   "created_at": iso(t), "updated_at": iso(t)}
+            objects["vehicles"].append(veh)
+            if c == 1:  # a customer deleted at the source (their vehicle and work orders stay)
+                deleted_objects["customers"].append(cust)
+            else:
+                objects["customers"].append(cust)
+            customers.append((cust_id, veh["id"]))
+        tax_rate = Decimal(str(objects["shops"][-1]["settings"]["tax_rate"]))
+
+        for w in range(work_orders):
+            wo_id = next_id("work_orders")
+            cust_id, veh_id = customers[w % len(customers)]
+            created = when(40)
+            tech = None if w % 17 == 16 else rnd.choice(techs)
+            status = rnd.choices(["draft", "in_progress", "waiting_parts", "completed", "invoiced"],
+                                 [1, 2, 1, 2, 6])[0]
+            started = created + dt.timedelta(minutes=rnd.randint(10, 600)) if status != "draft" else None
+            completed = invoiced = None
+            if status in ("completed", "invoiced"):
+                completed = started + dt.timedelta(seconds=rnd.randint(1800, 5 * 86400))
+                # Boundaries: a second before/after midnight UTC and the ISO week start (Monday 00:00).
+                if w % 7 == 0:
+                    monday = (completed - dt.timedelta(days=completed.weekday())).replace(hour=0, minute=0, second=0)
+                    completed = monday - dt.timedelta(seconds=1) if w % 14 == 0 else monday
+                    completed = max(completed, started + dt.timedelta(seconds=1))
+            if status == "invoiced":
+                invoiced = completed + dt.timedelta(seconds=rnd.randint(60, 2 * 86400))
+                if w % 5 == 0:
+                    invoiced = invoiced.replace(hour=23, minute=59, second=59)
+                if invoiced > clock:
+                    invoiced = clock - dt.timedelta(seconds=1)
+            jobs, labor_total, parts_total, fees_total, taxable_base = [], Decimal(0), Decimal(0), Decimal(0), Decimal(0)
+            for j in range(rnd.randint(1, 3) if w % 11 else 0):
+                job_id = next_id("jobs")
+                job_tech = rnd.choice(techs) if (w + j) % 4 else tech
+                job_status = rnd.choices(["pending", "approved", "declined", "completed"], [1, 2, 2, 4])[0]
+                if status in ("completed", "invoiced") and job_status in ("pending", "approved"):
+                    job_status = "completed"
+                items, j_labor, j_parts = [], Decimal(0), Decimal(0)
+                for k in range(rnd.randint(1, 4)):
+                    li_id = next_id("line_items")
+                    kind = ["labor", "part", "part", "fee"][k % 4] if k else "labor"
+                    li = {"id": li_id, "job_id": job_id, "type": kind, "description": f"{kind} {li_id}",
+                          "technician_id": None, "hours": None, "rate": None, "part_id": None, "part_number": None,
+                          "quantity": None, "unit_cost": None, "unit_price": None, "taxable": kind != "labor"}
+                    if kind == "labor":
+                        hours = Decimal(rnd.choice(["0.5", "1.0", "1.25", "2.0", "3.5", "0.3"]))
+                        rate = Decimal(str(objects["shops"][-1]["settings"]["labor_rate"]))
+                        total = (hours * rate).quantize(Decimal("0.01"))
+                        li.update(technician_id=job_tech if k % 3 else (job_tech or rnd.choice(techs)),
+                                  hours=float(hours), rate=float(rate), total=float(total))
+                        j_labor += total
+                    elif kind == "part":
+                        part_id, pn, cost = rnd.choice(parts)
+                        qty = Decimal(rnd.choice(["1", "2", "4", "1.5"]))
+                        price = (Decimal(str(cost)) * Decimal("1.6")).quantize(Decimal("0.01"))
+                        total = (qty * price).quantize(Decimal("0.01"))
+                        li.update(part_id=part_id, part_number=pn, quantity=float(qty), unit_cost=cost,
+                                  unit_price=float(price), total=float(total))
+                        j_parts += total
+                        taxable_base += total if job_status != "declined" else 0
+                    else:
+                        fee = Decimal(rnd.choice(["4.99", "12.50", "25.00"]))
+                        li.update(quantity=1.0, unit_cost=0.0, unit_price=float(fee), total=float(fee))
+                        if job_status != "declined":
+                            fees_total += fee
+                            taxable_base += fee
+                    items.append(li)
+                jobs.append({"id": job_id, "work_order_id": wo_id, "name": f"Job {job_id}", "technician_id": job_tech,
+                             "status": job_status,
+                             "approved_at": iso(created + dt.timedelta(hours=1)) if job_status in ("approved", "completed") else None,
+                             "labor_total": float(j_labor), "parts_total": float(j_parts),
+                             "total": float(j_labor + j_parts), "line_items": items})
+                if job_status != "declined":
+                    labor_total += j_labor
+                    parts_total += j_parts
+            subtotal = labor_total + parts_total + fees_total
+            if w % 9 == 4 and status == "invoiced":
+                # Exact half-cent averages: two work orders invoiced the same second with an odd cent sum.
+                pass
+            tax = (taxable_base * tax_rate / 100).quantize(Decimal("0.01"))
+            total = subtotal + tax
+            wo = {"id": wo_id, "shop_id": shop_id, "number": f"WO-{wo_id:06d}", "customer_id": cust_id,
+                  "vehicle_id": veh_id, "technician_id": tech, "service_advisor_id": advisors[0], "status": status,
+                  "notes": None, "mileage_in": 50000 + w, "labor_total": float(labor_total),
+                  "parts_total": float(parts_total), "fees_total": float(fees_total), "subtotal": float(subtotal),
+                  "tax_total": float(tax), "total": float(total), "amount_paid": 0.0, "balance_due": float(total),
+                  "started_at": iso(started), "completed_at": iso(completed), "invoiced_at": iso(invoiced),
+                  "created_at": iso(created), "updated_at": iso(invoiced or completed or started or created),
+                  "jobs": jobs, "payments": []}
+            payments = []
+            if status == "invoiced" and total > 0:
+                paid = Decimal(0)
+                plan = [total] if w % 3 else [(total / 2).quantize(Decimal("0.01"))]  # partial payments
+                if w % 8 == 3:
+                    plan = [total, total]  # first one fails
+                for n, amount in enumerate(plan):
+                    pay_status = "failed" if (w % 8 == 3 and n == 0) else ("pending" if w % 13 == 5 else "succeeded")
+                    p_at = invoiced + dt.timedelta(seconds=rnd.randint(0, 3 * 86400))
+                    if w % 6 == 1:
+                        p_at = (p_at + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0)
+                    p_at = min(p_at, clock - dt.timedelta(seconds=1))
+                    refunds = []
+                    if pay_status == "succeeded" and w % 5 == 2:
+                        r_at = min(p_at + dt.timedelta(days=rnd.randint(0, 3), seconds=5), clock)
+                        r_amount = money(min(Decimal("20.00"), amount))
+                        refunds.append({"id": next_id("refunds"), "amount": r_amount, "reason": "goodwill",
+                                        "created_at": iso(r_at)})
+                        if w % 10 == 2:
+                            refunds.append({"id": next_id("refunds"), "amount": 1.11, "reason": "rounding",
+                                            "created_at": iso(r_at + dt.timedelta(hours=30))})
+                    pay = {"id": next_id("payments"), "shop_id": shop_id, "work_order_id": wo_id,
+                           "amount": float(amount), "method": rnd.choice(["card", "cash", "check", "text_to_pay"]),
+                           "status": pay_status, "card_brand": "visa", "last4": "4242",
+                           "refunded_amount": money(sum(Decimal(str(r["amount"])) for r in refunds)),
+                           "refunds": refunds, "created_at": iso(p_at),
+                           "updated_at": iso(max([p_at] + [dt.datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")) for r in refunds]))}
+                    if pay_status == "succeeded":
+                        paid += amount
+                    payments.append(pay)
+                wo["amount_paid"] = float(paid)
+                wo["balance_due"] = float(total - paid)
+            wo["payments"] = payments
+            if w % 19 == 18:  # deleted at the source: the work order and everything under it
+                deleted_objects["work_orders"].append(wo)
+                deleted_objects["payments"].extend(payments)
+            else:
+                objects["work_orders"].append(wo)
+                objects["payments"].extend(payments)
+            # Inspections: most started work orders; some never sent, some unanswered.
+            if started is not None and w % 4 != 3:
+                insp_id = next_id("inspections")
+                sent = started + dt.timedelta(minutes=rnd.randint(5, 300)) if w % 6 != 5 else None
+                if sent is not None and w % 10 == 7:
+                    sent = sent.replace(day=1, hour=0, minute=0, second=0) if sent.day > 1 else sent
+                answered = sent is not None and w % 5 != 1
+                items = []
+                for n in range(rnd.randint(0 if w % 23 == 0 else 1, 6)):
+                    condition = rnd.choices(["green", "yellow", "red"], [3, 2, 1])[0]
+                    approval = "not_applicable" if condition == "green" else (
+                        rnd.choice(["approved", "declined", "pending"]) if answered else "pending")
+                    item_id = next_id("inspection_items")
+                    items.append({
+                        "id": item_id, "name": f"Item {item_id}", "category": "brakes", "condition": condition,
+                        "notes": None, "estimate_amount": money(rnd.uniform(0, 400)) if condition != "green" else 0.0,
+                        "approval": approval, "job_id": jobs[0]["id"] if jobs and condition != "green" else None,
+                        "approved_at": iso(sent + dt.timedelta(hours=2)) if approval == "approved" else None,
+                        "photos": [{"id": next_id("photos"), "url": f"https://img.example/{item_id}/{k}.jpg",
+                                    "caption": None} for k in range(n % 3)]})
+                insp = {"id": insp_id, "shop_id": shop_id, "work_order_id": wo_id, "vehicle_id": veh_id,
+                        "technician_id": tech if w % 29 != 28 else None,
+                        "status": "in_progress" if sent is None else ("responded" if answered else "sent"),
+                        "sent_at": iso(sent), "responded_at": iso(sent + dt.timedelta(hours=2)) if answered else None,
+                        "items": items, "created_at": iso(started), "updated_at": iso(sent or started)}
+                if w % 19 == 18 or w % 31 == 30:
+                    deleted_objects["inspections"].append(insp)
+                else:
+                    objects["inspections"].append(insp)
+            appt = {"id": next_id("appointments"), "shop_id": shop_id, "customer_id": cust_id, "vehicle_id": veh_id,
+                    "work_order_id": wo_id, "starts_at": iso(created), "ends_at": iso(created + dt.timedelta(hours=1)),
+                    "status": "completed", "title": "Service", "created_at": iso(created), "updated_at": iso(created)}
+            objects["appointments"].append(appt)
+
+    # Half-cent average: two extra work orders invoiced in the same second, subtotals summing to an
+    # odd number of cents, in a day of their own.
+    shop_id = objects["shops"][0]["id"]
+    day = (clock - dt.timedelta(days=50)).replace(hour=10, minute=0, second=0)
+    for subtotal in (Decimal("100.00"), Decimal("0.01")):
+        wo_id = next_id("work_orders")
+        objects["work_orders"].append({
+            "id": wo_id, "shop_id": shop_id, "number": f"WO-{wo_id:06d}", "customer_id": objects["customers"][0]["id"],
+            "vehicle_id": objects["vehicles"][0]["id"], "technician_id": None, "service_advisor_id": None,
+            "status": "invoiced", "notes": "half cent", "mileage_in": 1, "labor_total": float(subtotal),
+            "parts_total": 0.0, "fees_total": 0.0, "subtotal": float(subtotal), "tax_total": 0.0,
+            "total": float(subtotal), "amount_paid": 0.0, "balance_due": float(subtotal),
+            "started_at": iso(day - dt.timedelta(hours=3)), "completed_at": iso(day - dt.timedelta(hours=1)),
+            "invoiced_at": iso(day), "created_at": iso(day - dt.timedelta(hours=4)), "updated_at": iso(day),
+            "jobs": [], "payments": []})
+
+    for k in objects:
+        objects[k].sort(key=lambda o: o["id"])
+    deleted = {k: sorted(o["id"] for o in v) for k, v in deleted_objects.items() if v}
+    return {"clock": iso(clock), "objects": objects, "deleted": deleted, "_deleted_objects": deleted_objects}
+
+
+# ----------------------------------------------------------------------------------------------
+def flatten_truth(truth: dict[str, Any], synced_at: dt.datetime | None = None) -> dict[str, list[dict]]:
+    """The raw tables the connector would load for this truth dump: objects flattened with `__`,
+    children with shop_id and parent ids. Objects in `_deleted_objects` (if present) are loaded as
+    the connector last saw them, with `_autosync_deleted_at` set."""
+    synced_at = synced_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    rows: dict[str, list[dict]] = {t: [] for t in RAW_TABLES}
+    sources = [(truth["objects"], None)]
+    if truth.get("_deleted_objects"):
+        sources.append((truth["_deleted_objects"], synced_at))
+
+    def flat(obj: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in obj.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}__"))
+            elif not isinstance(v, list):
+                out[f"{prefix}{k}"] = v
+        return out
+
+    for objs, deleted_at in sources:
+        for resource, items in objs.items():
+            if resource not in RAW_TABLES:
+                continue
+            for obj in items:
+                load_id, root_id = "1700000000.0", uuid.uuid4().hex[:14]
+                row = flat(obj)
+                if resource == "shops":
+                    row["shop_id"] = obj["id"]
+                row.update(_autosync_synced_at=synced_at, _autosync_deleted_at=deleted_at,
+                           _dlt_load_id=load_id, _dlt_id=root_id)
+                rows[resource].append(row)
+                shop_id = row["shop_id"]
+                if resource == "work_orders":
+                    for i, job in enumerate(obj.get("jobs", [])):
+                        job_row = flat(job) | {"shop_id": shop_id, "work_order_id": obj["id"],
+                                               "_dlt_parent_id": root_id, "_dlt_list_idx": i}
+                        rows["work_orders__jobs"].append(job_row)
+                        for n, li in enumerate(job.get("line_items", [])):
+                            rows["work_orders__jobs__line_items"].append(
+                                flat(li) | {"shop_id": shop_id, "work_order_id": obj["id"], "job_id": job["id"],
+                                            "_dlt_parent_id": root_id, "_dlt_list_idx": n})
+                elif resource == "payments":
+                    for i, ref in enumerate(obj.get("refunds", [])):
+                        rows["payments__refunds"].append(flat(ref) | {"shop_id": shop_id, "payment_id": obj["id"],
+                                                                      "_dlt_parent_id": root_id, "_dlt_list_idx": i})
+                elif resource == "inspections":
+                    for i, item in enumerate(obj.get("items", [])):
+                        rows["inspections__items"].append(flat(item) | {"shop_id": shop_id, "inspection_id": obj["id"],
+                                                                        "_dlt_parent_id": root_id, "_dlt_list_idx": i})
+                        for n, photo in enumerate(item.get("photos", [])):
+                            rows["inspections__items__photos"].append(
+                                flat(photo) | {"shop_id": shop_id, "inspection_id": obj["id"],
+                                               "inspection_item_id": item["id"], "_dlt_parent_id": root_id,
+                                               "_dlt_list_idx": n})
+    return rows
+
+
+def _columns(table: str) -> dict[str, str]:
+    cols = dict(RAW_TABLES[table])
+    if table in TOP_LEVEL:
+        cols.update(_autosync_synced_at=TS, _autosync_deleted_at=TS, _dlt_load_id=TXT, _dlt_id=TXT)
+    else:
+        cols.update(_dlt_parent_id=TXT, _dlt_list_idx=ID)
+    return cols
+
+
+def _value(v: Any, sql_type: str) -> Any:
+    if v is None:
+        return None
+    if sql_type == TS and isinstance(v, str):
+        return dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    if sql_type == DEC:
+        return Decimal(str(v))
+    return v
+
+
+def load_raw_duckdb(truth: dict[str, Any], path: str | os.PathLike, dataset: str = "autosync_raw") -> None:
+    import duckdb
+    rows = flatten_truth(truth)
+    with contextlib.closing(duckdb.connect(str(path))) as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute(f"create schema if not exists {dataset}")
+        for table, cols in ((t, _columns(t)) for t in RAW_TABLES):
+            ddl = ", ".join(f'"{c}" {"timestamptz" if ty == TS else ty}' for c, ty in cols.items())
+            con.execute(f'drop table if exists {dataset}."{table}"')
+            con.execute(f'create table {dataset}."{table}" ({ddl})')
+            data = [[_value(r.get(c), ty) for c, ty in cols.items()] for r in rows[table]]
+            if data:
+                con.executemany(f'insert into {dataset}."{table}" values ({", ".join("?" * len(cols))})', data)
+
+
+def load_raw_postgres(truth: dict[str, Any], dataset: str) -> None:
+    import psycopg2
+    from psycopg2.extras import execute_values
+    rows = flatten_truth(truth)
+    with contextlib.closing(psycopg2.connect(**PG_DSN)) as con, con.cursor() as cur:
+        cur.execute(f"create schema if not exists {dataset}")
+        for table, cols in ((t, _columns(t)) for t in RAW_TABLES):
+            ddl = ", ".join(f'"{c}" {"timestamptz" if ty == TS else ty}' for c, ty in cols.items())
+            cur.execute(f'drop table if exists {dataset}."{table}"')
+            cur.execute(f'create table {dataset}."{table}" ({ddl})')
+            data = [[_value(r.get(c), ty) for c, ty in cols.items()] for r in rows[table]]
+            if data:
+                execute_values(cur, f'insert into {dataset}."{table}" values %s', data)
+        con.commit()
+
+
+def drop_postgres_schemas(*schemas: str) -> None:
+    import psycopg2
+    with contextlib.closing(psycopg2.connect(**PG_DSN)) as con, con.cursor() as cur:
+        for schema in schemas:
+            cur.execute(f"drop schema if exists {schema} cascade")
+        con.commit()
+
+
+# ----------------------------------------------------------------------------------------------
+def read_table_duckdb(path: str | os.PathLike, schema: str, table: str) -> list[dict]:
+    """Rows as dicts with exact types (DuckDB's .df() would turn decimals into floats)."""
+    import duckdb
+    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+        cur = con.execute(f'select * from {schema}."{table}"')
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def read_table_postgres(schema: str, table: str) -> list[dict]:
+    import psycopg2
+    with contextlib.closing(psycopg2.connect(**PG_DSN)) as con, con.cursor() as cur:
+        cur.execute(f'select * from {schema}."{table}"')
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.contextmanager
+def environ(**values: str | None) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
