@@ -1,0 +1,247 @@
+"""Reading one endpoint for many shops: list what changed, fetch details where the list row is
+a summary, shape rows for the warehouse, and say where each shop's cursor ends up.
+
+Shops are read in parallel by a thread pool per resource; every thread spends the same
+rate budget (ratelimit.py) and the session caps how many requests are in flight at once.
+Why threads of our own and not dlt's `parallelized=True`: that runs one resource's generator
+steps in a pool, one step at a time, so the shops of one resource would still be read one
+after another; and the per-shop cursors must be written from the generator's thread, where
+dlt's resource state lives.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+
+from autosync_source.client import AutosyncRESTClient, InsufficientScope, RequestStats
+from autosync_source.cursors import CursorBook, ShopCursor
+from autosync_source.errors import ApiError, AutosyncError, ScopeError
+from autosync_source.paging import UpdatedAtPaginator, parse_ts
+from autosync_source.settings import DELETED_AT, SYNCED_AT, Child, Endpoint
+
+logger = logging.getLogger("autosync_source")
+
+# Pages waiting between the shop threads and dlt: enough to keep threads busy, little memory.
+QUEUE_PAGES = 8
+# Sent instead of dlt's default response hook: the session raises its own, clearer errors.
+NO_HOOKS: Dict[str, list] = {"response": []}
+
+
+@dataclass
+class SyncWindow:
+    start_date: datetime
+    end_date: Optional[datetime]
+    lag_seconds: int = 0
+
+
+@dataclass
+class ShopResult:
+    rows: List[Dict[str, Any]] = field(default_factory=list)
+    cursor: Optional[ShopCursor] = None
+
+
+class EndpointReader:
+    """Reads one endpoint of one shop; the rows it emitted in this run are never emitted twice."""
+
+    def __init__(
+        self,
+        client: AutosyncRESTClient,
+        stats: RequestStats,
+        endpoint: Endpoint,
+        window: SyncWindow,
+    ) -> None:
+        self.client = client
+        self.stats = stats
+        self.endpoint = endpoint
+        self.window = window
+
+    def read_shop(
+        self,
+        shop_id: Optional[int],
+        cursor: ShopCursor,
+        emit: Callable[[List[Dict[str, Any]]], None],
+        stopped: threading.Event,
+        keep: Optional[Callable[[Dict[str, Any]], bool]] = None,
+    ) -> ShopCursor:
+        """List the shop's changed records, emit them page by page, return the new cursor."""
+        try:
+            return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=True)
+        except ApiError as refused:
+            # The contract allows an API that refuses sort=updated_at: fall back to id order
+            # (stable under updates) and page numbers; updated_after still filters.
+            if refused.status in (400, 422) and "sort" in str(refused).lower():
+                logger.warning("%s refuses sort=updated_at; paging in id order", self.endpoint.name)
+                return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=False)
+            raise
+        except InsufficientScope as missing:
+            raise ScopeError(self.endpoint.name, missing.scope or self.endpoint.scope, str(missing)) from None
+
+    def _read(
+        self,
+        shop_id: Optional[int],
+        cursor: ShopCursor,
+        emit: Callable[[List[Dict[str, Any]]], None],
+        stopped: threading.Event,
+        keep: Optional[Callable[[Dict[str, Any]], bool]],
+        sort_by_cursor: bool,
+    ) -> ShopCursor:
+        endpoint, end_date = self.endpoint, self.window.end_date
+        anchor = cursor.anchor(self.window.start_date, self.window.lag_seconds)
+        paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=sort_by_cursor)
+        path = endpoint.path.format(shop_id=shop_id) if endpoint.shop_scoped else endpoint.path
+        listed: Dict[Any, datetime] = {}
+        emitted: Dict[Any, datetime] = {}
+        for page in self.client.paginate(path, paginator=paginator, hooks=NO_HOOKS):
+            self.stats.add_kind("list", endpoint.name)
+            batch: List[Dict[str, Any]] = []
+            for row in page:
+                if stopped.is_set():
+                    return cursor  # another shop failed: this run will not commit anything
+                if keep is not None and not keep(row):
+                    continue
+                stamp = parse_ts(row[endpoint.cursor])
+                if end_date is not None and stamp > end_date:
+                    if sort_by_cursor:
+                        paginator.stop()  # ascending: everything after is past the end too
+                    continue
+                listed[row[endpoint.primary_key]] = max(stamp, listed.get(row[endpoint.primary_key], stamp))
+                record = self._changed_record(row, stamp, anchor, cursor, emitted, shop_id)
+                if record is not None:
+                    batch.append(record)
+            if batch:
+                emit(batch)
+        return cursor.advanced(listed)
+
+    def _changed_record(
+        self,
+        row: Dict[str, Any],
+        stamp: datetime,
+        anchor: datetime,
+        cursor: ShopCursor,
+        emitted: Dict[Any, datetime],
+        shop_id: Optional[int],
+    ) -> Optional[Dict[str, Any]]:
+        """The record to load for a listed row, or None when it is not new to this run."""
+        record_id = row[self.endpoint.primary_key]
+        if stamp <= anchor:
+            return None  # the endpoint ignored updated_after: old, already loaded
+        if cursor.already_loaded(record_id, stamp):
+            return None
+        seen = emitted.get(record_id)
+        if seen is not None and seen >= stamp:
+            return None  # listed again after a re-anchor, same version
+        record = row
+        if any(child.name not in row for child in self.endpoint.children):
+            record = self._detail(shop_id, record_id)
+            if record is None:
+                return None  # deleted between the list and the detail; deletes are reconciled
+        emitted[record_id] = max(stamp, parse_ts(record.get(self.endpoint.cursor) or row[self.endpoint.cursor]))
+        return shape_record(self.endpoint, dict(record), shop_id)
+
+    def _detail(self, shop_id: Optional[int], record_id: Any) -> Optional[Dict[str, Any]]:
+        self.stats.add_kind("detail", self.endpoint.name)
+        try:
+            return self.client.get_object(self.endpoint.detail_path(shop_id, record_id))
+        except ApiError as failed:
+            if failed.status == 404:
+                return None
+            raise
+
+
+def shape_record(endpoint: Endpoint, record: Dict[str, Any], shop_id: Optional[int]) -> Dict[str, Any]:
+    """Add shop and parent ids to the record and its children, drop lists loaded elsewhere."""
+    for name in endpoint.drop_fields:
+        record.pop(name, None)
+    owner = record.get("shop_id", shop_id) if endpoint.shop_scoped else record[endpoint.primary_key]
+    record["shop_id"] = owner
+    for child in endpoint.children:
+        _shape_children(record, child, owner, endpoint.root_key, record[endpoint.primary_key])
+    record[SYNCED_AT] = datetime.now(timezone.utc)
+    record[DELETED_AT] = None
+    return record
+
+
+def _shape_children(parent: Dict[str, Any], child: Child, shop_id: Any, root_key: str, root_id: Any) -> None:
+    rows = parent.get(child.name)
+    if not isinstance(rows, list):
+        parent[child.name] = []
+        return
+    shaped = []
+    for row in rows:
+        row = dict(row)
+        row["shop_id"] = shop_id
+        row[root_key] = root_id
+        row[child.parent_key] = parent["id"]
+        for grandchild in child.children:
+            _shape_children(row, grandchild, shop_id, root_key, root_id)
+        shaped.append(row)
+    parent[child.name] = shaped
+
+
+def read_shops_in_parallel(
+    reader: EndpointReader,
+    shop_ids: Sequence[int],
+    book: CursorBook,
+    max_workers: int,
+) -> Iterator[List[Dict[str, Any]]]:
+    """Yield pages of shaped rows from every shop; write a shop's cursor once it is complete.
+
+    Runs in dlt's extract thread (the only one that may touch resource state); the shop
+    threads hand pages over through a bounded queue. The first failure stops every thread
+    and is raised here, so dlt fails the extract and commits neither rows nor cursors.
+    """
+    handoff: "queue.Queue[tuple]" = queue.Queue(maxsize=QUEUE_PAGES)
+    stopped = threading.Event()
+
+    def put(item: tuple) -> None:
+        while not stopped.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def work(shop_id: int, cursor: ShopCursor) -> None:
+        emitted = [0]
+
+        def emit(rows: List[Dict[str, Any]]) -> None:
+            emitted[0] += len(rows)
+            put(("rows", rows))
+
+        try:
+            new_cursor = reader.read_shop(shop_id, cursor, emit, stopped)
+            logger.info("%s: shop %s read, %d changed records", reader.endpoint.name, shop_id, emitted[0])
+            put(("done", shop_id, new_cursor))
+        except BaseException as failure:  # handed to the extract thread, which raises it
+            put(("failed", shop_id, failure))
+
+    if not shop_ids:
+        return
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(shop_ids))), thread_name_prefix=f"autosync-{reader.endpoint.name}")
+    try:
+        for shop_id in shop_ids:
+            pool.submit(work, shop_id, book.get(shop_id))
+        pending = len(shop_ids)
+        while pending:
+            item = handoff.get()
+            if item[0] == "rows":
+                yield item[1]
+            elif item[0] == "done":
+                book.set(item[1], item[2])
+                pending -= 1
+            else:
+                failure = item[2]
+                if isinstance(failure, AutosyncError):
+                    raise failure
+                raise ApiError(
+                    f"Reading {reader.endpoint.name} of shop {item[1]} failed: "
+                    f"{type(failure).__name__}: {failure}"
+                ) from failure
+    finally:
+        stopped.set()
+        pool.shutdown(wait=True, cancel_futures=True)
