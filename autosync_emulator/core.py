@@ -1,0 +1,133 @@
+"""One emulator instance: the store and every component around it, plus its settings.
+
+`app.py` and `control.py` serve a core over HTTP; `server.Emulator` runs one in a thread.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .activity import Activity
+from .auth import Auth
+from .faults import FaultRules
+from .webhooks import Webhooks
+from .backend import Backend
+from .requestlog import RequestLog
+from .ratelimit import RateLimiter
+from .store import RESOURCES, Store
+from .world import DEFAULT_START
+
+ENVIRONMENT_RATE_LIMITS = {"sandbox": 300, "live": 100}
+
+# API-variant settings (CONTRACT.md, last section); defaults are the contract's behaviour
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "updated_after_inclusive": False,
+    "ignore_updated_after": [],
+    "refuse_sort_updated_at": False,
+    "legacy_pagination": False,
+    "legacy_error_codes": False,
+    "embed_children": False,
+    "late_commit_seconds": 0,
+    "token_ttl_seconds": 3600,
+    "rate_limit": 0,
+    "rate_window_seconds": 60,
+}
+
+
+def _validate_setting(name: str, value: Any) -> Any:
+    if name not in DEFAULT_SETTINGS:
+        raise ValueError(f"unknown setting {name!r}; known: {sorted(DEFAULT_SETTINGS)}")
+    if name in ("updated_after_inclusive", "refuse_sort_updated_at", "legacy_pagination",
+                "legacy_error_codes", "embed_children"):
+        if not isinstance(value, bool):
+            raise ValueError(f"setting {name} must be true or false")
+        return value
+    if name == "ignore_updated_after":
+        if not isinstance(value, (list, tuple)) or any(v not in RESOURCES for v in value):
+            raise ValueError(f"ignore_updated_after must be a list of resource names from {list(RESOURCES)}")
+        return list(value)
+    if name == "rate_window_seconds":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError("rate_window_seconds must be a number > 0")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"setting {name} must be an integer >= 0")
+    if name == "token_ttl_seconds" and value == 0:
+        raise ValueError("token_ttl_seconds must be > 0")
+    return value
+
+
+class EmulatorCore:
+    def __init__(self, seed: int = 42, shops: int = 3, work_orders: int = 50, environment: str = "sandbox",
+                 rate_limit: int = 0, rate_window_seconds: float = 60, start: str = DEFAULT_START,
+                 **settings: Any) -> None:
+        if shops < 1 or work_orders < 1:
+            raise ValueError("shops and work_orders must be >= 1")
+        self.seed = seed
+        self.shops = shops
+        self.work_orders = work_orders
+        self.environment = environment
+        self.start = start
+        self.settings: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULT_SETTINGS.items()}
+        self.settings_lock = threading.Lock()
+        self.auth = Auth(seed, environment, DEFAULT_SETTINGS["token_ttl_seconds"])
+        self.ratelimiter = RateLimiter(rate_limit, rate_window_seconds)
+        self.request_log = RequestLog()
+        self.store = Store()
+        self.backend = Backend(self.store, seed, shops, work_orders, start)
+        self.faults = FaultRules(seed)
+        self.webhooks = Webhooks(self)
+        self.activity = Activity(self)
+        self.configure(rate_limit=rate_limit, rate_window_seconds=rate_window_seconds, **settings)
+        self.backend.generate()
+        self.api_key = self.auth.create_api_key()
+        self.oauth_client_id, self.oauth_client_secret = self.auth.create_oauth_client()
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        checked = {name: _validate_setting(name, value) for name, value in settings.items()}
+        with self.settings_lock:
+            self.settings.update(checked)
+            if "rate_limit" in checked or "rate_window_seconds" in checked:
+                self.ratelimiter.configure(self.settings["rate_limit"], self.settings["rate_window_seconds"])
+            if "token_ttl_seconds" in checked:
+                self.auth.token_ttl_seconds = self.settings["token_ttl_seconds"]
+            if "late_commit_seconds" in checked:
+                with self.store.lock:
+                    self.store.set_late_commit(self.settings["late_commit_seconds"])
+            return dict(self.settings)
+
+    def reset(self, seed: int | None = None, shops: int | None = None, work_orders: int | None = None,
+              start: str | None = None) -> None:
+        """Rebuild the world (same parameters unless given); credentials and settings stay."""
+        self.seed = self.seed if seed is None else seed
+        self.shops = self.shops if shops is None else shops
+        self.work_orders = self.work_orders if work_orders is None else work_orders
+        self.start = self.start if start is None else start
+        self.activity.stop()
+        store = Store()
+        store.set_late_commit(self.settings["late_commit_seconds"])
+        backend = Backend(store, self.seed, self.shops, self.work_orders, self.start)
+        backend.generate()
+        with self.store.lock:
+            self.store, self.backend = store, backend
+        self.activity = Activity(self)
+
+    def advance(self, seconds: float) -> dict:
+        """Move the emulator clock and generate the activity of that span."""
+        return self.activity.advance(seconds)
+
+    def start_background_activity(self, **options: Any) -> None:
+        self.activity.start(**options)
+
+    def stop_background_activity(self) -> None:
+        self.activity.stop()
+
+    def close(self) -> None:
+        self.activity.stop()
+        self.webhooks.close()
+
+    def truth_bytes(self) -> bytes:
+        with self.store.lock:
+            return self.store.truth_bytes()
+
+
