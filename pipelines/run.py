@@ -23,6 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dlt  # noqa: E402
+from dlt.common.runtime.collector import LogCollector  # noqa: E402
 
 from autosync_source import RESOURCE_NAMES, RequestStats, autosync_source  # noqa: E402
 from autosync_source.errors import AutosyncError, DestinationError  # noqa: E402
@@ -128,7 +129,8 @@ def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
         pipeline_name=args.pipeline_name,
         destination=destination,
         dataset_name=dataset,
-        progress="log",
+        # Progress on stderr (stdout carries only the summary, which --json keeps parseable).
+        progress=LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
         **kwargs,
     )
 

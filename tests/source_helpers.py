@@ -1,0 +1,291 @@
+"""Compare the raw tables the connector loaded with the emulator's truth, exactly.
+
+The truth is flattened here by its own reading of INTERFACES.md §3 (not by the connector's
+code): nested objects become `parent__child` columns, embedded lists become child tables whose
+rows carry `shop_id` and their parents' ids. Every row and every value is compared: money as
+Decimal (never float), timestamps as UTC instants.
+
+Also: pipeline/sync helpers for tests, and the request floor a sync should cost.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import dlt
+
+RESOURCES = (
+    "shops", "employees", "customers", "vehicles", "work_orders", "payments",
+    "inspections", "appointments", "inventory",
+)
+# (table, list field in the parent row, id column the child rows get for that parent)
+CHILD_TABLES = {
+    "work_orders": [("work_orders__jobs", "jobs", "work_order_id", [("work_orders__jobs__line_items", "line_items", "job_id", [])])],
+    "payments": [("payments__refunds", "refunds", "payment_id", [])],
+    "inspections": [("inspections__items", "items", "inspection_id", [("inspections__items__photos", "photos", "inspection_item_id", [])])],
+}
+ROOT_KEYS = {"work_orders": "work_order_id", "payments": "payment_id", "inspections": "inspection_id"}
+NOT_LOADED = {"work_orders": {"payments"}}  # a work order's payments come from /payments
+TIMESTAMP_COLUMNS = {
+    "created_at", "updated_at", "started_at", "completed_at", "invoiced_at", "approved_at",
+    "sent_at", "responded_at", "starts_at", "ends_at",
+}
+CONNECTOR_COLUMNS = {"_autosync_synced_at", "_autosync_deleted_at"}
+
+
+def all_tables(resources: Iterable[str] = RESOURCES) -> List[str]:
+    tables = []
+    for resource in resources:
+        tables.append(resource)
+        stack = list(CHILD_TABLES.get(resource, []))
+        while stack:
+            table, _, _, children = stack.pop(0)
+            tables.append(table)
+            stack.extend(children)
+    return tables
+
+
+# -- truth ------------------------------------------------------------------------------
+def load_truth(raw: Any) -> Dict[str, Any]:
+    """Accept emu.truth() (dict) or the raw bytes of /_emulator/truth; numbers as Decimal."""
+    if isinstance(raw, (bytes, str)):
+        return json.loads(raw, parse_float=Decimal)
+    return json.loads(json.dumps(raw), parse_float=Decimal)
+
+
+def _flatten(row: Dict[str, Any], skip: Set[str]) -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for key, value in row.items():
+        if key in skip or isinstance(value, list):
+            continue
+        if isinstance(value, dict):
+            for sub_key, sub_value in _flatten(value, set()).items():
+                flat[f"{key}__{sub_key}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
+def flatten_truth(
+    truth: Dict[str, Any],
+    resources: Iterable[str] = RESOURCES,
+    shops: Optional[Sequence[int]] = None,
+) -> Dict[str, Dict[Any, Dict[str, Any]]]:
+    """{table: {id: flat row}} as the warehouse should hold it."""
+    tables: Dict[str, Dict[Any, Dict[str, Any]]] = defaultdict(dict)
+    for resource in resources:
+        tables[resource]  # an empty resource is still a table to compare
+        for obj in truth["objects"].get(resource, []):
+            shop_id = obj["id"] if resource == "shops" else obj["shop_id"]
+            if shops is not None and shop_id not in shops:
+                continue
+            row = _flatten(obj, NOT_LOADED.get(resource, set()))
+            row["shop_id"] = shop_id
+            tables[resource][obj["id"]] = row
+            for spec in CHILD_TABLES.get(resource, []):
+                _flatten_children(tables, obj, spec, shop_id, ROOT_KEYS[resource], obj["id"])
+    return dict(tables)
+
+
+def _flatten_children(tables, parent, spec, shop_id, root_key, root_id) -> None:
+    table, field, parent_key, grandchildren = spec
+    tables[table]
+    for child in parent.get(field) or []:
+        row = _flatten(child, set())
+        row["shop_id"] = shop_id
+        row[root_key] = root_id
+        row[parent_key] = parent["id"]
+        tables[table][child["id"]] = row
+        for grandchild in grandchildren:
+            _flatten_children(tables, child, grandchild, shop_id, root_key, root_id)
+
+
+# -- warehouse --------------------------------------------------------------------------
+def read_table(pipeline: dlt.Pipeline, table: str) -> List[Dict[str, Any]]:
+    with pipeline.sql_client() as client:
+        qualified = client.make_qualified_table_name(table)
+        with client.execute_query(f"SELECT * FROM {qualified}") as cursor:
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+
+def table_exists(pipeline: dlt.Pipeline, table: str) -> bool:
+    try:
+        read_table(pipeline, table)
+        return True
+    except Exception:
+        return False
+
+
+def _norm(column: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    if column in TIMESTAMP_COLUMNS and isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+    if isinstance(value, float):
+        raise AssertionError(f"column {column} holds a float ({value!r}): money must be decimal")
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    return value
+
+
+def compare_with_truth(
+    pipeline: dlt.Pipeline,
+    truth: Dict[str, Any],
+    resources: Iterable[str] = RESOURCES,
+    shops: Optional[Sequence[int]] = None,
+    allow_unreconciled_deletes: bool = True,
+) -> List[str]:
+    """Every difference between the raw tables and the truth, as readable lines ([] = equal).
+
+    Rows of records the emulator deleted (truth["deleted"]) may remain in the warehouse until
+    a delete reconciliation marks them; with allow_unreconciled_deletes they are tolerated
+    (and so are their children), every other extra row is a difference.
+    """
+    resources = list(resources)
+    truth = load_truth(truth)
+    expected = flatten_truth(truth, resources, shops)
+    deleted_roots = {resource: set(truth.get("deleted", {}).get(resource, [])) for resource in resources}
+    problems: List[str] = []
+    for table in all_tables(resources):
+        resource = table.split("__")[0]
+        want = expected.get(table, {})
+        got_rows = read_table(pipeline, table) if (want or table_exists(pipeline, table)) else []
+        got: Dict[Any, Dict[str, Any]] = {}
+        for row in got_rows:
+            if row["id"] in got:
+                problems.append(f"{table}: id {row['id']} appears twice")
+            got[row["id"]] = row
+        for record_id in sorted(set(want) - set(got), key=str)[:5]:
+            problems.append(f"{table}: id {record_id} missing")
+        missing = len(set(want) - set(got))
+        if missing > 5:
+            problems.append(f"{table}: ... {missing} ids missing in all")
+        for record_id in sorted(set(got) - set(want), key=str):
+            row = got[record_id]
+            root_id = record_id if table == resource else row.get(ROOT_KEYS.get(resource, ""))
+            if allow_unreconciled_deletes and root_id in deleted_roots.get(resource, set()):
+                continue
+            problems.append(f"{table}: id {record_id} is not in the truth")
+        for record_id in sorted(set(want) & set(got), key=str):
+            problems.extend(_row_differences(table, record_id, want[record_id], got[record_id]))
+        if len(problems) > 40:
+            problems.append("... (stopped after 40 differences)")
+            break
+    return problems
+
+
+def _row_differences(table: str, record_id: Any, want: Dict[str, Any], got: Dict[str, Any]) -> List[str]:
+    differences = []
+    for column, value in want.items():
+        if column not in got:
+            differences.append(f"{table} id {record_id}: column {column} missing in the warehouse")
+            continue
+        expected, actual = _norm(column, value), _norm(column, got[column])
+        if expected != actual:
+            differences.append(f"{table} id {record_id}: {column} is {got[column]!r}, truth says {value!r}")
+    for column, value in got.items():
+        if column in want or column.startswith("_dlt_") or column in CONNECTOR_COLUMNS:
+            continue
+        if value is not None:
+            differences.append(f"{table} id {record_id}: column {column}={value!r} is not in the truth")
+    return differences
+
+
+def assert_raw_equals_truth(pipeline: dlt.Pipeline, truth: Dict[str, Any], **kwargs: Any) -> None:
+    problems = compare_with_truth(pipeline, truth, **kwargs)
+    assert not problems, "raw tables differ from the emulator's truth:\n" + "\n".join(problems)
+
+
+# -- request floor ------------------------------------------------------------------------
+DETAIL_RESOURCES = ("work_orders", "inspections")  # list rows are summaries (payments embed refunds)
+
+
+def _ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def request_floor(
+    before: Optional[Dict[str, Any]],
+    after: Dict[str, Any],
+    resources: Iterable[str] = RESOURCES,
+    detail_resources: Iterable[str] = DETAIL_RESOURCES,
+) -> Dict[str, Dict[str, int]]:
+    """The fewest requests a sync from `before` (None: first sync) to `after` can make.
+
+    Per shop and resource: one list page per 100 rows the API returns (at least one), where the
+    API returns the rows updated since the previous cursor's second (the rows already loaded at
+    that second come back because the filter is strict); one detail call per changed record of
+    a resource whose list rows are summaries. Shops are one listing of all shops.
+    """
+    floor: Dict[str, Dict[str, int]] = {}
+    detail_resources = set(detail_resources)
+    for resource in resources:
+        rows_after = after["objects"].get(resource, [])
+        if resource == "shops":
+            floor[resource] = {"list": max(1, math.ceil(len(rows_after) / 100))}
+            continue
+        cursors: Dict[int, Tuple[datetime, Set[Any]]] = {}
+        if before is not None:
+            for row in before["objects"].get(resource, []):
+                stamp = _ts(row["updated_at"])
+                current = cursors.get(row["shop_id"])
+                if current is None or stamp > current[0]:
+                    cursors[row["shop_id"]] = (stamp, {row["id"]})
+                elif stamp == current[0]:
+                    current[1].add(row["id"])
+        returned: Dict[int, int] = defaultdict(int)
+        changed = 0
+        for row in rows_after:
+            stamp = _ts(row["updated_at"])
+            cursor = cursors.get(row["shop_id"])
+            if cursor is None:
+                returned[row["shop_id"]] += 1
+                changed += 1
+            elif stamp >= cursor[0]:
+                returned[row["shop_id"]] += 1
+                if stamp > cursor[0] or row["id"] not in cursor[1]:
+                    changed += 1
+        shop_ids = [shop["id"] for shop in after["objects"]["shops"]]
+        lists = sum(max(1, math.ceil(returned.get(shop_id, 0) / 100)) for shop_id in shop_ids)
+        entry = {"list": lists}
+        if resource in detail_resources and changed:
+            entry["detail"] = changed
+        floor[resource] = entry
+    return floor
+
+
+# -- pipelines ------------------------------------------------------------------------------
+def duckdb_pipeline(tmp_path, name: str = "autosync_test", dataset: str = "autosync_raw") -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+        dataset_name=dataset,
+        pipelines_dir=str(tmp_path / "dlt_pipelines"),
+    )
+
+
+def sync(pipeline: dlt.Pipeline, emulator: Any, **source_kwargs: Any):
+    """One sync of the emulator into the pipeline: (load_info, RequestStats)."""
+    from autosync_source import RequestStats, autosync_source
+
+    stats = RequestStats()
+    source_kwargs.setdefault("base_url", emulator.base_url)
+    if "client_id" not in source_kwargs:
+        source_kwargs.setdefault("api_key", emulator.api_key)
+    source_kwargs.setdefault("retry_max_wait", 0.2)
+    info = pipeline.run(autosync_source(request_stats=stats, **source_kwargs))
+    return info, stats
+
+
+def loaded_rows(pipeline: dlt.Pipeline) -> Dict[str, int]:
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return {table: n for table, n in counts.items() if not table.startswith("_dlt")}

@@ -1,0 +1,136 @@
+"""The paginator against a small in-memory list that changes while it is paged.
+
+No HTTP: a fake list endpoint answers the requests the paginator builds, exactly as the
+contract describes (strict updated_after, ascending updated_at, page numbers, has_more).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Dict, List, Optional
+
+import pytest
+from requests import Request, Response
+
+from autosync_source.paging import UpdatedAtPaginator, format_ts, parse_ts
+
+T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+class FakeList:
+    def __init__(self, stamps: Dict[int, datetime], legacy: bool = False, ignore_filter: bool = False):
+        self.rows = {record_id: stamp for record_id, stamp in stamps.items()}
+        self.legacy = legacy
+        self.ignore_filter = ignore_filter
+        self.requests: List[dict] = []
+
+    def answer(self, params: dict) -> Response:
+        self.requests.append(dict(params))
+        after = params.get("updated_after")
+        rows = sorted(self.rows.items(), key=lambda item: (item[1], item[0]))
+        if after is not None and not self.ignore_filter:
+            rows = [row for row in rows if row[1] > parse_ts(after)]
+        per_page, page = int(params["per_page"]), int(params["page"])
+        chunk = rows[(page - 1) * per_page: page * per_page]
+        pagination = {"page": page, "per_page": per_page, "total": len(rows)}
+        if not self.legacy:
+            pages = -(-len(rows) // per_page)
+            pagination.update(pages=pages, has_more=page < pages)
+        body = {"success": True, "data": [{"id": i, "updated_at": format_ts(s)} for i, s in chunk], "pagination": pagination}
+        response = Response()
+        response.status_code = 200
+        response._content = json.dumps(body).encode()
+        return response
+
+
+def page_through(
+    server: FakeList,
+    paginator: UpdatedAtPaginator,
+    between_pages: Optional[Callable[[int], None]] = None,
+) -> List[int]:
+    """Drive the paginator like RESTClient.paginate does; return every id listed."""
+    request = Request("GET", "http://x/list", params={})
+    paginator.init_request(request)
+    seen: List[int] = []
+    for page_number in range(1, 1000):
+        response = server.answer(request.params)
+        data = json.loads(response.content)["data"]
+        paginator.update_state(response, data)
+        paginator.update_request(request)
+        seen.extend(row["id"] for row in data)
+        if not paginator.has_next_page:
+            return seen
+        if between_pages:
+            between_pages(page_number)
+    raise AssertionError("paging did not end")
+
+
+def spread(n: int, step: int = 10) -> Dict[int, datetime]:
+    return {i: T0 + timedelta(seconds=step * i) for i in range(1, n + 1)}
+
+
+def test_a_stable_list_costs_exactly_one_request_per_page():
+    server = FakeList(spread(25))
+    seen = page_through(server, UpdatedAtPaginator(T0 - timedelta(seconds=1), page_size=10))
+    assert sorted(seen) == list(range(1, 26))
+    assert len(server.requests) == 3  # ceil(25 / 10)
+    assert all(r["sort"] == "updated_at" and r["order"] == "asc" and r["per_page"] == 10 for r in server.requests)
+
+
+def test_a_record_updated_while_paging_does_not_hide_its_neighbour():
+    server = FakeList(spread(25))
+
+    def touch_an_already_read_row(page_number: int) -> None:
+        if page_number == 1:
+            server.rows[3] = T0 + timedelta(hours=5)  # moves to the end: rows shift one place
+
+    seen = page_through(server, UpdatedAtPaginator(T0 - timedelta(seconds=1), page_size=10), touch_an_already_read_row)
+    assert set(seen) == set(range(1, 26)), "a row was skipped"
+    # Plain page numbers would have lost row 11 (it shifted onto page 1 after page 1 was read).
+    plain = FakeList(spread(25))
+    naive = []
+    for page in (1, 2, 3):
+        naive += [row["id"] for row in json.loads(plain.answer({"per_page": 10, "page": page, "updated_after": format_ts(T0)}).content)["data"]]
+        if page == 1:
+            plain.rows[3] = T0 + timedelta(hours=5)
+    assert 11 not in naive
+
+
+def test_a_deleted_row_does_not_hide_its_neighbour():
+    server = FakeList(spread(25))
+
+    def delete_an_already_read_row(page_number: int) -> None:
+        if page_number == 1:
+            del server.rows[2]
+
+    seen = page_through(server, UpdatedAtPaginator(T0 - timedelta(seconds=1), page_size=10), delete_an_already_read_row)
+    assert set(range(1, 26)) - {2} <= set(seen)  # 2 was read before it was deleted
+
+
+def test_more_ties_than_a_page_are_all_read():
+    stamps = {i: T0 + timedelta(seconds=5) for i in range(1, 36)}  # 35 rows in one second
+    stamps.update({i: T0 + timedelta(seconds=i) for i in range(36, 41)})
+    server = FakeList(stamps)
+
+    def keep_moving(page_number: int) -> None:
+        if page_number == 1:
+            server.rows[1] = T0 + timedelta(hours=1)  # force anchor mode, then tie paging
+
+    seen = page_through(server, UpdatedAtPaginator(T0, page_size=10), keep_moving)
+    assert set(seen) == set(range(1, 41))
+
+
+@pytest.mark.parametrize("total", [0, 9, 10, 11, 30])
+def test_the_older_envelope_without_pages_or_has_more_still_stops(total):
+    server = FakeList(spread(total), legacy=True)
+    seen = page_through(server, UpdatedAtPaginator(T0, page_size=10))
+    assert sorted(seen) == list(range(1, total + 1))
+    assert len(server.requests) == max(1, -(-total // 10))
+
+
+def test_an_endpoint_that_ignores_updated_after_is_paged_by_numbers_without_looping():
+    server = FakeList(spread(25), ignore_filter=True)
+    paginator = UpdatedAtPaginator(T0 + timedelta(seconds=100), page_size=10)
+    seen = page_through(server, paginator)
+    assert sorted(seen) == list(range(1, 26))
+    assert paginator.filter_ignored and len(server.requests) == 3
