@@ -76,9 +76,23 @@
 {%- endmacro %}
 
 
+{#- A double-precision float. dbt.type_float() is `float`, which is 4-byte REAL on DuckDB. -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'autosync')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro bigquery__type_double() -%}
+    float64
+{%- endmacro %}
+
+
 {#- Hours between two timestamps, fractional; second precision is exact on every adapter. -#}
 {% macro hours_between(start_column, end_column) -%}
-    ({{ dbt.datediff(start_column, end_column, 'second') }} / 3600.0)
+    (cast({{ dbt.datediff(start_column, end_column, 'second') }} as {{ autosync.type_double() }}) / 3600)
 {%- endmacro %}
 
 
@@ -88,7 +102,7 @@
 {%- endmacro %}
 
 {% macro default__safe_divide(numerator, denominator) -%}
-    (cast({{ numerator }} as {{ dbt.type_float() }}) / nullif({{ denominator }}, 0))
+    (cast({{ numerator }} as {{ autosync.type_double() }}) / nullif({{ denominator }}, 0))
 {%- endmacro %}
 
 {% macro bigquery__safe_divide(numerator, denominator) -%}

@@ -32,12 +32,12 @@ items_per_inspection as (
     select
         inspection_id,
         count(*) as items_inspected,
-        sum(case when is_recommended then 1 else 0 end) as items_recommended,
-        sum(case when is_approved then 1 else 0 end) as items_approved,
-        sum(case when is_recommended and approval_status = 'declined' then 1 else 0 end) as items_declined,
-        sum(case when is_recommended and approval_status = 'pending' then 1 else 0 end) as items_pending,
-        sum(case when item_condition = 'red' then 1 else 0 end) as red_items,
-        sum(case when item_condition = 'red' and is_approved then 1 else 0 end) as red_items_approved,
+        cast(sum(case when is_recommended then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_recommended,
+        cast(sum(case when is_approved then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_approved,
+        cast(sum(case when is_recommended and approval_status = 'declined' then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_declined,
+        cast(sum(case when is_recommended and approval_status = 'pending' then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_pending,
+        cast(sum(case when item_condition = 'red' then 1 else 0 end) as {{ dbt.type_bigint() }}) as red_items,
+        cast(sum(case when item_condition = 'red' and is_approved then 1 else 0 end) as {{ dbt.type_bigint() }}) as red_items_approved,
         sum(case when is_recommended then estimate_amount end) as recommended_amount,
         sum(case when is_approved then estimate_amount end) as approved_amount
 

@@ -17,16 +17,16 @@ monthly as (
         technician_id,
         {{ autosync.month_start('sent_at') }} as month_start,
         count(*) as inspections_sent,
-        sum(items_inspected) as items_inspected,
-        sum(items_recommended) as items_recommended,
-        sum(items_approved) as items_approved,
-        sum(items_declined) as items_declined,
-        sum(items_pending) as items_pending,
-        sum(red_items) as red_items,
-        sum(red_items_approved) as red_items_approved,
+        cast(sum(items_inspected) as {{ dbt.type_bigint() }}) as items_inspected,
+        cast(sum(items_recommended) as {{ dbt.type_bigint() }}) as items_recommended,
+        cast(sum(items_approved) as {{ dbt.type_bigint() }}) as items_approved,
+        cast(sum(items_declined) as {{ dbt.type_bigint() }}) as items_declined,
+        cast(sum(items_pending) as {{ dbt.type_bigint() }}) as items_pending,
+        cast(sum(red_items) as {{ dbt.type_bigint() }}) as red_items,
+        cast(sum(red_items_approved) as {{ dbt.type_bigint() }}) as red_items_approved,
         sum(recommended_amount) as recommended_amount,
         sum(approved_amount) as approved_amount,
-        sum(case when items_approved > 0 then 1 else 0 end) as inspections_with_approval
+        cast(sum(case when items_approved > 0 then 1 else 0 end) as {{ dbt.type_bigint() }}) as inspections_with_approval
 
     from inspections
     group by 1, 2, 3
