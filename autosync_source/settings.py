@@ -70,6 +70,9 @@ def _cols(**types: str) -> Dict[str, dict]:
     for name, short in types.items():
         if short == "money":
             columns[name] = {"data_type": "decimal", "precision": 12, "scale": 2, "nullable": True}
+        elif short == "percent":
+            # tax rates come with three decimals (8.875): two would silently round them
+            columns[name] = {"data_type": "decimal", "precision": 12, "scale": 4, "nullable": True}
         else:
             columns[name] = {"data_type": short, "nullable": True}
     return columns
@@ -80,6 +83,7 @@ TS = "timestamp"
 TEXT = "text"
 BOOL = "bool"
 MONEY = "money"
+PERCENT = "percent"
 
 _TOP_LEVEL = _cols(**{SYNCED_AT: TS, DELETED_AT: TS})
 _STAMPS = dict(created_at=TS, updated_at=TS)
@@ -92,7 +96,7 @@ ENDPOINTS: Tuple[Endpoint, ...] = (
         scope="shops:read",
         columns=_cols(
             id=ID, shop_id=ID, name=TEXT, slug=TEXT, status=TEXT, phone=TEXT, email=TEXT,
-            **_ADDRESS, settings__tax_rate=MONEY, settings__labor_rate=MONEY, **_STAMPS,
+            **_ADDRESS, settings__tax_rate=PERCENT, settings__labor_rate=MONEY, **_STAMPS,
         ),
     ),
     Endpoint(

@@ -1,0 +1,155 @@
+"""Full and incremental syncs of the emulator into DuckDB: the raw tables equal the truth,
+every row and every value, and a sync costs the request floor of what changed."""
+from __future__ import annotations
+
+import pytest
+
+from autosync_emulator import Emulator
+from source_helpers import (
+    RESOURCES,
+    advance_with_changes,
+    all_tables,
+    assert_raw_equals_truth,
+    duckdb_pipeline,
+    loaded_rows,
+    read_table,
+    request_floor,
+    sync,
+)
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator(seed=7, shops=3, work_orders=60) as emu:
+        yield emu
+
+
+def _by_resource(stats):
+    return stats.as_dict()["by_resource"]
+
+
+def test_first_sync_equals_truth_and_costs_the_floor(tmp_path):
+    # its own world: the module emulator is advanced by another test
+    with Emulator(seed=11, shops=3, work_orders=120) as emu:
+        pipeline = duckdb_pipeline(tmp_path)
+        truth = emu.truth()
+        info, stats = sync(pipeline, emu)
+        info.raise_on_failed_jobs()
+        assert_raw_equals_truth(pipeline, truth)
+        assert _by_resource(stats) == request_floor(None, truth)
+        # 120 work orders per shop: two list pages each, one detail per work order
+        assert _by_resource(stats)["work_orders"] == {"list": 6, "detail": len(truth["objects"]["work_orders"])}
+        assert stats.requests == sum(sum(kinds.values()) for kinds in request_floor(None, truth).values())
+        assert stats.rate_limited == 0 and stats.retries == 0
+
+
+def test_incremental_sync_catches_up_and_costs_what_changed(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    before = emulator.truth()
+    sync(pipeline, emulator)
+    assert_raw_equals_truth(pipeline, before)
+
+    changes = advance_with_changes(emulator, hours=6)
+    after = emulator.truth()
+    assert changes["events"] > 0
+    _, stats = sync(pipeline, emulator)
+    assert_raw_equals_truth(pipeline, after)
+    floor = request_floor(before, after)
+    assert _by_resource(stats) == floor
+    changed_work_orders = floor["work_orders"].get("detail", 0)
+    assert 0 < changed_work_orders < len(after["objects"]["work_orders"]) / 4
+    assert loaded_rows(pipeline)["work_orders"] == changed_work_orders
+
+    # and once more with nothing changed: nothing loaded, one list request per shop+resource
+    _, stats = sync(pipeline, emulator)
+    assert loaded_rows(pipeline) == {}
+    shops = len(after["objects"]["shops"])
+    assert stats.requests == 1 + shops * (len(RESOURCES) - 1)
+    assert all(set(kinds) == {"list"} for kinds in _by_resource(stats).values())
+    assert_raw_equals_truth(pipeline, after)
+
+
+def test_child_rows_of_a_changed_parent_are_replaced_not_accumulated(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    sync(pipeline, emulator)
+    advance_with_changes(emulator, hours=3, seed=5)  # removes a job from some work orders
+    sync(pipeline, emulator)
+    truth = emulator.truth()
+    jobs = read_table(pipeline, "work_orders__jobs")
+    expected = sum(len(wo["jobs"]) for wo in truth["objects"]["work_orders"])
+    assert len(jobs) == expected
+    assert_raw_equals_truth(pipeline, truth)
+
+
+def test_declared_columns_exist_even_when_every_value_is_null(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    # inventory alone: no row here has a deleted-at, and we ask for a shop subset
+    sync(pipeline, emulator, resources=["inventory", "payments"], shops=[1])
+    with pipeline.sql_client() as client:
+        columns = {
+            row[0]: row[1]
+            for row in client.execute_sql(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = 'payments'", pipeline.dataset_name)
+        }
+    assert columns["_autosync_deleted_at"].startswith("TIMESTAMP")
+    assert columns["amount"] == "DECIMAL(12,2)"
+    assert columns["created_at"].startswith("TIMESTAMP")
+    assert columns["card_brand"] == "VARCHAR"  # null for cash payments, declared anyway
+    shop_ids = {row["shop_id"] for row in read_table(pipeline, "inventory")}
+    assert shop_ids == {1}
+
+
+def test_subset_of_shops_and_resources_equals_that_part_of_the_truth(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    truth = emulator.truth()
+    _, stats = sync(pipeline, emulator, resources=["shops", "work_orders"], shops=[2, 3])
+    assert_raw_equals_truth(pipeline, truth, resources=["shops", "work_orders"], shops=[2, 3])
+    assert set(_by_resource(stats)) == {"shops", "work_orders"}
+    tables = set(pipeline.default_schema.data_table_names())
+    assert tables == {"shops", "work_orders", "work_orders__jobs", "work_orders__jobs__line_items"}
+
+
+def test_end_date_bounds_a_backfill_and_the_next_run_continues_from_it(tmp_path):
+    with Emulator(seed=3, shops=2, work_orders=40) as emu:
+        truth = emu.truth()
+        stamps = sorted(wo["updated_at"] for wo in truth["objects"]["work_orders"])
+        end_date = stamps[len(stamps) // 2]
+        pipeline = duckdb_pipeline(tmp_path)
+        sync(pipeline, emu, resources=["work_orders"], end_date=end_date)
+        loaded = read_table(pipeline, "work_orders")
+        assert loaded and all(row["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ") <= end_date for row in loaded)
+        assert len(loaded) == sum(1 for stamp in stamps if stamp <= end_date)
+        sync(pipeline, emu, resources=["work_orders"])
+        assert_raw_equals_truth(pipeline, truth, resources=["work_orders"])
+
+
+def test_a_shop_added_later_gets_its_full_history(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    truth = emulator.truth()
+    sync(pipeline, emulator, resources=["customers"], shops=[1])
+    _, stats = sync(pipeline, emulator, resources=["customers"], shops=[1, 3])
+    assert_raw_equals_truth(pipeline, truth, resources=["customers"], shops=[1, 3])
+    customers_of_3 = [c for c in truth["objects"]["customers"] if c["shop_id"] == 3]
+    assert loaded_rows(pipeline)["customers"] == len(customers_of_3)
+
+
+def test_full_refresh_drops_and_reloads(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    sync(pipeline, emulator, resources=["employees"])
+    truth = emulator.truth()
+    from autosync_source import RequestStats, autosync_source
+
+    pipeline.run(
+        autosync_source(base_url=emulator.base_url, api_key=emulator.api_key, resources=["employees"], request_stats=RequestStats()),
+        refresh="drop_resources",
+    )
+    assert loaded_rows(pipeline)["employees"] == len(truth["objects"]["employees"])
+    assert_raw_equals_truth(pipeline, truth, resources=["employees"])
+
+
+def test_every_raw_table_is_named_as_the_interface_says(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    sync(pipeline, emulator)
+    assert set(pipeline.default_schema.data_table_names()) == set(all_tables())
+    assert pipeline.dataset_name == "autosync_raw"
