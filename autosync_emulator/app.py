@@ -254,21 +254,131 @@ def make_routes(core_ref: Callable[[], EmulatorCore]) -> list:
             raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
         return json_response(token)
 
+    # ---------------------------------------------------------------- writes
+    async def write(request: Request, kind: str) -> Response:
+        core = core_ref()
+        resource = collection_or_404(request)
+        entry = WRITES.get((kind, resource))
+        if entry is None:
+            raise ApiError(405, "invalid_request", f"{request.method} is not supported on this resource.")
+        scope_needed, method_name, status, result_resource = entry
+        principal(request).require(scope_needed)
+        shop_id = request.path_params["shop_id"]
+        shop_or_404(request, core, shop_id)
+        body = await json_body(request) if kind not in ("delete",) else None
+        oid = request.path_params.get("oid")
+        with core.store.lock:
+            backend = core.backend
+            fn = getattr(backend, method_name)
+            args = (shop_id,) if oid is None else (shop_id, oid)
+            if kind == "delete":
+                fn(*args)
+                return Response(status_code=204)
+            result = fn(*args, body)
+            data = orjson.dumps(backend.detail(result_resource, result) if result_resource else result)
+        return raw_response(object_body(data), status)
+
+    async def post_collection(request: Request) -> Response:
+        return await write(request, "create")
+
+    async def patch_object(request: Request) -> Response:
+        return await write(request, "update")
+
+    async def delete_object(request: Request) -> Response:
+        return await write(request, "delete")
+
+    async def patch_status(request: Request) -> Response:
+        return await write(request, "status")
+
+    async def post_jobs(request: Request) -> Response:
+        return await write(request, "jobs")
+
+    async def post_refunds(request: Request) -> Response:
+        return await write(request, "refunds")
+
+    # ---------------------------------------------------------------- webhooks
+    async def webhooks_collection(request: Request) -> Response:
+        core = core_ref()
+        who = principal(request)
+        who.require("webhooks:manage")
+        if request.method == "POST":
+            created = core.webhooks.create(who, await json_body(request))
+            return raw_response(object_body(orjson.dumps(created)), 201)
+        q = parse_list_query(core, "webhooks", query_params(request))
+        rows = sorted(core.webhooks.list_for(who), key=lambda w: (w["id"] if q.sort == "id" else (w[q.sort], w["id"])),
+                      reverse=q.order == "desc")
+        start = (q.page - 1) * q.per_page
+        total = len(rows)
+        pages = math.ceil(total / q.per_page) if total else 0
+        pagination = {"page": q.page, "per_page": q.per_page, "total": total}
+        if not core.settings["legacy_pagination"]:
+            pagination.update(pages=pages, has_more=q.page < pages)
+        return json_response({"success": True, "data": rows[start:start + q.per_page], "pagination": pagination})
+
+    async def webhook_object(request: Request) -> Response:
+        core = core_ref()
+        who = principal(request)
+        who.require("webhooks:manage")
+        wid = request.path_params["oid"]
+        if request.method == "DELETE":
+            core.webhooks.delete_for(who, wid)
+            return Response(status_code=204)
+        return raw_response(object_body(orjson.dumps(core.webhooks.get_for(who, wid))))
+
+    async def openapi(request: Request) -> Response:
+        from .openapi import openapi_bytes
+        return raw_response(openapi_bytes())
+
+    shop_obj = "/v1/shops/{shop_id:int}/{collection}/{oid:int}"
     routes = [
+        Route("/v1/openapi.json", openapi, methods=["GET"]),
         Route("/v1/oauth/token", oauth_token, methods=["POST"]),
+        Route("/v1/webhooks", webhooks_collection, methods=["GET", "POST"]),
+        Route("/v1/webhooks/{oid:int}", webhook_object, methods=["GET", "DELETE"]),
         Route("/v1/shops", list_shops, methods=["GET"]),
         Route("/v1/shops/{shop_id:int}", get_shop, methods=["GET"]),
         Route("/v1/vehicles/decode/{vin}", decode_vin, methods=["GET"]),
         Route("/v1/shops/{shop_id:int}/{collection}", list_collection, methods=["GET"]),
-        Route("/v1/shops/{shop_id:int}/{collection}/{oid:int}", get_object, methods=["GET"]),
+        Route("/v1/shops/{shop_id:int}/{collection}", post_collection, methods=["POST"]),
+        Route(shop_obj, get_object, methods=["GET"]),
+        Route(shop_obj, patch_object, methods=["PATCH"]),
+        Route(shop_obj, delete_object, methods=["DELETE"]),
+        Route(shop_obj + "/status", patch_status, methods=["PATCH"]),
+        Route(shop_obj + "/jobs", post_jobs, methods=["POST"]),
+        Route(shop_obj + "/refunds", post_refunds, methods=["POST"]),
     ]
-    for extra in ROUTE_PROVIDERS:
-        routes[0:0] = extra(core_ref)
     return routes
 
 
-# write routes, webhooks and openapi add themselves here (each in its own module)
-ROUTE_PROVIDERS: list[Callable[[Callable[[], EmulatorCore]], list]] = []
+# (kind, resource) -> (scope, backend method, HTTP status, resource whose GET shape answers)
+WRITES = {
+    ("create", "customers"): ("customers:write", "create_customer", 201, "customers"),
+    ("update", "customers"): ("customers:write", "update_customer", 200, "customers"),
+    ("delete", "customers"): ("customers:write", "delete_customer", 204, None),
+    ("create", "vehicles"): ("vehicles:write", "create_vehicle", 201, "vehicles"),
+    ("update", "vehicles"): ("vehicles:write", "update_vehicle", 200, "vehicles"),
+    ("create", "work_orders"): ("workorders:write", "create_work_order", 201, "work_orders"),
+    ("update", "work_orders"): ("workorders:write", "update_work_order", 200, "work_orders"),
+    ("status", "work_orders"): ("workorders:write", "set_status", 200, "work_orders"),
+    ("jobs", "work_orders"): ("workorders:write", "add_job", 201, None),
+    ("create", "payments"): ("payments:charge", "create_payment", 201, "payments"),
+    ("refunds", "payments"): ("payments:charge", "refund", 201, None),
+    ("create", "appointments"): ("workorders:write", "create_appointment", 201, "appointments"),
+    ("update", "inventory"): ("inventory:write", "update_inventory", 200, "inventory"),
+}
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > 1_000_000:
+        raise ApiError(400, "invalid_request", "The request body is too large (max 1 MB).")
+    if not raw.strip():
+        raise ApiError(400, "invalid_request", "A JSON body is required.")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "invalid_request", "The request body is not valid JSON.") from None
+
 
 PUBLIC_PATHS = ("/v1/oauth/token", "/v1/openapi.json")
 

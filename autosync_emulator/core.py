@@ -31,6 +31,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "token_ttl_seconds": 3600,
     "rate_limit": 0,
     "rate_window_seconds": 60,
+    # emulator-only knobs (not API variants): webhook retry pacing
+    "webhook_retry_base_seconds": 1.0,
+    "webhook_timeout_seconds": 5.0,
 }
 
 
@@ -46,9 +49,9 @@ def _validate_setting(name: str, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or any(v not in RESOURCES for v in value):
             raise ValueError(f"ignore_updated_after must be a list of resource names from {list(RESOURCES)}")
         return list(value)
-    if name == "rate_window_seconds":
+    if name in ("rate_window_seconds", "webhook_retry_base_seconds", "webhook_timeout_seconds"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ValueError("rate_window_seconds must be a number > 0")
+            raise ValueError(f"{name} must be a number > 0")
         return value
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"setting {name} must be an integer >= 0")
@@ -80,6 +83,7 @@ class EmulatorCore:
         self.activity = Activity(self)
         self.configure(rate_limit=rate_limit, rate_window_seconds=rate_window_seconds, **settings)
         self.backend.generate()
+        self._attach(self.backend)
         self.api_key = self.auth.create_api_key()
         self.oauth_client_id, self.oauth_client_secret = self.auth.create_oauth_client()
 
@@ -89,6 +93,8 @@ class EmulatorCore:
             self.settings.update(checked)
             if "rate_limit" in checked or "rate_window_seconds" in checked:
                 self.ratelimiter.configure(self.settings["rate_limit"], self.settings["rate_window_seconds"])
+            self.webhooks.retry_base_seconds = self.settings["webhook_retry_base_seconds"]
+            self.webhooks.timeout_seconds = self.settings["webhook_timeout_seconds"]
             if "token_ttl_seconds" in checked:
                 self.auth.token_ttl_seconds = self.settings["token_ttl_seconds"]
             if "late_commit_seconds" in checked:
@@ -108,9 +114,14 @@ class EmulatorCore:
         store.set_late_commit(self.settings["late_commit_seconds"])
         backend = Backend(store, self.seed, self.shops, self.work_orders, self.start)
         backend.generate()
+        self._attach(backend)
         with self.store.lock:
             self.store, self.backend = store, backend
         self.activity = Activity(self)
+
+    def _attach(self, backend: Backend) -> None:
+        backend.event_sink = self.webhooks.enqueue
+        backend.wants_event = self.webhooks.wants
 
     def advance(self, seconds: float) -> dict:
         """Move the emulator clock and generate the activity of that span."""

@@ -67,9 +67,14 @@ def quantity_total_cents(quantity_hundredths: int, unit_price_cents: int) -> int
     return half_up_div(quantity_hundredths * unit_price_cents, 100)
 
 
-def tax_cents(taxable_cents: int, tax_rate_hundredths: int) -> int:
-    """tax_rate is a percent with 2 decimals (7.25 -> 725): cents x rate / 100 / 100."""
-    return half_up_div(taxable_cents * tax_rate_hundredths, 10000)
+def tax_rate_thousandths(tax_rate: float) -> int:
+    """tax_rate is a percent with up to 3 decimals (8.875 -> 8875)."""
+    return int(round(tax_rate * 1000))
+
+
+def tax_cents(taxable_cents: int, tax_rate_thousandths: int) -> int:
+    """round(taxable x rate / 100) with the rate in thousandths of a percent, ROUND_HALF_UP."""
+    return half_up_div(taxable_cents * tax_rate_thousandths, 100_000)
 
 
 def compute_job_totals(job: dict) -> None:
@@ -89,7 +94,7 @@ def compute_job_totals(job: dict) -> None:
     job["total"] = dollars(labor + parts + fees)
 
 
-def compute_work_order_totals(wo: dict, tax_rate_hundredths: int, payments: list[dict]) -> None:
+def compute_work_order_totals(wo: dict, tax_rate_thousandths: int, payments: list[dict]) -> None:
     """Set every money field of a work order (in place: the caller owns a fresh copy).
 
     Totals count non-declined jobs only; tax is rounded once over the taxable lines;
@@ -110,7 +115,7 @@ def compute_work_order_totals(wo: dict, tax_rate_hundredths: int, payments: list
             if line["taxable"]:
                 taxable += c
     subtotal = labor + parts + fees
-    tax = tax_cents(taxable, tax_rate_hundredths)
+    tax = tax_cents(taxable, tax_rate_thousandths)
     total = subtotal + tax
     paid = 0
     for p in payments:
@@ -420,9 +425,9 @@ class ShopContext:
                  parts_by_key: dict[str, list[dict]]):
         self.shop = shop
         self.shop_id = shop["id"]
-        self.tax_h = cents(shop["settings"]["tax_rate"])
+        self.tax_rate_k = tax_rate_thousandths(shop["settings"]["tax_rate"])
         self.labor_rate_c = cents(shop["settings"]["labor_rate"])
-        self.tax_labor = shop["_tax_labor"] if "_tax_labor" in shop else False
+        self.tax_labor = False  # set by the generator (some shops tax labor)
         self.technicians = technicians
         self.advisors = advisors
         self.parts_by_key = parts_by_key
@@ -714,9 +719,9 @@ def _generate_work_order(rw: random.Random, rp: random.Random, rx: random.Random
           "completed_at": iso(completed) if completed else None,
           "invoiced_at": iso(invoiced) if invoiced else None,
           "created_at": iso(t0), "updated_at": iso(t0), "jobs": jobs}
-    compute_work_order_totals(wo, ctx.tax_h, [])
+    compute_work_order_totals(wo, ctx.tax_rate_k, [])
     payments = _generate_payments(rp, ids, ctx, wo, status, started, completed, invoiced, clock, touched)
-    compute_work_order_totals(wo, ctx.tax_h, payments)
+    compute_work_order_totals(wo, ctx.tax_rate_k, payments)
     touched.extend(x for x in (started, completed, invoiced) if x)
     wo["updated_at"] = iso(min(clock, max(touched)))
     return wo, payments, inspection

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from autosync_emulator import EmulatorCore
-from autosync_emulator.world import tax_cents, vin_is_valid
+from autosync_emulator.world import tax_cents, tax_rate_thousandths, vin_is_valid
 from emulator_helpers import cents
 
 
@@ -38,7 +38,7 @@ def check_world(truth: dict) -> None:
     wo_ids = {w["id"] for w in objs["work_orders"]}
     jobs_by_id = {}
     for wo in objs["work_orders"]:
-        tax_rate = cents(shops[wo["shop_id"]]["settings"]["tax_rate"])
+        tax_rate = tax_rate_thousandths(shops[wo["shop_id"]]["settings"]["tax_rate"])
         labor = parts = fees = taxable = 0
         for job in wo["jobs"]:
             jobs_by_id[job["id"]] = (wo, job)
@@ -78,7 +78,9 @@ def check_world(truth: dict) -> None:
         refunds = sum(cents(p["refunded_amount"]) for p in pays if p["status"] == "succeeded")
         assert cents(wo["amount_paid"]) == succeeded - refunds
         assert cents(wo["balance_due"]) == cents(wo["total"]) - cents(wo["amount_paid"])
-        assert sum(cents(p["amount"]) for p in pays if p["status"] != "failed") <= cents(wo["total"]), wo["id"]
+        # payments never exceed the total (net of refunds, pending charges included)
+        assert sum(cents(p["amount"]) - cents(p["refunded_amount"]) for p in pays if p["status"] != "failed") \
+            <= cents(wo["total"]), wo["id"]
         # status timestamps
         s = wo["status"]
         assert (wo["started_at"] is None) == (s == "draft")
@@ -179,3 +181,16 @@ def test_timestamps_second_precision_and_clock(truth):
     assert truth["clock"] == "2025-06-01T12:00:00Z"
     wo = truth["objects"]["work_orders"][0]
     assert wo["created_at"][-1] == "Z" and len(wo["created_at"]) == 20
+
+
+def test_money_rounding_is_half_up_in_cents():
+    from autosync_emulator.world import labor_total_cents, quantity_total_cents
+    assert tax_cents(10000, tax_rate_thousandths(8.875)) == 888      # 8.875 -> 8.88
+    assert tax_cents(1000, tax_rate_thousandths(7.25)) == 73         # 72.5 -> 73
+    assert labor_total_cents(125, 9999) == 12499                     # 1.25 h x 99.99 = 124.9875
+    assert quantity_total_cents(50, 1001) == 501                     # 0.5 x 10.01 = 5.005
+
+
+def test_vin_check_digit_known_example():
+    assert vin_is_valid("1HGCM82633A004352")    # a well-known valid VIN
+    assert not vin_is_valid("1HGCM82633A004353")
