@@ -134,7 +134,7 @@ class ShopDirectory:
                 self._stats.add_kind("list", endpoint.name)
                 rows.extend(page)
         except InsufficientScope as missing:
-            raise ScopeError("shops", missing.scope or endpoint.scope, str(missing)) from None
+            raise ScopeError(missing.scope or endpoint.scope, "shops", str(missing)) from None
         unique = {row["id"]: row for row in rows}  # a shop listed twice (moved): keep the newest
         if self._chosen is None:
             return sorted(unique.values(), key=lambda row: row["id"])

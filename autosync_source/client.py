@@ -211,7 +211,7 @@ class AutosyncSession(requests.Session):
         status = response.status_code
         if status < 400:
             return
-        code, message = _error_of(response)
+        code, message, field = _error_of(response)
         request_id = response.headers.get("X-Request-Id", "")
         suffix = f" (request {request_id})" if request_id else ""
         if status == 401:
@@ -222,6 +222,9 @@ class AutosyncSession(requests.Session):
                 )
             raise AuthenticationError(_unauthorized_message(self.autosync_auth, self.base_url) + suffix)
         if status == 403 and code == "insufficient_scope":
+            raise InsufficientScope(_scope_named_in(message), message)
+        if is_token_request and status in (400, 403) and (field == "scope" or "scope" in message.lower()):
+            # The client asked for the scopes of the selected resources; one is not granted.
             raise InsufficientScope(_scope_named_in(message), message)
         if status == 429:
             raise ApiError(
@@ -267,11 +270,11 @@ def _error_of(response: Response) -> tuple:
     try:
         body = parsed_body(response)
     except ValueError:
-        return "", (response.text or "")[:200]
+        return "", (response.text or "")[:200], ""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
-        return str(error.get("code") or ""), str(error.get("message") or "")
-    return "", ""
+        return str(error.get("code") or ""), str(error.get("message") or ""), str(error.get("field") or "")
+    return "", "", ""
 
 
 def _scope_named_in(message: str) -> str:

@@ -24,13 +24,18 @@ class AuthenticationError(AutosyncError):
 class ScopeError(AutosyncError):
     """403 insufficient_scope: the credentials lack a scope a selected resource needs."""
 
-    def __init__(self, resource: str, scope: str, detail: str = "") -> None:
-        self.resource = resource
-        self.scope = scope
+    def __init__(self, scope: str, resource: str, detail: str = "") -> None:
+        from autosync_source.settings import ENDPOINTS
+
+        # Every resource that needs the scope, not only the one that met the refusal first.
+        needing = [endpoint.name for endpoint in ENDPOINTS if scope and endpoint.scope == scope]
+        self.scope = scope or "unknown"
+        self.resources = needing or [resource]
+        others = [e.name for e in ENDPOINTS if e.name not in self.resources]
         message = (
-            f"The credentials lack the scope '{scope}' needed by the resource '{resource}'. "
-            f"Grant the scope '{scope}' to the key or OAuth client, or exclude the resource with "
-            f"--resources (e.g. --resources {_others_hint(resource)})."
+            f"The credentials lack the scope '{self.scope}' needed by the resource(s) "
+            f"{', '.join(self.resources)}. Grant the scope '{self.scope}' to the API key or OAuth "
+            f"client, or exclude the resource with --resources (e.g. --resources {','.join(others)})."
         )
         if detail:
             message += f" (API said: {detail})"
@@ -67,9 +72,3 @@ def mask_secret(secret: Optional[str]) -> str:
         if secret.startswith(prefix):
             return f"{prefix}…{secret[-4:]}" if len(secret) > len(prefix) + 8 else f"{prefix}…"
     return f"…{secret[-4:]}" if len(secret) > 12 else "…"
-
-
-def _others_hint(resource: str) -> str:
-    from autosync_source.settings import RESOURCE_NAMES
-
-    return ",".join(name for name in RESOURCE_NAMES if name != resource)

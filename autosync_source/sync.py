@@ -79,7 +79,7 @@ class EndpointReader:
                 return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=False)
             raise
         except InsufficientScope as missing:
-            raise ScopeError(self.endpoint.name, missing.scope or self.endpoint.scope, str(missing)) from None
+            raise ScopeError(missing.scope or self.endpoint.scope, self.endpoint.name, str(missing)) from None
 
     def _read(
         self,
