@@ -165,7 +165,11 @@ def invoke_dbt(target: DbtTarget, command: str = "build", extra_args: Sequence[s
 
     started = time.monotonic()
     with _environment(env):
-        outcome = dbtRunner().invoke(args)
+        try:
+            outcome = dbtRunner().invoke(args)
+        finally:
+            if target.name == "duckdb":
+                _release_duckdb_file()
     elapsed = time.monotonic() - started
 
     counts: dict[str, int] = {}
@@ -187,6 +191,22 @@ def invoke_dbt(target: DbtTarget, command: str = "build", extra_args: Sequence[s
         reason = outcome.exception or "see the dbt output above"
         raise DbtRunError(f"{result.summary}: dbt could not run: {reason}", failures, result)
     return result
+
+
+def _release_duckdb_file() -> None:
+    # dbt-duckdb keeps its DuckDB connection open at class level after an in-process invocation.
+    # Left open, the database file keeps that configuration: dlt's next load in this process, or a
+    # read-only reader, then fails with "Can't open a connection to same database file with a
+    # different configuration". Close it; the next dbt invocation simply opens it again.
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # dbt-duckdb not installed: nothing was opened
+        return
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if environment is not None and hasattr(environment, "close"):
+            environment.close()
 
 
 def _node_results(outcome: Any) -> list[Any]:

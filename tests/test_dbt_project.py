@@ -1,0 +1,256 @@
+"""The dbt project on a purpose-built world (tests/dbt_helpers.make_world): raw tables shaped as
+INTERFACES.md §3 are written directly, so these tests need neither the emulator nor the connector.
+The world holds the edge cases: declined jobs, partial/failed payments, refunds on other days,
+unsent and unanswered inspections, deleted work orders/customers/inspections/payments, events a
+second either side of midnight and of the ISO week start, averages ending in half a cent.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+import dbt_helpers as h
+import marts_reference as ref
+from pipelines.dbt_runner import DbtRunError, DbtTarget, invoke_dbt
+
+ALL_MARTS = h.MAIN_MARTS + ("dim_shops", "dim_customers", "dim_vehicles", "dim_employees", "fct_work_orders",
+                            "fct_line_items", "fct_payments", "fct_inspection_items")
+
+
+@pytest.fixture(scope="module")
+def world():
+    return h.make_world(seed=7, shops=3, work_orders=40)
+
+
+@pytest.fixture(scope="module")
+def built_duckdb(world, tmp_path_factory):
+    """The world's raw tables in a DuckDB file, after one `dbt build`."""
+    base = tmp_path_factory.mktemp("dbt_duckdb")
+    path = base / "warehouse.duckdb"
+    h.load_raw_duckdb(world, path)
+    result = invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=str(base / "dbt")), "build")
+    return path, result
+
+
+def _copy(path: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(path, copy)
+    return copy
+
+
+def test_build_on_duckdb_passes_every_test_including_unit_and_reconciliation_tests(built_duckdb):
+    _, result = built_duckdb
+    assert result.success and not result.failures, result.summary
+    nodes = [r.node.unique_id for r in result.dbt_result.result.results]
+    unit_tests = [n for n in nodes if n.startswith("unit_test.")]
+    assert len(unit_tests) >= 3, unit_tests
+    assert any("sums_reconcile_fct_revenue_daily_invoiced_total" in n for n in nodes)
+    assert any("sums_reconcile_fct_revenue_daily_net_collected" in n for n in nodes)
+    for mart in ALL_MARTS:
+        assert f"model.autosync.{mart}" in nodes
+
+
+@pytest.mark.parametrize("mart", h.MAIN_MARTS)
+def test_duckdb_marts_equal_the_reference_to_the_cent(built_duckdb, world, mart):
+    path, _ = built_duckdb
+    expected = ref.compute_marts(world)[mart]
+    actual = h.read_table_duckdb(path, "autosync", mart)
+    assert len(expected) > 5  # the world is not trivially empty
+    assert ref.compare_mart(expected, actual, h.MART_KEYS[mart]) == []
+
+
+def test_the_world_exercises_the_edge_cases(world):
+    """Guards the fixture: if the generator stops producing these cases the tests above go soft."""
+    revenue = ref.compute_marts(world)["fct_revenue_daily"]
+    inspection = ref.compute_marts(world)["fct_inspection_approval_monthly"]
+    throughput = ref.compute_marts(world)["fct_technician_throughput_weekly"]
+    assert (revenue["average_repair_order"].isna()).any()          # payment-only days
+    assert (revenue["refunds"] > 0).any()
+    assert "50.01" in {str(v) for v in revenue["average_repair_order"].dropna()}  # 100.01 / 2, half up
+    assert inspection["item_approval_rate"].isna().any() or inspection["red_item_approval_rate"].isna().any()
+    assert (throughput["avg_cycle_time_hours"].isna()).any()         # technicians with jobs but no work orders
+    assert world["deleted"]["work_orders"] and world["deleted"]["customers"] and world["deleted"]["payments"]
+
+
+def test_deleted_records_are_flagged_in_staging_and_absent_from_marts(built_duckdb, world):
+    path, _ = built_duckdb
+    deleted_wo = set(world["deleted"]["work_orders"])
+    deleted_customers = set(world["deleted"]["customers"])
+    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+        flagged = {r[0] for r in con.execute(
+            "select work_order_id from autosync.stg_autosync__work_orders where is_deleted").fetchall()}
+        assert flagged == deleted_wo
+        in_marts = {r[0] for r in con.execute("select work_order_id from autosync.fct_work_orders").fetchall()}
+        assert not in_marts & deleted_wo
+        line_item_orders = {r[0] for r in con.execute("select work_order_id from autosync.fct_line_items").fetchall()}
+        assert not line_item_orders & deleted_wo
+        payment_orders = {r[0] for r in con.execute("select work_order_id from autosync.fct_payments").fetchall()}
+        assert not payment_orders & deleted_wo
+        customers = {r[0] for r in con.execute("select customer_id from autosync.dim_customers").fetchall()}
+        assert not customers & deleted_customers and customers
+
+
+def test_every_mart_and_column_is_documented_and_the_docs_match_the_tables(built_duckdb):
+    path, _ = built_duckdb
+    documented = {}
+    for yml in (h.DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        for model in (yaml.safe_load(yml.read_text()) or {}).get("models", []):
+            documented[model["name"]] = model
+    with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
+        for mart in ALL_MARTS:
+            model = documented[mart]
+            assert model.get("description", "").strip(), mart
+            described = {c["name"]: c.get("description", "").strip() for c in model["columns"]}
+            assert all(described.values()), (mart, [c for c, d in described.items() if not d])
+            actual = [r[0] for r in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'autosync' "
+                "and table_name = ? order by ordinal_position", [mart]).fetchall()]
+            assert list(described) == actual, mart
+    main_columns = {"fct_revenue_daily": ref.REVENUE_COLUMNS,
+                    "fct_technician_throughput_weekly": ref.THROUGHPUT_COLUMNS,
+                    "fct_inspection_approval_monthly": ref.INSPECTION_COLUMNS}
+    for mart, columns in main_columns.items():  # exactly the METRICS.md columns, in that order
+        assert [c["name"] for c in documented[mart]["columns"]] == columns
+
+
+def test_a_model_per_raw_table_and_a_yml_beside_each_model():
+    models = h.DBT_PROJECT_DIR / "models"
+    staging = sorted(p.stem for p in (models / "staging").rglob("stg_*.sql"))
+    assert len(staging) == len(h.RAW_TABLES)
+    for sql in models.rglob("*.sql"):
+        assert sql.with_suffix(".yml").exists(), sql
+    for sql in (models / "marts").glob("*.sql"):
+        text = sql.read_text()
+        assert text.lstrip().startswith(("with", "{#-")) and text.rstrip().endswith("select * from final"), sql
+
+
+def test_a_failing_data_test_raises_an_error_naming_the_node(built_duckdb, tmp_path):
+    path = _copy(built_duckdb[0], tmp_path)
+    with contextlib.closing(duckdb.connect(str(path))) as con:
+        con.execute("update autosync_raw.work_orders set status = 'teleported' where id = (select min(id) from autosync_raw.work_orders)")
+    with pytest.raises(DbtRunError) as failure:
+        invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=str(tmp_path / "dbt")), "build",
+                   ["--select", "stg_autosync__work_orders"])
+    assert "accepted_values_stg_autosync__work_orders_work_order_status" in str(failure.value)
+    assert [f for f in failure.value.failures if f[1] == "fail"]
+
+
+def test_reconciliation_catches_a_mart_that_drifts_from_its_work_orders(built_duckdb, tmp_path):
+    path = _copy(built_duckdb[0], tmp_path)
+    with contextlib.closing(duckdb.connect(str(path))) as con:
+        shop_id, day = con.execute("select shop_id, date from autosync.fct_revenue_daily "
+                                   "where work_orders_invoiced > 0 order by date limit 1").fetchone()
+        con.execute("update autosync.fct_revenue_daily set invoiced_total = invoiced_total + 0.01, "
+                    "invoiced_revenue = invoiced_revenue + 0.01 where shop_id = ? and date = ?", [shop_id, day])
+        con.execute("update autosync.fct_payments set net_collected_amount = net_collected_amount - 1 "
+                    "where payment_id = (select min(payment_id) from autosync.fct_payments where refunds_count > 0)")
+    with pytest.raises(DbtRunError) as failure:
+        invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=str(tmp_path / "dbt")), "test",
+                   ["--select", "fct_revenue_daily", "--exclude", "test_type:unit"])
+    failing = " ".join(node for node, _, _ in failure.value.failures)
+    assert "sums_reconcile_fct_revenue_daily_invoiced_total" in failing
+    assert "sums_reconcile_fct_revenue_daily_invoiced_revenue" in failing
+    assert "sums_reconcile_fct_revenue_daily_net_collected" in failing
+
+
+def test_source_freshness_passes_after_a_load_and_fails_on_stale_data(built_duckdb, tmp_path):
+    path = _copy(built_duckdb[0], tmp_path)
+    target = DbtTarget.duckdb(path, "autosync_raw", work_dir=str(tmp_path / "dbt"))
+    fresh = invoke_dbt(target, "source freshness")
+    assert fresh.success and fresh.counts.get("pass", 0) == len(h.TOP_LEVEL), fresh.summary
+    with contextlib.closing(duckdb.connect(str(path))) as con:
+        con.execute("update autosync_raw.work_orders set _autosync_synced_at = _autosync_synced_at - interval 10 day")
+    with pytest.raises(DbtRunError) as stale:
+        invoke_dbt(target, "source freshness")
+    assert "source.autosync.autosync.work_orders" in str(stale.value)
+
+
+def test_docs_generate_writes_a_catalog_of_the_marts(built_duckdb, tmp_path):
+    path = _copy(built_duckdb[0], tmp_path)
+    work_dir = tmp_path / "dbt"
+    result = invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=str(work_dir)), "docs generate")
+    assert result.success
+    catalog = json.loads((work_dir / "target" / "catalog.json").read_text())
+    for mart in ALL_MARTS:
+        node = catalog["nodes"][f"model.autosync.{mart}"]
+        assert node["metadata"]["schema"] == "autosync"
+    assert (work_dir / "target" / "index.html").exists()
+
+
+@pytest.mark.postgres
+def test_postgres_build_equals_the_reference_to_the_cent(world, tmp_path):
+    raw, marts = h.unique_name("dbt_raw"), h.unique_name("dbt_marts")
+    try:
+        h.load_raw_postgres(world, raw)
+        result = invoke_dbt(DbtTarget.postgres(raw, marts, work_dir=str(tmp_path / "dbt")), "build")
+        assert result.success and result.counts.get("pass", 0) > 200, result.summary
+        expected = ref.compute_marts(world)
+        for mart in h.MAIN_MARTS:
+            actual = h.read_table_postgres(marts, mart)
+            assert ref.compare_mart(expected[mart], actual, h.MART_KEYS[mart]) == [], mart
+    finally:
+        h.drop_postgres_schemas(raw, marts)
+
+
+# ----------------------------------------------------------------------------------------------
+# BigQuery: no account here. `dbt parse` and `dbt compile` run offline with a locally generated
+# service-account key (compile needs --no-populate-cache, else it retries Google's token host).
+def _fake_service_account_key(path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    path.write_text(json.dumps({
+        "type": "service_account", "project_id": "autosync-offline", "private_key_id": "0" * 40,
+        "private_key": pem, "client_email": "dbt@autosync-offline.iam.gserviceaccount.com", "client_id": "1",
+        "token_uri": "https://oauth2.googleapis.com/token"}))
+
+
+def _bigquery_dbt(tmp_path: Path, *command: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, AUTOSYNC_BIGQUERY_KEYFILE=str(tmp_path / "key.json"), AUTOSYNC_DBT_TARGET="bigquery",
+               AUTOSYNC_BIGQUERY_PROJECT="autosync-offline", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    # A subprocess with a timeout: without --no-populate-cache (or on a dbt-bigquery that changes
+    # it) compile would retry the token host for minutes instead of failing.
+    return subprocess.run(
+        [sys.executable, "-c", "from dbt.cli.main import cli; cli()", *command,
+         "--project-dir", str(h.DBT_PROJECT_DIR), "--profiles-dir", str(h.DBT_PROJECT_DIR), "--target", "bigquery",
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_bigquery_parse_and_compile_offline_with_portable_sql(tmp_path):
+    pytest.importorskip("dbt.adapters.bigquery", reason="dbt-bigquery is in the bigquery extra")
+    sqlglot = pytest.importorskip("sqlglot")
+    _fake_service_account_key(tmp_path / "key.json")
+    parsed = _bigquery_dbt(tmp_path, "parse")
+    assert parsed.returncode == 0, parsed.stdout[-3000:]
+    compiled = _bigquery_dbt(tmp_path, "compile", "--no-populate-cache")
+    assert compiled.returncode == 0, compiled.stdout[-3000:]
+
+    compiled_dir = tmp_path / "target" / "compiled" / "autosync" / "models"
+    files = sorted(compiled_dir.rglob("*.sql"))  # models and their data tests
+    models = [f for f in files if f.parent.suffix != ".yml"]
+    assert len(models) == len(list((h.DBT_PROJECT_DIR / "models").rglob("*.sql")))
+    assert len(files) > 200
+    for sql_file in files:
+        sql = sql_file.read_text()
+        # DuckDB/Postgres-only spellings must not reach BigQuery
+        for forbidden in ("timestamptz", "::", "double precision", "decimal(", "hugeint", "//", "at time zone"):
+            assert forbidden not in sql.lower(), (sql_file.name, forbidden)
+        sqlglot.parse_one(sql, read="bigquery")  # raises on a syntax BigQuery's grammar rejects
+    weekly = (compiled_dir / "marts" / "fct_technician_throughput_weekly.sql").read_text()
+    assert "isoweek" in weekly and "date_trunc(date(completed_at), isoweek)" in weekly
+    revenue = (compiled_dir / "marts" / "fct_revenue_daily.sql").read_text()
+    assert "union distinct" in revenue and "bignumeric" in revenue
