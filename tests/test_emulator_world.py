@@ -115,7 +115,7 @@ def check_world(truth: dict) -> None:
     vehicles = {v["id"]: v for v in objs["vehicles"]}
     customers = {c["id"] for c in objs["customers"]}
     for v in objs["vehicles"]:
-        assert vin_is_valid(v["vin"]), v["vin"]
+        assert v["vin"] is None or vin_is_valid(v["vin"]), v["vin"]  # the API makes vin optional
         assert v["customer_id"] in customers
     for wo in objs["work_orders"]:
         assert vehicles[wo["vehicle_id"]]["customer_id"] == wo["customer_id"]
