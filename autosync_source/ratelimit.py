@@ -104,7 +104,9 @@ class RateBudget:
         """A 429: nobody sends anything until Retry-After has passed."""
         with self._cond:
             self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))
-            self._remaining = 0
+            # Retry-After is the authority, not our count: once it has passed, one request
+            # probes the window again and its answer says how much is left.
+            self._remaining = None
             self._cond.notify_all()
 
 
