@@ -80,6 +80,9 @@ class RateBudget:
             self._in_flight = max(0, self._in_flight - 1)
             if headers is not None:
                 self._observe(headers)
+            elif self._remaining is not None:
+                # No answer (dropped connection): the server may have counted it; assume so.
+                self._remaining = max(0, self._remaining - 1)
             self._cond.notify_all()
 
     def _observe(self, headers: Mapping[str, str]) -> None:
