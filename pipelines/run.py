@@ -176,7 +176,6 @@ def _report_failure(
         # locally. Drop both, so the next run starts from the state the destination committed
         # (restored from it) and re-reads exactly what this run could not load.
         try:
-            pipeline.drop_pending_packages()
             pipeline.drop()
         except Exception:  # the message below matters more than the clean-up
             logger.debug("could not drop the failed package", exc_info=True)
