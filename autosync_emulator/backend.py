@@ -164,13 +164,14 @@ class Backend:
         self.build_seconds = time.perf_counter() - began
 
     def _index_world(self) -> None:
+        # plain sets while loading (SortedSet.add one by one is slow at 200k rows), sorted at the end
         for shop_id in self.contexts:
-            self.wo_by_status[shop_id] = {s: SortedSet() for s in ("draft", "in_progress", "waiting_parts", "completed")}
-            self.unpaid[shop_id] = SortedSet()
-            self.pending_payments[shop_id] = SortedSet()
-            self.refundable[shop_id] = SortedSet()
-            self.open_inspections[shop_id] = {"in_progress": SortedSet(), "sent": SortedSet()}
-            self.appointments_by_status[shop_id] = {"scheduled": SortedSet(), "cancelled": SortedSet()}
+            self.wo_by_status[shop_id] = {s: set() for s in ("draft", "in_progress", "waiting_parts", "completed")}
+            self.unpaid[shop_id] = set()
+            self.pending_payments[shop_id] = set()
+            self.refundable[shop_id] = set()
+            self.open_inspections[shop_id] = {"in_progress": set(), "sent": set()}
+            self.appointments_by_status[shop_id] = {"scheduled": set(), "cancelled": set()}
             self.next_number[shop_id] = 1001
             self.vins[shop_id] = set()
         tables = self.store.tables
@@ -189,6 +190,12 @@ class Backend:
             self.next_number[wo["shop_id"]] = max(self.next_number[wo["shop_id"]], wo["number"] + 1)
         for aid, appt in tables["appointments"].latest.items():
             self._index_appointment(None, appt)
+        for shop_id in self.contexts:
+            for group in (self.wo_by_status[shop_id], self.open_inspections[shop_id], self.appointments_by_status[shop_id]):
+                for key in group:
+                    group[key] = SortedSet(group[key])
+            for flat in (self.unpaid, self.pending_payments, self.refundable):
+                flat[shop_id] = SortedSet(flat[shop_id])
 
     # -------------------------------------------------------------- indexes
     def _index_wo(self, old: dict | None, new: dict | None) -> None:

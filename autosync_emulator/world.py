@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import itertools
 import random
 import time
 from typing import Any, Callable
@@ -32,6 +33,21 @@ def parse_iso(value: str) -> int:
     """`2024-01-15T10:30:00Z` (our own output) -> epoch seconds; fast path, no validation."""
     return calendar.timegm((int(value[0:4]), int(value[5:7]), int(value[8:10]),
                             int(value[11:13]), int(value[14:16]), int(value[17:19]), 0, 0, 0))
+
+
+class Weighted:
+    """A weighted choice with cumulative weights computed once (random.choices recomputes them
+    on every call, which dominated generation time)."""
+
+    __slots__ = ("values", "cum", "total")
+
+    def __init__(self, values: tuple, weights: tuple):
+        self.values = values
+        self.cum = list(itertools.accumulate(weights))
+        self.total = self.cum[-1]
+
+    def pick(self, rng: random.Random):
+        return self.values[bisect.bisect_right(self.cum, rng.random() * self.total)]
 
 
 def rng_for(seed: int | str, *purpose: Any) -> random.Random:
@@ -583,7 +599,7 @@ def _generate_shop(sink: Callable[[str, dict], None], ids: Ids, seed: int, index
     wo_times = sorted(max(first_vehicle_ts, business_time(rw, history_start + rw.randint(0, HISTORY_DAYS - 1) * DAY))
                       for _ in range(n_work_orders))
     # make sure the recent days are busy so every open status exists
-    recent = max(4, n_work_orders // 60)
+    recent = min(n_work_orders, max(10, n_work_orders // 40))
     wo_times = sorted(wo_times[recent:] + [clock - rw.randint(60, 4 * DAY) for _ in range(recent)])
     number = 1000
     vehicle_mileage: dict[int, tuple[int, int]] = {}
@@ -658,9 +674,18 @@ def _burst(rng: random.Random, rows: list[dict], clock: int, size: int) -> None:
 
 def _pick_status(rng: random.Random, age_seconds: int) -> str:
     if age_seconds < 4 * DAY:
-        return rng.choices(("draft", "in_progress", "waiting_parts", "completed", "invoiced"),
-                           (18, 27, 14, 18, 23))[0]
-    return rng.choices(("draft", "completed", "invoiced"), (1, 4, 95))[0]
+        return RECENT_STATUS.pick(rng)
+    return OLD_STATUS.pick(rng)
+
+
+RECENT_STATUS = Weighted(("draft", "in_progress", "waiting_parts", "completed", "invoiced"), (18, 27, 14, 18, 23))
+OLD_STATUS = Weighted(("draft", "completed", "invoiced"), (1, 4, 95))
+INSPECTION_STATUS = Weighted(("in_progress", "sent", "responded"), (2, 3, 5))
+CONDITION = Weighted(("green", "yellow", "red"), (70, 20, 10))
+APPROVAL_CLOSED = Weighted(("approved", "declined"), (55, 45))
+APPROVAL_OPEN = Weighted(("approved", "declined", "pending"), (50, 35, 15))
+METHOD = Weighted(("card", "cash", "check", "text_to_pay"), (55, 15, 10, 20))
+PAST_APPOINTMENT = Weighted(("no_show", "cancelled", "completed"), (3, 4, 3))
 
 
 _ORDER = ("draft", "in_progress", "waiting_parts", "completed", "invoiced")
@@ -706,7 +731,7 @@ def _generate_work_order(rw: random.Random, rp: random.Random, rx: random.Random
                               with_fee=rw.random() < 0.35))
 
     inspection = None
-    if started is not None and rx.random() < 0.6:
+    if started is not None and rx.random() < 0.45:
         inspection = _generate_inspection(rx, ids, ctx, wo_id, vehicle["id"], tech, status,
                                           started, completed, clock, jobs, touched)
 
@@ -744,7 +769,7 @@ def _generate_inspection(rx: random.Random, ids: Ids, ctx: ShopContext, wo_id: i
             sent = started + span // 2
             responded = started + (3 * span) // 4
     else:
-        status = rx.choices(("in_progress", "sent", "responded"), (2, 3, 5))[0]
+        status = INSPECTION_STATUS.pick(rx)
     if created > clock:
         created = clock
     if status != "in_progress" and sent > clock:
@@ -753,12 +778,12 @@ def _generate_inspection(rx: random.Random, ids: Ids, ctx: ShopContext, wo_id: i
         status = "sent"
     items = []
     decided_all = wo_status in ("completed", "invoiced")
-    for name, category, job_name in rx.sample(INSPECTION_ITEMS, rx.randint(6, 12)):
+    for name, category, job_name in rx.sample(INSPECTION_ITEMS, rx.randint(5, 9)):
         item_id = ids.next("inspection_items")
-        condition = rx.choices(("green", "yellow", "red"), (70, 20, 10))[0]
+        condition = CONDITION.pick(rx)
         photos = []
-        if condition != "green" or rx.random() < 0.1:
-            for n in range(rx.randint(1, 3) if condition != "green" else 1):
+        if condition != "green" or rx.random() < 0.05:
+            for n in range(rx.randint(1, 2) if condition != "green" else 1):
                 pid = ids.next("photos")
                 photos.append({"id": pid, "url": f"https://media.autosync.example/inspections/{insp_id}/{item_id}/{pid}.jpg",
                                "caption": rx.choice(("Before", "Close-up", "Measurement", "Overview", None))})
@@ -768,8 +793,7 @@ def _generate_inspection(rx: random.Random, ids: Ids, ctx: ShopContext, wo_id: i
                 "photos": photos}
         if condition != "green":
             if status == "responded":
-                weights = (55, 45, 0) if decided_all else (50, 35, 15)
-                approval = rx.choices(("approved", "declined", "pending"), weights)[0]
+                approval = (APPROVAL_CLOSED if decided_all else APPROVAL_OPEN).pick(rx)
             else:
                 approval = "pending"
             if approval == "approved":
@@ -809,7 +833,7 @@ def build_payment(rng: random.Random, pid: int, shop_id: int, wo_id: int, amount
 
 
 def _method(rng: random.Random) -> str:
-    return rng.choices(("card", "cash", "check", "text_to_pay"), (55, 15, 10, 20))[0]
+    return METHOD.pick(rng)
 
 
 def _generate_payments(rp: random.Random, ids: Ids, ctx: ShopContext, wo: dict, status: str,
@@ -896,7 +920,7 @@ def _generate_appointments(ra: random.Random, ids: Ids, shop_id: int, work_order
             if ra.random() < 0.15:
                 status, updated = "cancelled", ra.randint(created, clock)
         else:
-            status = ra.choices(("no_show", "cancelled", "completed"), (3, 4, 3))[0]
+            status = PAST_APPOINTMENT.pick(ra)
             updated = min(clock, starts + ra.randint(0, 3 * HOUR)) if status != "cancelled" else ra.randint(created, min(clock, starts))
             if status == "completed":
                 status = "arrived" if clock - starts < 2 * HOUR else "completed"

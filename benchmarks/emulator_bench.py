@@ -58,7 +58,7 @@ def bench_default_world_start(shops: int = 3, work_orders: int = 2000) -> dict:
         proc.wait(timeout=10)
 
 
-def bench_pages_per_second(seconds: float = 5.0, clients: int = 4, shops: int = 3, work_orders: int = 2000) -> dict:
+def bench_pages_per_second(seconds: float = 5.0, clients: int = 2, shops: int = 3, work_orders: int = 2000) -> dict:
     """List pages of 100 work orders served per second (server process vs client threads)."""
     proc, info, _began = _start_cli("--shops", str(shops), "--work-orders", str(work_orders), "--rate-limit", "0")
     try:
