@@ -304,9 +304,18 @@ class PostgresWebhookEventStore(WebhookEventStore):
         super().__init__(dataset_name)
         self._dsn = dsn
         self._connection = None
-        self._execute(f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(dataset_name)}")
-        # JSON, not JSONB: Postgres keeps the text verbatim (the exact body that was signed).
-        self._execute(_create_table_sql(self.qualified_table, "JSON"))
+        import psycopg2.errors
+
+        for statement in (
+            f"CREATE SCHEMA IF NOT EXISTS {_quote_ident(dataset_name)}",
+            # JSON, not JSONB: Postgres keeps the text verbatim (the exact body that was signed).
+            _create_table_sql(self.qualified_table, "JSON"),
+        ):
+            try:
+                self._execute(statement)
+            except psycopg2.errors.UniqueViolation:
+                # IF NOT EXISTS is not atomic: a receiver starting at the same moment won the race.
+                pass
 
     def _connect(self):
         import psycopg2

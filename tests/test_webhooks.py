@@ -554,3 +554,37 @@ def test_webhooks_postgres_store(recorder):
         with con.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         con.close()
+
+
+@pytest.mark.postgres
+def test_webhooks_postgres_receivers_starting_together():
+    psycopg2 = pytest.importorskip("psycopg2")
+    dsn = "postgresql://postgres@127.0.0.1:5432/test"
+    schema = f"wh_test_{uuid.uuid4().hex[:10]}"
+    stores, errors = [], []
+    barrier = threading.Barrier(4)
+
+    def start_receiver():
+        barrier.wait()
+        try:
+            stores.append(webhooks.PostgresWebhookEventStore(dsn, schema))
+        except Exception as exc:  # collected: an exception in a thread would not fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start_receiver) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == []
+        event = WebhookEvent.from_body(envelope("evt_together"))
+        assert sorted(store.insert(event) for store in stores) == [False, False, False, True]
+    finally:
+        for store in stores:
+            store.close()
+        con = psycopg2.connect(dsn)
+        con.autocommit = True
+        with con.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        con.close()
