@@ -106,7 +106,12 @@ def _run(args: argparse.Namespace, started: float, demo: bool = False) -> int:
     if demo and exit_code == 0 and not args.no_dbt:
         from pipelines.dbt_runner import preview_marts
 
-        print(preview_marts(pipeline), file=sys.stderr if args.json else sys.stdout)
+        try:
+            preview = preview_marts(pipeline)
+        except Exception as failure:
+            print(f"error: the marts were built but could not be previewed: {_short_reason(failure)}", file=sys.stderr)
+            return EXIT_DBT_FAILED
+        print(preview, file=sys.stderr if args.json else sys.stdout)
     return exit_code
 
 

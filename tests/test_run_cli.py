@@ -1,0 +1,104 @@
+"""pipelines/run.py as a user runs it: flags, the summary, --json, --demo."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dlt
+import pytest
+
+import pipelines.run as run
+from autosync_emulator import Emulator
+from pipelines.run import main
+from source_helpers import RESOURCES, assert_raw_equals_truth
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator(seed=41, shops=2, work_orders=20) as emu:
+        yield emu
+
+
+def cli(tmp_path, *args):
+    return main(["--duckdb-path", str(tmp_path / "raw.duckdb"), "--pipelines-dir", str(tmp_path / "p"), "--no-dbt", *args])
+
+
+def test_json_summary_reports_rows_requests_429s_and_duration(tmp_path, capsys, emulator):
+    assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    truth = emulator.truth()
+    assert summary["status"] == "ok" and summary["destination"] == "duckdb"
+    assert summary["dataset"] == "autosync_raw"
+    assert summary["rows"]["work_orders"] == len(truth["objects"]["work_orders"])
+    assert summary["rows"]["work_orders__jobs"] == sum(len(w["jobs"]) for w in truth["objects"]["work_orders"])
+    assert summary["requests"] == sum(sum(kinds.values()) for kinds in summary["requests_by_resource"].values())
+    assert summary["rate_limited_429"] == 0 and summary["duration_seconds"] > 0
+
+    # the second run: nothing changed, nothing loaded, list requests only
+    assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--json") == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["rows"] == {} and again["rows_total"] == 0
+    assert again["requests"] == 1 + 2 * (len(RESOURCES) - 1)
+
+
+def test_flags_pick_dataset_resources_shops_and_dates(tmp_path, capsys, emulator):
+    code = cli(
+        tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key,
+        "--dataset", "raw_subset", "--resources", "customers,vehicles", "--shops", "2",
+        "--start-date", "2000-01-01", "--end-date", "2100-01-01",
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Loaded into duckdb dataset raw_subset" in out and "customers" in out and "requests:" in out
+    probe = dlt.pipeline("probe", destination=dlt.destinations.duckdb(str(tmp_path / "raw.duckdb")),
+                         dataset_name="raw_subset", pipelines_dir=str(tmp_path / "probe"))
+    assert_raw_equals_truth(probe, emulator.truth(), resources=["customers", "vehicles"], shops=[2])
+
+
+def test_environment_variables_configure_the_source(tmp_path, capsys, emulator, monkeypatch):
+    monkeypatch.setenv("SOURCES__AUTOSYNC__API_KEY", emulator.api_key)
+    monkeypatch.setenv("SOURCES__AUTOSYNC__BASE_URL", emulator.base_url)
+    monkeypatch.setenv("SOURCES__AUTOSYNC__RESOURCES", '["employees"]')
+    assert cli(tmp_path, "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["rows"]) == {"employees"}
+
+
+def test_bad_flag_values_are_one_line_errors(tmp_path, capsys, emulator):
+    assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--shops", "one,two") == 2
+    assert "--shops takes comma-separated shop ids" in capsys.readouterr().err
+    assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--start-date", "yesterday") == 2
+    assert "start_date 'yesterday' is not a date" in capsys.readouterr().err
+    assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--shops", "99") == 2
+    assert "not visible to these credentials" in capsys.readouterr().err
+
+
+def test_no_credentials_at_all_says_where_to_put_them(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("SOURCES__AUTOSYNC__API_KEY", raising=False)
+    assert cli(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "No AutoSync credentials" in err and "SOURCES__AUTOSYNC__API_KEY" in err
+
+
+def test_demo_syncs_a_seeded_emulator(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(run, "DEMO_WORLD", dict(seed=42, shops=2, work_orders=10))
+    code = main(["--demo", "--no-dbt", "--json", "--duckdb-path", str(tmp_path / "demo.duckdb"),
+                 "--pipelines-dir", str(tmp_path / "p")])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"]["shops"] == 2 and summary["rows"]["work_orders"] == 20
+
+
+def test_running_the_file_as_a_script_works(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / "run.py"), "--help"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert completed.returncode == 0
+    for flag in ("--demo", "--base-url", "--api-key", "--destination", "--duckdb-path", "--dataset",
+                 "--resources", "--shops", "--start-date", "--end-date", "--full-refresh", "--json", "--no-dbt"):
+        assert flag in completed.stdout
