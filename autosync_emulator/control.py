@@ -72,7 +72,10 @@ def routes(core_ref: Callable) -> list:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value > 24 * 3650:
                     raise ApiError(422, "validation_error", f"'{unit}' must be a number >= 0.", unit)
                 seconds += value * factor
-        result = core_ref().advance(seconds)
+        try:
+            result = core_ref().advance(seconds)
+        except ValueError as exc:
+            raise _bad(exc) from None
         return _json(result)
 
     async def reset(request: Request) -> Response:

@@ -15,7 +15,7 @@ from .backend import Backend
 from .requestlog import RequestLog
 from .ratelimit import RateLimiter
 from .store import RESOURCES, Store
-from .world import DEFAULT_START
+from .world import DEFAULT_START, iso, parse_iso
 
 ENVIRONMENT_RATE_LIMITS = {"sandbox": 300, "live": 100}
 
@@ -60,12 +60,21 @@ def _validate_setting(name: str, value: Any) -> Any:
     return value
 
 
+def _check_start(start: str) -> None:
+    try:
+        if not isinstance(start, str) or iso(parse_iso(start)) != start:
+            raise ValueError
+    except (ValueError, IndexError, OverflowError):
+        raise ValueError(f"start must be a UTC timestamp like {DEFAULT_START}, not {start!r}") from None
+
+
 class EmulatorCore:
     def __init__(self, seed: int = 42, shops: int = 3, work_orders: int = 50, environment: str = "sandbox",
                  rate_limit: int = 0, rate_window_seconds: float = 60, start: str = DEFAULT_START,
                  **settings: Any) -> None:
         if shops < 1 or work_orders < 1:
             raise ValueError("shops and work_orders must be >= 1")
+        _check_start(start)
         self.seed = seed
         self.shops = shops
         self.work_orders = work_orders
@@ -105,6 +114,11 @@ class EmulatorCore:
     def reset(self, seed: int | None = None, shops: int | None = None, work_orders: int | None = None,
               start: str | None = None) -> None:
         """Rebuild the world (same parameters unless given); credentials and settings stay."""
+        for name, value, hi in (("seed", seed, 2**63), ("shops", shops, 1000), ("work_orders", work_orders, 1_000_000)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "seed" else 1) <= value <= hi):
+                raise ValueError(f"{name} must be an integer in [{0 if name == 'seed' else 1}, {hi}]")
+        if start is not None:
+            _check_start(start)
         self.seed = self.seed if seed is None else seed
         self.shops = self.shops if shops is None else shops
         self.work_orders = self.work_orders if work_orders is None else work_orders
@@ -123,8 +137,12 @@ class EmulatorCore:
         backend.event_sink = self.webhooks.enqueue
         backend.wants_event = self.webhooks.wants
 
+    MAX_ADVANCE_SECONDS = 400 * 86400
+
     def advance(self, seconds: float) -> dict:
         """Move the emulator clock and generate the activity of that span."""
+        if not 0 <= seconds <= self.MAX_ADVANCE_SECONDS:
+            raise ValueError(f"advance between 0 and {self.MAX_ADVANCE_SECONDS // 86400} days at a time")
         return self.activity.advance(seconds)
 
     def start_background_activity(self, **options: Any) -> None:

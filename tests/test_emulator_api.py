@@ -359,3 +359,19 @@ def test_cli_prints_credentials_then_serves(tmp_path):
 def test_cli_rejects_bad_arguments():
     r = subprocess.run([sys.executable, "-m", "autosync_emulator", "--shops", "0"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "error" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_control_plane_rejects_bad_parameters(emu):
+    root = emu.root_url + "/_emulator"
+    assert_error_envelope(requests.post(root + "/reset", json={"shops": 0}), 422)
+    assert_error_envelope(requests.post(root + "/reset", json={"start": "2025-13-01T00:00:00Z"}), 422)
+    assert_error_envelope(requests.post(root + "/reset", json={"colour": "red"}), 422)
+    assert_error_envelope(requests.post(root + "/advance", json={"hours": 24 * 500}), 422)
+    assert_error_envelope(requests.post(root + "/advance", data="nope"), 400)
+    assert_error_envelope(requests.get(root + "/nothing"), 404, "not_found")
+
+
+def test_cli_rejects_a_bad_start():
+    r = subprocess.run([sys.executable, "-m", "autosync_emulator", "--start", "yesterday"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "start must be" in r.stderr and "Traceback" not in r.stderr
