@@ -115,6 +115,11 @@ class Emulator:
         return self.core.advance(hours * 3600 + minutes * 60 + seconds)
 
     @property
+    def build_seconds(self) -> float:
+        """How long the world took to generate."""
+        return self.core.backend.build_seconds
+
+    @property
     def clock(self) -> str:
         return self.core.backend.now_iso()
 

@@ -50,10 +50,19 @@ class Weighted:
         return self.values[bisect.bisect_right(self.cum, rng.random() * self.total)]
 
 
+class FastRandom(random.Random):
+    """`random.Random` whose integer draws scale one float instead of rejection-sampling
+    bits: choice/randint/sample were half of the generation time. The bias (< n / 2**53)
+    does not matter for test data, and the sequence is still fully determined by the seed."""
+
+    def _randbelow(self, n: int) -> int:  # type: ignore[override]
+        return int(self.random() * n)
+
+
 def rng_for(seed: int | str, *purpose: Any) -> random.Random:
     """A generator private to one purpose: string seeds are hashed with SHA-512 by
     `random`, so this is stable across processes (unlike `hash()`)."""
-    return random.Random(":".join([str(seed), *map(str, purpose)]))
+    return FastRandom(":".join([str(seed), *map(str, purpose)]))
 
 
 # --------------------------------------------------------------------------- money
@@ -444,9 +453,21 @@ class ShopContext:
         self.tax_rate_k = tax_rate_thousandths(shop["settings"]["tax_rate"])
         self.labor_rate_c = cents(shop["settings"]["labor_rate"])
         self.tax_labor = False  # set by the generator (some shops tax labor)
+        self.open_inspections_made = 0
+        self.recent_made = 0
+        self.payments_made = 0
+        self._firsts: set[str] = set()
         self.technicians = technicians
         self.advisors = advisors
         self.parts_by_key = parts_by_key
+
+    def first(self, key: str) -> bool:
+        """True the first time `key` is asked for in this shop: rare cases a small world must
+        still contain (a refund, a failed card, a pending text-to-pay ...)."""
+        if key in self._firsts:
+            return False
+        self._firsts.add(key)
+        return True
 
 
 def build_job(rng: random.Random, ids: Ids, ctx: ShopContext, wo_id: int, name: str,
@@ -588,6 +609,9 @@ def _generate_shop(sink: Callable[[str, dict], None], ids: Ids, seed: int, index
         for _ in range(n_veh):
             vts = ts if rc.random() < 0.7 else min(clock, ts + rc.randint(1, 200) * DAY)
             vehicles.append(build_vehicle(rc, ids.next("vehicles"), shop_id, cust["id"], vts, clock_year))
+    if customers and not any(c["is_business"] for c in customers):
+        customers[-1]["is_business"] = True
+        customers[-1]["company_name"] = f"{rc.choice(COMPANY_WORDS)} {rc.choice(COMPANY_KINDS)}"
     vehicles.sort(key=lambda v: (v["created_at"], v["id"]))
     vehicle_times = [parse_iso(v["created_at"]) for v in vehicles]
 
@@ -672,8 +696,12 @@ def _burst(rng: random.Random, rows: list[dict], clock: int, size: int) -> None:
             row["notes"] = (row["notes"] + " " if row["notes"] else "") + "[reviewed]"
 
 
-def _pick_status(rng: random.Random, age_seconds: int) -> str:
+def _pick_status(rng: random.Random, age_seconds: int, ctx: "ShopContext") -> str:
     if age_seconds < 4 * DAY:
+        made = ctx.recent_made
+        ctx.recent_made += 1
+        if made < 5:
+            return ("draft", "in_progress", "waiting_parts", "completed", "invoiced")[made]
         return RECENT_STATUS.pick(rng)
     return OLD_STATUS.pick(rng)
 
@@ -695,7 +723,7 @@ def _generate_work_order(rw: random.Random, rp: random.Random, rx: random.Random
                          ctx: ShopContext, vehicle: dict, number: int, t0: int,
                          clock: int) -> tuple[dict, list[dict], dict | None]:
     wo_id = ids.next("work_orders")
-    status = _pick_status(rw, clock - t0)
+    status = _pick_status(rw, clock - t0, ctx)
     started = t0 + rw.randint(5 * 60, 3 * HOUR) if status != "draft" else None
     completed = invoiced = None
     if status in ("completed", "invoiced"):
@@ -731,7 +759,7 @@ def _generate_work_order(rw: random.Random, rp: random.Random, rx: random.Random
                               with_fee=rw.random() < 0.35))
 
     inspection = None
-    if started is not None and rx.random() < 0.45:
+    if started is not None and rx.random() < (0.45 if status in ("completed", "invoiced") else 0.7):
         inspection = _generate_inspection(rx, ids, ctx, wo_id, vehicle["id"], tech, status,
                                           started, completed, clock, jobs, touched)
 
@@ -769,7 +797,11 @@ def _generate_inspection(rx: random.Random, ids: Ids, ctx: ShopContext, wo_id: i
             sent = started + span // 2
             responded = started + (3 * span) // 4
     else:
-        status = INSPECTION_STATUS.pick(rx)
+        # the first open inspections of a shop take each status in turn, so even a tiny
+        # world has all three; then the usual mix
+        made = ctx.open_inspections_made
+        ctx.open_inspections_made += 1
+        status = ("in_progress", "sent", "responded")[made] if made < 3 else INSPECTION_STATUS.pick(rx)
     if created > clock:
         created = clock
     if status != "in_progress" and sent > clock:
@@ -832,7 +864,11 @@ def build_payment(rng: random.Random, pid: int, shop_id: int, wo_id: int, amount
             "refunded_amount": 0.0, "refunds": [], "created_at": stamp, "updated_at": stamp}
 
 
-def _method(rng: random.Random) -> str:
+def _method(rng: random.Random, ctx: "ShopContext") -> str:
+    made = ctx.payments_made
+    ctx.payments_made += 1
+    if made < 4:  # every method early on, so that even a tiny world has them all
+        return ("card", "cash", "check", "text_to_pay")[made]
     return METHOD.pick(rng)
 
 
@@ -845,6 +881,10 @@ def _generate_payments(rp: random.Random, ids: Ids, ctx: ShopContext, wo: dict, 
     plan: list[tuple[int, int]] = []  # (amount cents, timestamp)
     if status == "invoiced":
         r = rp.random()
+        if ctx.first("split_payment"):
+            r = 0.7
+        elif ctx.first("partial_payment"):
+            r = 0.85
         if r < 0.62:
             plan.append((total_c, invoiced + rp.randint(0, 3 * HOUR)))
         elif r < 0.80:
@@ -861,8 +901,8 @@ def _generate_payments(rp: random.Random, ids: Ids, ctx: ShopContext, wo: dict, 
     payments = []
     for amount_c, ts in plan:
         ts = min(ts, clock)
-        method = _method(rp)
-        if method == "card" and rp.random() < 0.06:
+        method = _method(rp, ctx)
+        if method == "card" and rp.random() < 0.06 or ctx.first("failed_payment"):
             failed = build_payment(rp, ids.next("payments"), ctx.shop_id, wo["id"], amount_c, "card", "failed",
                                    max(started, ts - rp.randint(60, 600)))
             payments.append(failed)
@@ -870,9 +910,13 @@ def _generate_payments(rp: random.Random, ids: Ids, ctx: ShopContext, wo: dict, 
         if method == "text_to_pay" and clock - ts < DAY and rp.random() < 0.5:
             pay_status = "pending"
         pay = build_payment(rp, ids.next("payments"), ctx.shop_id, wo["id"], amount_c, method, pay_status, ts)
-        if pay_status == "succeeded" and rp.random() < 0.05:
+        wanted = rp.random() < 0.05
+        if pay_status == "succeeded" and (wanted or ("refund" not in ctx._firsts and ts + HOUR <= clock)):
             rts = ts + rp.randint(HOUR, 20 * DAY)
+            if not wanted:
+                rts = min(rts, clock)
             if rts <= clock:
+                ctx.first("refund")
                 amount = amount_c if rp.random() < 0.3 else max(1, half_up_div(amount_c * rp.randint(5, 60), 100))
                 pay["refunds"] = [{"id": ids.next("refunds"), "amount": dollars(amount),
                                    "reason": rp.choice(REFUND_REASONS), "created_at": iso(rts)}]
@@ -887,6 +931,14 @@ def _generate_payments(rp: random.Random, ids: Ids, ctx: ShopContext, wo: dict, 
         payments.append(build_payment(rp, ids.next("payments"), ctx.shop_id, wo["id"], total_c,
                                       "text_to_pay", "pending", ts))
         touched.append(ts)
+    elif status in ("completed", "invoiced") and "pending_payment" not in ctx._firsts:
+        outstanding = total_c - sum(cents(p["amount"]) - cents(p["refunded_amount"]) for p in payments if p["status"] != "failed")
+        if outstanding > 0:
+            ctx.first("pending_payment")
+            ts = min(clock, (invoiced or completed) + rp.randint(60, HOUR))
+            payments.append(build_payment(rp, ids.next("payments"), ctx.shop_id, wo["id"], outstanding,
+                                          "text_to_pay", "pending", ts))
+            touched.append(ts)
     return payments
 
 
@@ -907,17 +959,24 @@ def _generate_appointments(ra: random.Random, ids: Ids, shop_id: int, work_order
                                     starts, created, "completed", min(clock, t0)))
     # no-shows, cancellations, and the schedule ahead of the clock
     eligible = [c for c in customers if c["id"] in by_customer]
-    n_other = max(3, len(work_orders) // 10)
-    for _ in range(n_other):
+    n_other = max(8, len(work_orders) // 10)
+    for k in range(n_other):
         cust = ra.choice(eligible)
         veh = ra.choice(by_customer[cust["id"]])
         earliest = max(parse_iso(cust["created_at"]), parse_iso(veh["created_at"]))
         created = ra.randint(earliest, max(earliest, clock - 60))
         starts = created + ra.randint(HOUR, 21 * DAY)
+        if k < 4 and earliest < clock - 2 * DAY:
+            # the first four: one ahead of the clock, then a no-show, a cancellation, a visit
+            created = ra.randint(earliest, clock - 2 * DAY)
+            starts = clock + ra.randint(HOUR, 7 * DAY) if k == 0 else ra.randint(created + 900, clock - DAY)
         starts -= starts % 900
-        if starts > clock:
+        if k in (1, 2, 3) and earliest < clock - 2 * DAY and starts <= clock:
+            status = ("no_show", "cancelled", "completed")[k - 1]
+            updated = min(clock, starts + ra.randint(0, 3 * HOUR)) if status != "cancelled" else ra.randint(created, min(clock, starts))
+        elif starts > clock:
             status, updated = "scheduled", created
-            if ra.random() < 0.15:
+            if ra.random() < 0.15 and k != 0:
                 status, updated = "cancelled", ra.randint(created, clock)
         else:
             status = PAST_APPOINTMENT.pick(ra)
