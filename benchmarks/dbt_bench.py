@@ -1,0 +1,145 @@
+"""How long `dbt build` takes on the large world, and how it grows with the world (prints figures).
+
+    python benchmarks/dbt_bench.py                       # 200,000 work orders: 10 shops x 20,000
+    python benchmarks/dbt_bench.py --scaling             # also 1/4 and 1/2 of it: seconds per 1,000 work orders
+    python benchmarks/dbt_bench.py --shops 3 --work-orders 2000
+
+The raw tables are written straight from the emulator's truth dump (the layout of INTERFACES.md
+§3, as tests/dbt_helpers.py defines it), so the figure is dbt alone, not the sync. The full
+`dbt build` is timed: models, the ~200 data tests and the unit tests, through
+pipelines.dbt_runner (in-process dbtRunner, as pipelines/run.py runs it). Marts aggregate
+children before joining, so time should grow linearly with the work orders: the scaling run
+prints seconds per 1,000 work orders at each size, which should stay flat.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # dbt_helpers: the raw-table layout shared with the dbt tests
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+
+MAIN_MARTS = ("fct_revenue_daily", "fct_technician_throughput_weekly", "fct_inspection_approval_monthly")
+
+
+def measure_dbt_build(duckdb_path: str, dataset: str = "autosync_raw", model_schema: str = "autosync",
+                      extra_args: Optional[list] = None) -> Dict[str, Any]:
+    """Time one `dbt build` on a DuckDB file whose raw tables are in `dataset`."""
+    from pipelines.dbt_runner import DbtTarget, invoke_dbt
+
+    with tempfile.TemporaryDirectory(prefix="dbt-bench-") as work_dir:
+        cpu, began = time.process_time(), time.perf_counter()
+        result = invoke_dbt(DbtTarget.duckdb(duckdb_path, dataset, model_schema, work_dir=work_dir), "build",
+                            extra_args, raise_on_failure=False)
+        seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu
+    import duckdb
+    with contextlib.closing(duckdb.connect(str(duckdb_path), read_only=True)) as con:
+        rows = {mart: con.execute(f"select count(*) from {model_schema}.{mart}").fetchone()[0]
+                for mart in MAIN_MARTS + ("fct_work_orders", "fct_line_items")} if result.success else {}
+    return {"seconds": round(seconds, 2), "cpu_seconds_in_process": round(cpu_seconds, 2),
+            "success": result.success, "summary": result.summary, "counts": result.counts,
+            "failures": result.failures[:5], "mart_rows": rows}
+
+
+def load_world(duckdb_path: str, shops: int, work_orders_per_shop: int, seed: int = 42,
+               dataset: str = "autosync_raw") -> Dict[str, Any]:
+    """Generate the emulator's world (no HTTP) and write its raw tables with Arrow (row-by-row
+    inserts of a million rows would take longer than the build being measured)."""
+    import duckdb
+    import orjson
+    import pyarrow as pa
+
+    import dbt_helpers as h
+    from autosync_emulator import EmulatorCore
+
+    began = time.perf_counter()
+    truth = orjson.loads(EmulatorCore(seed=seed, shops=shops, work_orders=work_orders_per_shop).truth_bytes())
+    generated = time.perf_counter() - began
+    rows = h.flatten_truth(truth)
+    arrow_type = {h.ID: pa.int64(), h.TXT: pa.string(), h.DEC: pa.decimal128(12, 2), h.BOOL: pa.bool_(),
+                  h.TS: pa.timestamp("us", tz="UTC")}
+
+    def convert(value: Any, kind: str) -> Any:
+        if value is None:
+            return None
+        if kind == h.DEC:
+            return Decimal(str(value)).quantize(Decimal("0.01"))
+        if kind == h.TS and isinstance(value, str):
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if kind == h.TXT:
+            return str(value)
+        if kind == h.ID:
+            return int(value)
+        return value
+
+    total = 0
+    with contextlib.closing(duckdb.connect(str(duckdb_path))) as con:
+        con.execute(f"create schema if not exists {dataset}")
+        for table in h.RAW_TABLES:
+            columns = h._columns(table)
+            arrays = {c: pa.array([convert(r.get(c), kind) for r in rows[table]], type=arrow_type[kind])
+                      for c, kind in columns.items()}
+            arrow_table = pa.table(arrays)  # noqa: F841 - read by name in the SQL below
+            ddl = ", ".join(f'"{c}" {"timestamptz" if k == h.TS else k}' for c, k in columns.items())
+            con.execute(f'drop table if exists {dataset}."{table}"')
+            con.execute(f'create table {dataset}."{table}" ({ddl})')
+            con.execute(f'insert into {dataset}."{table}" select * from arrow_table')
+            total += len(rows[table])
+    return {"work_orders": len(truth["objects"]["work_orders"]), "raw_rows": total,
+            "generate_seconds": round(generated, 1), "load_seconds": round(time.perf_counter() - began - generated, 1)}
+
+
+def bench(shops: int, work_orders_per_shop: int, directory: Path) -> Dict[str, Any]:
+    path = directory / f"dbt_bench_{shops}x{work_orders_per_shop}.duckdb"
+    if path.exists():
+        path.unlink()
+    world = load_world(str(path), shops, work_orders_per_shop)
+    build = measure_dbt_build(str(path))
+    return {**world, **build, "seconds_per_1000_work_orders": round(build["seconds"] / world["work_orders"] * 1000, 3)}
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shops", type=int, default=10)
+    parser.add_argument("--work-orders", type=int, default=20000, help="per shop")
+    parser.add_argument("--scaling", action="store_true", help="also 1/4 and 1/2 of the world")
+    parser.add_argument("--dir", default=None, help="where the DuckDB files go (default: a temp dir)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    sizes = [args.work_orders // 4, args.work_orders // 2, args.work_orders] if args.scaling else [args.work_orders]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dbt-bench-") as tmp:
+        directory = Path(args.dir) if args.dir else Path(tmp)
+        directory.mkdir(parents=True, exist_ok=True)
+        for size in sizes:
+            r = bench(args.shops, size, directory)
+            results.append(r)
+            if not args.json:
+                print(f"{r['work_orders']:>8,} work orders, {r['raw_rows']:>9,} raw rows: dbt build {r['seconds']:6.1f} s "
+                      f"({r['seconds_per_1000_work_orders']:.3f} s per 1,000 work orders; {r['summary']})", flush=True)
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    elif len(results) > 1:
+        first, last = results[0], results[-1]
+        print(f"x{last['work_orders'] / first['work_orders']:.0f} work orders -> x{last['seconds'] / first['seconds']:.2f} "
+              f"build time (linear would be x{last['work_orders'] / first['work_orders']:.0f}, and less while "
+              f"dbt's fixed cost of ~10 s dominates)")
+    return 0 if all(r["success"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
