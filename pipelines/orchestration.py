@@ -175,17 +175,28 @@ def sync_shop(
     stats = RequestStats()
     source = make_source(shop_id, resources=resources, start_date=start_date, end_date=end_date,
                          base_url=base_url, api_key=api_key, request_stats=stats)
-    load_info = run_with_schema_retry(lambda: pipeline.run(source))
+    traces: List[Any] = []
+
+    def run_once() -> Any:
+        try:
+            return pipeline.run(source)
+        finally:
+            traces.append(pipeline.last_trace)  # a retry only loads: its trace has no row counts
+
+    load_info = run_with_schema_retry(run_once)
     load_info.raise_on_failed_jobs()
-    return summarize(pipeline, load_info, stats)
+    return summarize(pipeline, load_info, stats, traces)
 
 
-def summarize(pipeline: dlt.Pipeline, load_info: Any, stats: Optional[RequestStats] = None) -> Dict[str, Any]:
+def summarize(pipeline: dlt.Pipeline, load_info: Any, stats: Optional[RequestStats] = None,
+              traces: Sequence[Any] = ()) -> Dict[str, Any]:
     rows: Dict[str, int] = {}
-    trace = pipeline.last_trace
-    if trace is not None and trace.last_normalize_info is not None:
-        rows = {table: n for table, n in sorted(trace.last_normalize_info.row_counts.items())
-                if not table.startswith("_dlt")}
+    for trace in list(traces) or [pipeline.last_trace]:
+        if trace is not None and trace.last_normalize_info is not None:
+            for table, n in trace.last_normalize_info.row_counts.items():
+                if not table.startswith("_dlt"):
+                    rows[table] = rows.get(table, 0) + n
+    rows = dict(sorted(rows.items()))
     summary: Dict[str, Any] = {
         "pipeline": pipeline.pipeline_name,
         "destination": pipeline.destination.destination_name,
