@@ -29,6 +29,7 @@ from autosync_source.client import (
 )
 from autosync_source.cursors import CursorBook
 from autosync_source.errors import (
+    ApiError,
     AutosyncError,
     ConfigurationError,
     ScopeError,
@@ -47,7 +48,14 @@ from autosync_source.settings import (
     Endpoint,
     table_columns,
 )
-from autosync_source.sync import NO_HOOKS, EndpointReader, SyncWindow, read_shops_in_parallel, shape_record
+from autosync_source.sync import (
+    NO_HOOKS,
+    EndpointReader,
+    SyncWindow,
+    read_shops_in_parallel,
+    shape_record,
+    sort_refused,
+)
 
 __all__ = ["autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES"]
 
@@ -126,13 +134,23 @@ class ShopDirectory:
             return list(self._chosen)
         return [row["id"] for row in self.rows()]
 
+    def _pages(self, endpoint: Endpoint, sort_by_cursor: bool) -> List[Dict[str, Any]]:
+        rows: List[Dict[str, Any]] = []
+        paginator = UpdatedAtPaginator(None, sort_by_cursor=sort_by_cursor)
+        for page in self._client.paginate(endpoint.path, paginator=paginator, hooks=NO_HOOKS):
+            self._stats.add_kind("list", endpoint.name)
+            rows.extend(page)
+        return rows
+
     def _list(self) -> List[Dict[str, Any]]:
         endpoint = ENDPOINTS_BY_NAME["shops"]
-        rows: List[Dict[str, Any]] = []
         try:
-            for page in self._client.paginate(endpoint.path, paginator=UpdatedAtPaginator(None), hooks=NO_HOOKS):
-                self._stats.add_kind("list", endpoint.name)
-                rows.extend(page)
+            try:
+                rows = self._pages(endpoint, sort_by_cursor=True)
+            except ApiError as refused:
+                if not sort_refused(refused):
+                    raise
+                rows = self._pages(endpoint, sort_by_cursor=False)
         except InsufficientScope as missing:
             raise ScopeError(missing.scope or endpoint.scope, "shops", str(missing)) from None
         unique = {row["id"]: row for row in rows}  # a shop listed twice (moved): keep the newest

@@ -305,6 +305,10 @@ def _describe(exc: Optional[BaseException]) -> str:
 class AutosyncRESTClient(RESTClient):
     """dlt's RESTClient, reading `data` of the envelope with Decimal numbers."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sort_refused: set = set()  # endpoints that answered 4xx to sort=updated_at
+
     def extract_response(self, response: Response, data_selector: Any) -> List[Any]:
         body = parsed_body(response)
         data = body.get("data") if isinstance(body, dict) else None

@@ -69,13 +69,16 @@ class EndpointReader:
         keep: Optional[Callable[[Dict[str, Any]], bool]] = None,
     ) -> ShopCursor:
         """List the shop's changed records, emit them page by page, return the new cursor."""
+        refused_before = self.endpoint.name in self.client.sort_refused
         try:
-            return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=True)
+            return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=not refused_before)
         except ApiError as refused:
             # The contract allows an API that refuses sort=updated_at: fall back to id order
-            # (stable under updates) and page numbers; updated_after still filters.
-            if refused.status in (400, 422) and "sort" in str(refused).lower():
+            # (stable under updates) and page numbers; updated_after still filters. Remembered
+            # for the run, so only the first shop pays the refused request.
+            if not refused_before and sort_refused(refused):
                 logger.warning("%s refuses sort=updated_at; paging in id order", self.endpoint.name)
+                self.client.sort_refused.add(self.endpoint.name)
                 return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=False)
             raise
         except InsufficientScope as missing:
@@ -151,6 +154,11 @@ class EndpointReader:
             if failed.status == 404:
                 return None
             raise
+
+
+def sort_refused(error: ApiError) -> bool:
+    """The API said no to sort=updated_at (a 400/422 whose message is about sorting)."""
+    return error.status in (400, 422) and "sort" in str(error).lower()
 
 
 def shape_record(endpoint: Endpoint, record: Dict[str, Any], shop_id: Optional[int]) -> Dict[str, Any]:
