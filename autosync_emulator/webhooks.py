@@ -200,5 +200,6 @@ class Webhooks:
             self._closed = True
             self._lock.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=10)
+            # a delivery in flight ends by its own timeout; the daemon thread need not be awaited
+            self._thread.join(timeout=1)
         self._thread = None

@@ -47,6 +47,7 @@ class Receiver:
 
     def close(self):
         self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
@@ -147,5 +148,50 @@ def test_activity_fires_webhooks_for_its_events(emu):
         assert {"workorder.created", "workorder.updated", "customer.created", "payment.received"} <= kinds
         sample = next(orjson.loads(b) for _h, b in receiver.received if orjson.loads(b)["event"] == "workorder.created")
         assert "jobs" in sample["data"] and "payments" in sample["data"]
+    finally:
+        receiver.close()
+
+
+def test_api_writes_fire_the_documented_events(emu):
+    receiver = Receiver()
+    try:
+        c = Client(emu)
+        from autosync_emulator.webhooks import EVENTS
+        everything = c.post("/webhooks", json={"url": receiver.url, "events": list(EVENTS), "secret": "whsec_all_events"}).json()["data"]
+        truth = emu.truth()
+        part = next(p for p in truth["objects"]["inventory"] if p["shop_id"] == 1)
+        c.patch(f"/shops/1/inventory/{part['id']}", json={"quantity_on_hand": part["reorder_point"] + 5})
+        c.patch(f"/shops/1/inventory/{part['id']}", json={"quantity_on_hand": 0, "reorder_point": 3})
+        cust = c.post("/shops/1/customers", json={"first_name": "Eve", "last_name": "Nts"}).json()["data"]
+        veh = c.post("/shops/1/vehicles", json={"customer_id": cust["id"], "year": 2020, "make": "Ford", "model": "Escape"}).json()["data"]
+        wo = c.post("/shops/1/workorders", json={"customer_id": cust["id"], "vehicle_id": veh["id"],
+                                                 "jobs": [{"name": "Diag", "line_items": [{"type": "labor", "hours": 1}]}]}).json()["data"]
+        for status in ("in_progress", "completed", "invoiced"):
+            c.patch(f"/shops/1/workorders/{wo['id']}/status", json={"status": status})
+        pay = c.post("/shops/1/payments", json={"work_order_id": wo["id"], "amount": 10, "method": "cash"}).json()["data"]
+        c.post(f"/shops/1/payments/{pay['id']}/refunds", json={"amount": 1})
+        c.post("/shops/1/appointments", json={"customer_id": cust["id"], "starts_at": "2025-07-01T09:00:00Z"})
+        expected = {"inventory.low_stock", "customer.created", "workorder.created", "workorder.updated",
+                    "workorder.completed", "workorder.invoiced", "payment.received", "payment.refunded", "appointment.created"}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            kinds = {orjson.loads(b)["event"] for _h, b in receiver.received}
+            if expected <= kinds:
+                break
+            time.sleep(0.05)
+        assert expected <= kinds
+        low = [orjson.loads(b) for _h, b in receiver.received if orjson.loads(b)["event"] == "inventory.low_stock"]
+        assert len(low) == 1 and low[0]["data"]["quantity_on_hand"] == 0
+        c.delete(f"/webhooks/{everything['id']}")
+        c.post("/webhooks", json={"url": receiver.url, "events": ["inspection.completed", "inspection.approved"],
+                                  "secret": "whsec_inspections"})
+        emu.advance(hours=24)  # the activity sends and answers inspections
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            kinds = {orjson.loads(b)["event"] for _h, b in receiver.received}
+            if {"inspection.completed", "inspection.approved"} <= kinds:
+                break
+            time.sleep(0.05)
+        assert {"inspection.completed", "inspection.approved"} <= kinds
     finally:
         receiver.close()
