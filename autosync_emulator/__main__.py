@@ -18,7 +18,9 @@ from .world import DEFAULT_START
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m autosync_emulator", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m autosync_emulator",
+                                description="Serve a seeded, stateful emulator of the AutoSync API. The first stdout "
+                                            "line is JSON with base_url, api_key, oauth_client_id, oauth_client_secret.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     p.add_argument("--seed", type=int, default=42)
