@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import heapq
 import threading
-import time
 from typing import Any
 
-from .world import DAY, HOUR, iso, rng_for
+from .world import HOUR, iso, rng_for
 
 # events per shop per hour (a busy shop), what each does is in Activity._apply
 RATES: dict[str, float] = {

@@ -16,7 +16,7 @@ from sortedcontainers import SortedSet
 from . import world
 from .errors import ApiError
 from .store import Store
-from .world import (DAY, HOUR, Ids, ShopContext, build_customer, build_job, build_payment, build_vehicle,
+from .world import (HOUR, Ids, ShopContext, build_customer, build_job, build_payment, build_vehicle,
                     cents, compute_job_totals, compute_work_order_totals, dollars, fee_line, iso,
                     labor_line, parse_iso, part_line, rng_for, vin_is_valid)
 

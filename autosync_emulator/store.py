@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import orjson
 from sortedcontainers import SortedList
@@ -123,7 +123,6 @@ class Store:
         self._seq = 0
         # payments of a work order, among visible payments (the work order detail embeds them)
         self._payments_by_wo: dict[int, set[int]] = {}
-        self.listeners: list[Callable[[str, dict | None, dict | None], None]] = []
 
     # ------------------------------------------------------------------ loading
     def bulk_add(self, resource: str, obj: dict) -> None:
@@ -151,26 +150,15 @@ class Store:
     def visible(self, resource: str, oid: int) -> dict | None:
         return self.tables[resource].visible.get(oid)
 
-    def latest_payments_of(self, wo_id: int) -> list[dict]:
-        # business rules need every payment of a work order, committed or not
-        table = self.tables["payments"]
-        ids = set(self._payments_by_wo.get(wo_id, ()))
-        ids.update(pid for _t, _s, res, pid, obj in self._pending
-                   if res == "payments" and obj is not None and obj["work_order_id"] == wo_id)
-        return [table.latest[pid] for pid in sorted(ids) if pid in table.latest]
-
     # ------------------------------------------------------------------ writes
     def put(self, resource: str, obj: dict) -> None:
         """Store a new version (a fresh dict). Visible now, or after the late-commit delay."""
         table = self.tables[resource]
-        old = table.latest.get(obj["id"])
         table.latest[obj["id"]] = obj
         if self.late_commit_seconds > 0:
             self._enqueue(parse_iso(obj["updated_at"]) + self.late_commit_seconds, resource, obj["id"], obj)
         else:
             self._publish(resource, obj["id"], obj)
-        for listener in self.listeners:
-            listener(resource, old, obj)
 
     def delete(self, resource: str, oid: int) -> None:
         table = self.tables[resource]
@@ -181,8 +169,6 @@ class Store:
             self._enqueue(self.clock + self.late_commit_seconds, resource, oid, None)
         else:
             self._publish(resource, oid, None)
-        for listener in self.listeners:
-            listener(resource, old, None)
 
     def _enqueue(self, due: int, resource: str, oid: int, obj: dict | None) -> None:
         self._seq += 1

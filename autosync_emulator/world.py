@@ -517,13 +517,6 @@ def build_inventory_part(rng: random.Random, pid: int, shop_id: int, key: str, b
 
 # --------------------------------------------------------------------------- generator
 
-class WorldSink:
-    """Where the generator puts objects (the store implements it)."""
-
-    def bulk_add(self, resource: str, obj: dict) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
 def business_time(rng: random.Random, day_start: int) -> int:
     return day_start + 7 * HOUR + rng.randint(0, 11 * HOUR - 1)
 

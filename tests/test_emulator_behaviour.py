@@ -1,7 +1,6 @@
 """Rate limiting, API variants (settings), late commits, faults, time and activity."""
 from __future__ import annotations
 
-import math
 import time
 
 import orjson
