@@ -3,6 +3,7 @@ Also checks that /v1/openapi.json describes what the emulator actually serves.""
 from __future__ import annotations
 
 import json
+import os
 import string
 
 import orjson
@@ -53,7 +54,11 @@ def check_response(r: requests.Response) -> None:
         assert body["request_id"] == r.headers["X-Request-Id"]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+# more for a deep run: EMULATOR_FUZZ_EXAMPLES=3000 pytest tests/test_emulator_fuzz.py
+EXAMPLES = int(os.environ.get("EMULATOR_FUZZ_EXAMPLES", "250"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(method=st.sampled_from(["GET", "POST", "PATCH", "DELETE", "PUT"]),
        segments=st.lists(st.sampled_from(SEGMENTS) | st.text(string.printable, max_size=12), min_size=0, max_size=6),
        params=st.dictionaries(st.sampled_from(PARAM_NAMES), st.sampled_from(HOSTILE) | st.text(max_size=20), max_size=5),
@@ -69,7 +74,7 @@ def test_hostile_requests_never_500(emu, method, segments, params, auth, body):
     check_response(r)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=max(80, EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck))
 @given(body=JSON_VALUES, target=st.sampled_from([("POST", "/shops/1/customers"), ("PATCH", "/shops/1/customers/1"),
                                                  ("POST", "/shops/1/vehicles"), ("POST", "/shops/1/workorders"),
                                                  ("PATCH", "/shops/1/workorders/1/status"), ("POST", "/shops/1/workorders/1/jobs"),
