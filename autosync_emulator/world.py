@@ -29,10 +29,20 @@ def iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+_DAY_STARTS: dict[str, int] = {}
+
+
 def parse_iso(value: str) -> int:
-    """`2024-01-15T10:30:00Z` (our own output) -> epoch seconds; fast path, no validation."""
-    return calendar.timegm((int(value[0:4]), int(value[5:7]), int(value[8:10]),
-                            int(value[11:13]), int(value[14:16]), int(value[17:19]), 0, 0, 0))
+    """`2024-01-15T10:30:00Z` (our own output) -> epoch seconds; fast path, no validation.
+
+    The epoch of each date is cached (a world spans a few thousand dates), which makes this
+    several times cheaper than `calendar.timegm` on every call: indexing 1 M rows needs it."""
+    day = _DAY_STARTS.get(value[:10])
+    if day is None:
+        day = calendar.timegm((int(value[0:4]), int(value[5:7]), int(value[8:10]), 0, 0, 0, 0, 0, 0))
+        if len(_DAY_STARTS) < 100_000:
+            _DAY_STARTS[value[:10]] = day
+    return day + int(value[11:13]) * 3600 + int(value[14:16]) * 60 + int(value[17:19])
 
 
 class Weighted:
