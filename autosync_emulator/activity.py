@@ -106,7 +106,8 @@ class Activity:
             if r.random() < 0.3:
                 starts = b.clock - b.clock % 900
                 b.add_appointment(shop_id, wo["customer_id"], wo["vehicle_id"], wo["id"], starts, starts + HOUR,
-                                  r.choice(("Oil change", "Brake noise", "Diagnostic", "Scheduled maintenance")))
+                                  r.choice(("Oil change", "Brake noise", "Diagnostic", "Scheduled maintenance")),
+                                  status="arrived")  # a walk-in: the visit that opened this work order
         elif kind == "progress_work_order":
             return self._progress(shop_id)
         elif kind == "inspect":

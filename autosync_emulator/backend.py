@@ -790,11 +790,11 @@ class Backend:
                                     opt_str(body, "title", 200) or "Appointment")
 
     def add_appointment(self, shop_id: int, customer_id: int, vehicle_id: int | None, wo_id: int | None,
-                        starts: int, ends: int, title: str) -> dict:
+                        starts: int, ends: int, title: str, status: str = "scheduled") -> dict:
         stamp = self.now_iso()
         appt = {"id": self.ids.next("appointments"), "shop_id": shop_id, "customer_id": customer_id,
                 "vehicle_id": vehicle_id, "work_order_id": wo_id, "starts_at": iso(starts), "ends_at": iso(ends),
-                "status": "scheduled", "title": title, "created_at": stamp, "updated_at": stamp}
+                "status": status, "title": title, "created_at": stamp, "updated_at": stamp}
         self.store.put("appointments", appt)
         self._index_appointment(None, appt)
         self.emit("appointment.created", "appointments", appt)
