@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any, Iterator, List, Optional
 
 import dagster as dg
-import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from pipelines.orchestration import (
     Warehouse,
     build_marts,
+    configured_shop_ids,
     list_shop_ids,
     make_pipeline,
     make_source,
@@ -70,9 +70,9 @@ class AutosyncTranslator(DagsterDltTranslator):
 
 
 def shop_partitions() -> dg.PartitionsDefinition:
-    configured = dlt.config.get("sources.autosync.shops", list)
+    configured = configured_shop_ids()
     if configured:
-        return dg.StaticPartitionsDefinition([str(int(shop)) for shop in configured])
+        return dg.StaticPartitionsDefinition([str(shop) for shop in configured])
     return dg.DynamicPartitionsDefinition(name=SHOP_PARTITIONS_NAME)
 
 

@@ -209,6 +209,11 @@ def summarize(pipeline: dlt.Pipeline, load_info: Any, stats: Optional[RequestSta
     return summary
 
 
+def configured_shop_ids() -> List[int]:
+    """The shops listed in config (`[sources.autosync] shops`, SOURCES__AUTOSYNC__SHOPS); [] if none."""
+    return [int(shop) for shop in (dlt.config.get("sources.autosync.shops", list) or [])]
+
+
 def list_shop_ids(*, base_url: Optional[str] = None, api_key: Optional[str] = None) -> List[int]:
     """The shops the credentials can see (GET /shops, through the source's own `shops` resource)."""
     source = make_source(resources=["shops"], base_url=base_url, api_key=api_key)
