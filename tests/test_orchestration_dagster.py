@@ -2,6 +2,8 @@
 tables as the CLI syncing that shop alone, and the marts asset builds the dbt marts on them."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 
 dg = pytest.importorskip("dagster", reason="the [dagster] extra is not installed")
@@ -95,3 +97,24 @@ def test_one_shop_partition_matches_the_cli(tmp_path, monkeypatch):
     reader = make_pipeline(Warehouse("duckdb", "autosync_raw", str(dagster_db), str(tmp_path / "reader")),
                            pipeline_name="reader")
     assert compare_with_truth(reader, truth, shops=[SHOP]) == []
+
+
+def test_shop_discovery_sensor_adds_new_shops_and_the_daily_schedule_runs_each(monkeypatch):
+    from pipelines import dagster_defs
+
+    if not isinstance(dagster_defs.SHOP_PARTITIONS, dg.DynamicPartitionsDefinition):
+        pytest.skip("shops are configured statically in this environment")
+    with dg.instance_for_test() as instance, Emulator(seed=5, shops=3, work_orders=2, rate_limit=0) as emulator:
+        instance.add_dynamic_partitions(dagster_defs.SHOP_PARTITIONS_NAME, ["1"])
+        monkeypatch.setenv("SOURCES__AUTOSYNC__API_KEY", emulator.api_key)
+        monkeypatch.setenv("SOURCES__AUTOSYNC__BASE_URL", emulator.base_url)
+        result = dagster_defs.autosync_shop_discovery(dg.build_sensor_context(instance=instance))
+        (request,) = result.dynamic_partitions_requests
+        assert sorted(request.partition_keys) == ["2", "3"]  # shop 1 was known already
+        instance.add_dynamic_partitions(dagster_defs.SHOP_PARTITIONS_NAME, list(request.partition_keys))
+
+        context = dg.build_schedule_context(instance=instance,
+                                            scheduled_execution_time=datetime(2025, 6, 2, 2, tzinfo=timezone.utc))
+        runs = dagster_defs.autosync_shops_daily(context)
+    assert sorted(r.partition_key for r in runs) == ["1", "2", "3"]
+    assert len({r.run_key for r in runs}) == 3
