@@ -22,7 +22,9 @@ VARIANT_RESOURCES = ["customers", "work_orders", "payments", "inspections"]
     ids=lambda settings: next(iter(settings)),
 )
 def test_variant_full_and_incremental_sync_equal_truth(tmp_path, settings):
-    with Emulator(seed=51, shops=2, work_orders=110, **settings) as emu:
+    # more than 100 rows per list where paging itself differs; small worlds elsewhere
+    paging_variant = "legacy_pagination" in settings or "updated_after_inclusive" in settings
+    with Emulator(seed=51, shops=2, work_orders=110 if paging_variant else 35, **settings) as emu:
         pipeline = duckdb_pipeline(tmp_path)
         sync(pipeline, emu, resources=VARIANT_RESOURCES)
         assert_raw_equals_truth(pipeline, emu.truth(), resources=VARIANT_RESOURCES)
