@@ -170,6 +170,15 @@ def _report_failure(
 ) -> int:
     known = _autosync_error_in(failure)
     step = getattr(failure, "step", None)
+    missing = _missing_configuration_in(failure)
+    if known is None and missing is not None:
+        spec, fields = missing
+        where = "destination" if "Client" in spec or "Credentials" in spec else "configuration"
+        error_type = DestinationError if where == "destination" else AutosyncError
+        known = error_type(
+            f"Missing {where} setting(s) {', '.join(fields)} ({spec}). Put them in .dlt/secrets.toml "
+            "or environment variables (see .dlt/example.secrets.toml), then run again."
+        )
     if known is None and step == "load" and pipeline is not None:
         known = DestinationError(
             f"The destination {pipeline.destination.destination_name} refused or could not be "
@@ -208,6 +217,17 @@ def _autosync_error_in(failure: BaseException) -> Optional[AutosyncError]:
         if isinstance(current, AutosyncError):
             return current
         seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _missing_configuration_in(failure: BaseException) -> Optional[tuple]:
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+    current: Optional[BaseException] = failure
+    while current is not None:
+        if isinstance(current, ConfigFieldMissingException):
+            return current.spec_name, list(current.fields)
         current = current.__cause__ or current.__context__
     return None
 
