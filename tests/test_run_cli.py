@@ -64,8 +64,27 @@ def test_environment_variables_configure_the_source(tmp_path, capsys, emulator, 
     monkeypatch.setenv("SOURCES__AUTOSYNC__BASE_URL", emulator.base_url)
     monkeypatch.setenv("SOURCES__AUTOSYNC__RESOURCES", '["employees"]')
     assert cli(tmp_path, "--json") == 0
-    summary = json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
     assert set(summary["rows"]) == {"employees"}
+    # the key is nowhere: not in the output, the pipeline's files, its state or the warehouse
+    key = emulator.api_key.encode()
+    assert key not in out.encode() and key not in err.encode()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_bytes(), f"the API key leaked into {path}"
+    local = dlt.pipeline("autosync", pipelines_dir=str(tmp_path / "p"))
+    assert emulator.api_key not in json.dumps(local.state, default=str)
+
+
+def test_full_refresh_flag_reloads_everything(tmp_path, capsys, emulator):
+    args = ("--base-url", emulator.base_url, "--api-key", emulator.api_key, "--resources", "vehicles", "--json")
+    assert cli(tmp_path, *args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert cli(tmp_path, *args) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == {}
+    assert cli(tmp_path, *args, "--full-refresh") == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == first["rows"]
 
 
 def test_bad_flag_values_are_one_line_errors(tmp_path, capsys, emulator):

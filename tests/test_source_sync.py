@@ -154,3 +154,13 @@ def test_every_raw_table_is_named_as_the_interface_says(tmp_path, emulator):
     sync(pipeline, emulator)
     assert set(pipeline.default_schema.data_table_names()) == set(all_tables())
     assert pipeline.dataset_name == "autosync_raw"
+
+
+def test_lag_seconds_re_reads_a_margin_before_each_cursor(tmp_path, emulator):
+    pipeline = duckdb_pipeline(tmp_path)
+    sync(pipeline, emulator, resources=["customers"])
+    _, stats = sync(pipeline, emulator, resources=["customers"])
+    assert loaded_rows(pipeline) == {}
+    _, stats = sync(pipeline, emulator, resources=["customers"], lag_seconds=30 * 24 * 3600)
+    assert loaded_rows(pipeline).get("customers", 0) > 0  # the last month, loaded again (merged)
+    assert_raw_equals_truth(pipeline, emulator.truth(), resources=["customers"])
