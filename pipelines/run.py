@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace, started: float, demo: bool = False) -> int:
         from pipelines.dbt_runner import preview_marts
 
         try:
-            preview = preview_marts(pipeline)
+            preview = preview_marts(pipeline, model_schema=_model_schema_for_preview(pipeline))
         except Exception as failure:
             print(f"error: the marts were built but could not be previewed: {_short_reason(failure)}", file=sys.stderr)
             return EXIT_DBT_FAILED
@@ -159,6 +159,22 @@ def _source_arguments(args: argparse.Namespace) -> Dict[str, Any]:
     if args.end_date:
         given["end_date"] = args.end_date
     return given
+
+
+def _model_schema_for_preview(pipeline: dlt.Pipeline) -> Optional[str]:
+    """The dbt schema, catalog-qualified on DuckDB.
+
+    A DuckDB file named autosync.duckdb is attached as catalog `autosync`, the same name as the
+    dbt schema, so `autosync.<mart>` is ambiguous there; `"<catalog>"."autosync"` is not.
+    """
+    if pipeline.destination.destination_name != "duckdb":
+        return None
+    from pipelines import dbt_runner
+
+    schema = os.environ.get("AUTOSYNC_DBT_SCHEMA") or getattr(dbt_runner, "DEFAULT_MODEL_SCHEMA", "autosync")
+    with pipeline.sql_client() as client:
+        catalog = client.execute_sql("select current_database()")[0][0]
+    return f'"{catalog}"."{schema}"'
 
 
 def _report_failure(
