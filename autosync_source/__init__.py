@@ -129,9 +129,8 @@ class ShopDirectory:
             return self._rows
 
     def ids(self) -> List[int]:
-        if self._chosen is not None and self._rows is None:
-            # Chosen shops need no listing, unless the shops resource lists them anyway.
-            return list(self._chosen)
+        # Listed even when shops were chosen: one request says early and clearly when a chosen
+        # shop is not visible, instead of a 404 deep inside some resource.
         return [row["id"] for row in self.rows()]
 
     def _pages(self, endpoint: Endpoint, sort_by_cursor: bool) -> List[Dict[str, Any]]:

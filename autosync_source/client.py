@@ -145,6 +145,8 @@ class AutosyncSession(requests.Session):
                 renewed_after_401 = True
                 continue
             self._raise_for_status(response, is_token_request)
+            if is_token_request:
+                self.stats.add("tokens_fetched")
             return response
 
     def _send_with_retries(

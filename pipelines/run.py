@@ -299,6 +299,7 @@ def _summary(pipeline: dlt.Pipeline, load_info: Any, stats: RequestStats, starte
         "requests": counts["requests"],
         "rate_limited_429": counts["rate_limited"],
         "retries": counts["retries"],
+        "tokens_fetched": counts["tokens_fetched"],
         "requests_by_resource": counts["by_resource"],
         "duration_seconds": round(time.monotonic() - started, 2),
     }

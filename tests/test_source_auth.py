@@ -20,7 +20,7 @@ def test_oauth_sync_equals_truth_with_one_token(tmp_path):
         _, stats = sync(pipeline, emu, client_id=emu.oauth_client_id, client_secret=emu.oauth_client_secret)
         assert_raw_equals_truth(pipeline, emu.truth())
         token_requests = emu.request_log()["by_route"].get("POST /v1/oauth/token", {})
-        assert token_requests == {"200": 1}
+        assert token_requests == {"200": 1} and stats.tokens_fetched == 1
 
 
 def test_a_run_longer_than_the_token_life_renews_it_before_expiry(tmp_path, caplog):
@@ -35,7 +35,7 @@ def test_a_run_longer_than_the_token_life_renews_it_before_expiry(tmp_path, capl
         assert elapsed > 4, "the run must outlive the token for this test to mean anything"
         log = emu.request_log()
         tokens = log["by_route"]["POST /v1/oauth/token"]["200"]
-        assert tokens >= 2
+        assert tokens >= 2 and stats.tokens_fetched == tokens
         unauthorized = sum(counts.get("401", 0) for counts in log["by_route"].values())
         assert unauthorized == 0, "a token must be renewed before it expires, not after a 401"
         assert_raw_equals_truth(pipeline, emu.truth())
