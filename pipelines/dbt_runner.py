@@ -229,7 +229,7 @@ def fetch_mart(pipeline: Any, mart: str, limit: int | None = None, model_schema:
                order_by: str | None = None) -> tuple[list[str], list[tuple]]:
     """Column names and rows of a mart, read through the pipeline's own SQL client."""
     schema = model_schema or os.environ.get("AUTOSYNC_DBT_SCHEMA") or DEFAULT_MODEL_SCHEMA
-    query = f"select * from {schema}.{mart}"
+    query = f"select * from {_qualified_schema(pipeline, schema)}.{mart}"
     if order_by:
         query += f" order by {order_by}"
     if limit is not None:
@@ -238,6 +238,17 @@ def fetch_mart(pipeline: Any, mart: str, limit: int | None = None, model_schema:
         with client.execute_query(query) as cursor:
             columns = [d[0] for d in cursor.description]
             return columns, [tuple(r) for r in cursor.fetchall()]
+
+
+def _qualified_schema(pipeline: Any, schema: str) -> str:
+    # DuckDB names the catalog after the file: in autosync.duckdb, `autosync.<mart>` is ambiguous
+    # between catalog and schema (a binder error). Qualify with the catalog there. A schema given
+    # already qualified or quoted is used as it is.
+    if "." in schema or '"' in schema or pipeline.destination.destination_name != "duckdb":
+        return schema
+    with pipeline.sql_client() as client:
+        catalog = client.execute_sql("select current_database()")[0][0]
+    return f'"{catalog}"."{schema}"'
 
 
 _PREVIEW_ORDER = {

@@ -257,3 +257,19 @@ def test_bigquery_parse_and_compile_offline_with_portable_sql(tmp_path):
     assert "isoweek" in weekly and "date_trunc(date(completed_at), isoweek)" in weekly
     revenue = (compiled_dir / "marts" / "fct_revenue_daily.sql").read_text()
     assert "union distinct" in revenue and "bignumeric" in revenue
+
+
+def test_preview_reads_the_marts_of_a_file_named_like_the_schema(built_duckdb, tmp_path):
+    """autosync.duckdb is catalog `autosync`: `autosync.<mart>` would be ambiguous in DuckDB."""
+    import dlt
+
+    from pipelines.dbt_runner import preview_marts
+
+    path = tmp_path / "autosync.duckdb"
+    shutil.copy(built_duckdb[0], path)
+    pipeline = dlt.pipeline("preview", destination=dlt.destinations.duckdb(str(path)), dataset_name="autosync_raw",
+                            pipelines_dir=str(tmp_path / "dlt"))
+    preview = preview_marts(pipeline, limit=2)
+    for mart in h.MAIN_MARTS:
+        assert f"{mart} (2 rows shown)" in preview
+    assert preview.count("\n") > 12
