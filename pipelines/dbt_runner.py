@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DEFAULT_MODEL_SCHEMA = "autosync"
 MAIN_MARTS = ("fct_revenue_daily", "fct_technician_throughput_weekly", "fct_inspection_approval_monthly")
-SUPPORTED_TARGETS = ("duckdb", "postgres", "bigquery")
+SUPPORTED_TARGETS = ("duckdb", "postgres", "bigquery")  # dlt destination names
 
 # dbt node statuses that mean the build did not do what was asked.
 _FAILED_STATUSES = {"error", "fail", "runtime error"}
@@ -51,7 +51,7 @@ class DbtTarget:
     name: str
     raw_schema: str
     model_schema: str = DEFAULT_MODEL_SCHEMA
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a password: never shown
     work_dir: str | None = None  # dbt's target/ and logs/ go here (default: a fresh temp dir)
 
     @classmethod
@@ -72,10 +72,22 @@ class DbtTarget:
     @classmethod
     def bigquery(cls, raw_schema: str, project: str, keyfile: str, model_schema: str = DEFAULT_MODEL_SCHEMA,
                  location: str | None = None, work_dir: str | None = None) -> "DbtTarget":
-        env = {"AUTOSYNC_BIGQUERY_PROJECT": project, "AUTOSYNC_BIGQUERY_KEYFILE": keyfile}
+        env = {"AUTOSYNC_BIGQUERY_PROJECT": project, "AUTOSYNC_BIGQUERY_KEYFILE": str(keyfile)}
         if location:
             env["AUTOSYNC_BIGQUERY_LOCATION"] = location
         return cls("bigquery", raw_schema, model_schema, env, work_dir)
+
+    @classmethod
+    def bigquery_service_account(cls, raw_schema: str, project: str, client_email: str, private_key: str,
+                                 private_key_id: str | None = None, model_schema: str = DEFAULT_MODEL_SCHEMA,
+                                 location: str | None = None, work_dir: str | None = None) -> "DbtTarget":
+        """BigQuery with the key itself (e.g. from dlt's credentials), passed in the environment."""
+        env = {"AUTOSYNC_BIGQUERY_PROJECT": project, "AUTOSYNC_BIGQUERY_CLIENT_EMAIL": client_email,
+               "AUTOSYNC_BIGQUERY_PRIVATE_KEY_ID": private_key_id or "",
+               "DBT_ENV_SECRET_AUTOSYNC_BIGQUERY_PRIVATE_KEY": private_key}
+        if location:
+            env["AUTOSYNC_BIGQUERY_LOCATION"] = location
+        return cls("bigquery_json", raw_schema, model_schema, env, work_dir)
 
 
 @dataclass
@@ -117,13 +129,17 @@ def target_for_pipeline(pipeline: Any, model_schema: str | None = None) -> DbtTa
         return DbtTarget.postgres(pipeline.dataset_name, schema, host=credentials.host, port=credentials.port or 5432,
                                   user=credentials.username, password=credentials.password,
                                   database=credentials.database, work_dir=work_dir)
+    location = getattr(pipeline.destination_client().config, "location", None)
     keyfile = os.environ.get("AUTOSYNC_BIGQUERY_KEYFILE") or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-    if not keyfile:
-        raise DbtConfigurationError(
-            "dbt on BigQuery needs a service-account key file: set AUTOSYNC_BIGQUERY_KEYFILE "
-            "(or GOOGLE_APPLICATION_CREDENTIALS) to its path")
-    return DbtTarget.bigquery(pipeline.dataset_name, credentials.project_id, keyfile, schema,
-                              getattr(credentials, "location", None), work_dir)
+    if keyfile:
+        return DbtTarget.bigquery(pipeline.dataset_name, credentials.project_id, keyfile, schema, location, work_dir)
+    if getattr(credentials, "private_key", None):
+        return DbtTarget.bigquery_service_account(
+            pipeline.dataset_name, credentials.project_id, credentials.client_email, credentials.private_key,
+            getattr(credentials, "private_key_id", None), schema, location, work_dir)
+    raise DbtConfigurationError(
+        "dbt on BigQuery needs a service account: give the pipeline service-account credentials "
+        "(private_key, client_email, project_id) or set AUTOSYNC_BIGQUERY_KEYFILE to a key file")
 
 
 @contextlib.contextmanager

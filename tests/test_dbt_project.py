@@ -180,10 +180,10 @@ def test_source_freshness_passes_after_a_load_and_fails_on_stale_data(built_duck
     assert "source.autosync.autosync.work_orders" in str(stale.value)
 
 
-def test_docs_generate_writes_a_catalog_of_the_marts(built_duckdb, tmp_path):
+def test_docs_generate_writes_a_catalog_of_the_marts(built_duckdb, tmp_path, dbt_work_dir):
     path = _copy(built_duckdb[0], tmp_path)
-    work_dir = tmp_path / "dbt"
-    result = invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=str(work_dir)), "docs generate")
+    work_dir = Path(dbt_work_dir)
+    result = invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir), "docs generate")
     assert result.success
     catalog = json.loads((work_dir / "target" / "catalog.json").read_text())
     for mart in ALL_MARTS:
@@ -273,3 +273,27 @@ def test_preview_reads_the_marts_of_a_file_named_like_the_schema(built_duckdb, t
     for mart in h.MAIN_MARTS:
         assert f"{mart} (2 rows shown)" in preview
     assert preview.count("\n") > 12
+
+
+def test_a_bigquery_pipeline_maps_to_a_profile_that_parses_without_writing_the_key(tmp_path):
+    pytest.importorskip("dbt.adapters.bigquery", reason="dbt-bigquery is in the bigquery extra")
+    import dlt
+
+    from pipelines.dbt_runner import target_for_pipeline
+
+    _fake_service_account_key(tmp_path / "key.json")
+    key = json.loads((tmp_path / "key.json").read_text())
+    pipeline = dlt.pipeline("bq_mapping", destination=dlt.destinations.bigquery(credentials=key, location="EU"),
+                            dataset_name="raw_bq", pipelines_dir=str(tmp_path / "dlt"))
+    with h.environ(AUTOSYNC_BIGQUERY_KEYFILE=None, GOOGLE_APPLICATION_CREDENTIALS=None):
+        target = target_for_pipeline(pipeline, "marts_bq")
+        assert target.name == "bigquery_json" and target.raw_schema == "raw_bq" and target.model_schema == "marts_bq"
+        assert target.env["AUTOSYNC_BIGQUERY_PROJECT"] == "autosync-offline"
+        assert target.env["AUTOSYNC_BIGQUERY_LOCATION"] == "EU"
+        assert key["private_key"] not in repr(target)
+        target.work_dir = str(tmp_path / "dbt")
+        assert invoke_dbt(target, "parse").success
+    assert not any(key["private_key"][40:80] in p.read_text(errors="ignore")
+                   for p in (tmp_path / "dbt").rglob("*") if p.is_file())
+    with h.environ(AUTOSYNC_BIGQUERY_KEYFILE=str(tmp_path / "key.json")):
+        assert target_for_pipeline(pipeline).name == "bigquery"
