@@ -66,12 +66,11 @@ class EndpointReader:
         cursor: ShopCursor,
         emit: Callable[[List[Dict[str, Any]]], None],
         stopped: threading.Event,
-        keep: Optional[Callable[[Dict[str, Any]], bool]] = None,
     ) -> ShopCursor:
         """List the shop's changed records, emit them page by page, return the new cursor."""
         refused_before = self.endpoint.name in self.client.sort_refused
         try:
-            return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=not refused_before)
+            return self._read(shop_id, cursor, emit, stopped, sort_by_cursor=not refused_before)
         except ApiError as refused:
             # The contract allows an API that refuses sort=updated_at: fall back to id order
             # (stable under updates) and page numbers; updated_after still filters. Remembered
@@ -79,7 +78,7 @@ class EndpointReader:
             if not refused_before and sort_refused(refused):
                 logger.warning("%s refuses sort=updated_at; paging in id order", self.endpoint.name)
                 self.client.sort_refused.add(self.endpoint.name)
-                return self._read(shop_id, cursor, emit, stopped, keep, sort_by_cursor=False)
+                return self._read(shop_id, cursor, emit, stopped, sort_by_cursor=False)
             raise
         except InsufficientScope as missing:
             raise ScopeError(missing.scope or self.endpoint.scope, self.endpoint.name, str(missing)) from None
@@ -90,7 +89,6 @@ class EndpointReader:
         cursor: ShopCursor,
         emit: Callable[[List[Dict[str, Any]]], None],
         stopped: threading.Event,
-        keep: Optional[Callable[[Dict[str, Any]], bool]],
         sort_by_cursor: bool,
     ) -> ShopCursor:
         endpoint, end_date = self.endpoint, self.window.end_date
@@ -105,8 +103,6 @@ class EndpointReader:
             for row in page:
                 if stopped.is_set():
                     return cursor  # another shop failed: this run will not commit anything
-                if keep is not None and not keep(row):
-                    continue
                 stamp = parse_ts(row[endpoint.cursor])
                 if end_date is not None and stamp > end_date:
                     if sort_by_cursor:

@@ -116,9 +116,10 @@ def _run(args: argparse.Namespace, started: float, demo: bool = False) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
-    destination_name = args.destination or dlt.config.get("destination_name", str) or "duckdb"
+    # Flags win over [autosync] in .dlt/config.toml (or AUTOSYNC__DESTINATION etc. in the env).
+    destination_name = args.destination or dlt.config.get("autosync.destination", str) or "duckdb"
     if destination_name == "duckdb":
-        path = args.duckdb_path or dlt.config.get("duckdb_path", str) or DEFAULT_DUCKDB_PATH
+        path = args.duckdb_path or dlt.config.get("autosync.duckdb_path", str) or DEFAULT_DUCKDB_PATH
         destination: Any = dlt.destinations.duckdb(str(Path(path).resolve()))
     elif destination_name == "postgres":
         destination = dlt.destinations.postgres()  # DESTINATION__POSTGRES__CREDENTIALS or secrets.toml
@@ -126,7 +127,7 @@ def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
         destination = dlt.destinations.bigquery()  # DESTINATION__BIGQUERY__CREDENTIALS__* or secrets.toml
     else:
         raise AutosyncError(f"Unknown destination '{destination_name}': use duckdb, postgres or bigquery.")
-    dataset = args.dataset or dlt.config.get("sources.autosync.dataset", str) or DEFAULT_DATASET
+    dataset = args.dataset or dlt.config.get("autosync.dataset", str) or DEFAULT_DATASET
     kwargs: Dict[str, Any] = {}
     if args.pipelines_dir:
         kwargs["pipelines_dir"] = args.pipelines_dir

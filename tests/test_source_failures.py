@@ -10,14 +10,13 @@ import dlt
 import pytest
 
 from autosync_emulator import Emulator
-from autosync_source import RequestStats, autosync_source
-from autosync_source.errors import ApiError, ConfigurationError
+from autosync_source import autosync_source
+from autosync_source.errors import ConfigurationError
 from pipelines.run import main
 from source_helpers import (
     advance_with_changes,
     assert_raw_equals_truth,
     duckdb_pipeline,
-    loaded_rows,
     read_table,
     sync,
 )
