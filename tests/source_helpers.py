@@ -292,46 +292,8 @@ def loaded_rows(pipeline: dlt.Pipeline) -> Dict[str, int]:
 
 
 # -- changes at the source ------------------------------------------------------------------
-def advance_with_changes(emulator: Any, hours: float = 6, per_resource: int = 7, seed: int = 1) -> Dict[str, Any]:
-    """Move the emulator clock and make sure records changed meanwhile.
-
-    The emulator's own activity generator (emu.advance) is used when it produces events. Until
-    it does (its first milestone serves reads only), the changes are written straight into the
-    emulator's store, as its activity would: new versions with a fresh updated_at (including
-    nested children of work orders and inspections) and one deleted customer.
-    """
-    import random
-
+def advance_with_changes(emulator: Any, hours: float = 6, **_ignored: Any) -> Dict[str, Any]:
+    """Move the emulator clock; its activity generator creates, updates and deletes records."""
     result = emulator.advance(hours=hours)
-    if result.get("events"):
-        return result
-    core = emulator.core
-    rng = random.Random(seed)
-    store = core.store
-    with store.lock:
-        clock = store.clock
-        touched = 0
-        for resource in ("customers", "vehicles", "work_orders", "payments", "inspections", "appointments", "inventory", "employees"):
-            table = store.tables[resource]
-            ids = sorted(table.visible)
-            for offset, oid in enumerate(rng.sample(ids, min(per_resource, len(ids)))):
-                obj = json.loads(json.dumps(table.visible[oid]))
-                stamp = _iso(clock - rng.randint(0, 3600 * int(hours) - 1) if hours >= 1 else clock)
-                obj["updated_at"] = stamp
-                if resource == "work_orders" and obj.get("jobs"):
-                    obj["jobs"][0]["name"] = obj["jobs"][0]["name"] + " (revised)"
-                    if len(obj["jobs"]) > 1:
-                        obj["jobs"].pop()  # a job removed: its rows must go from the child tables
-                elif resource == "inspections" and obj.get("items"):
-                    obj["items"][0]["notes"] = "re-checked"
-                elif "notes" in obj:
-                    obj["notes"] = f"changed {offset}"
-                store.put(resource, obj)
-                touched += 1
-        customers = sorted(store.tables["customers"].visible)
-        store.delete("customers", customers[len(customers) // 2])
-    return {"clock": _iso(clock), "events": touched + 1, "simulated": True}
-
-
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert result.get("events"), f"the emulator generated no activity in {hours} hours: {result}"
+    return result
