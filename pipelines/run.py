@@ -32,6 +32,7 @@ from autosync_source.settings import DEFAULT_DATASET  # noqa: E402
 logger = logging.getLogger("autosync.run")
 
 PIPELINE_NAME = "autosync"
+DEMO_PIPELINE_NAME = "autosync_demo"
 DEFAULT_DUCKDB_PATH = "autosync.duckdb"
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 EXIT_DBT_FAILED = 4
@@ -82,6 +83,9 @@ def _run_demo(args: argparse.Namespace, started: float) -> int:
         args.base_url = args.base_url or emulator.base_url
         args.api_key = args.api_key or emulator.api_key
         args.destination = args.destination or "duckdb"
+        if args.pipeline_name == PIPELINE_NAME:
+            # The demo's cursors must never be mistaken for a real account's (same shop ids).
+            args.pipeline_name = DEMO_PIPELINE_NAME
         return _run(args, started, demo=True)
 
 
