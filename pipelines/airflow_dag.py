@@ -5,9 +5,10 @@
     airflow dags test autosync                          # one run, in-process, end to end
 
 Configuration is the CLI's (pipelines/run.py), read by dlt in the task: environment variables
-(SOURCES__AUTOSYNC__API_KEY, SOURCES__AUTOSYNC__BASE_URL, DESTINATION_NAME, DESTINATION__POSTGRES__CREDENTIALS,
-DUCKDB_PATH, DLT_DATA_DIR, ...), `.dlt/*.toml`, or, inside Airflow, dlt's Airflow provider: a
-Variable `dlt_secrets_toml` holding the secrets.toml text. Nothing secret is in this file.
+(SOURCES__AUTOSYNC__API_KEY, SOURCES__AUTOSYNC__BASE_URL, AUTOSYNC__DESTINATION, AUTOSYNC__DATASET,
+AUTOSYNC__DUCKDB_PATH, DESTINATION__POSTGRES__CREDENTIALS, DLT_DATA_DIR, ...), `.dlt/*.toml`, or,
+inside Airflow, dlt's Airflow provider: a Variable `dlt_secrets_toml` holding the secrets.toml
+text. Nothing secret is in this file.
 
 Shops: `[sources.autosync] shops` (or SOURCES__AUTOSYNC__SHOPS) when set, else every shop
 `GET /shops` lists at run time. Each shop task is `pipelines.orchestration.sync_shop`: its own

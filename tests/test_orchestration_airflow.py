@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(AIRFLOW is None, reason="no Airflow: python3 -m 
 
 def _airflow_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SOURCES__", "DESTINATION__", "AIRFLOW", "DLT_", "VIRTUAL_ENV"))}
+           if not k.startswith(("SOURCES__", "DESTINATION__", "AUTOSYNC__", "AIRFLOW", "DLT_", "VIRTUAL_ENV"))}
     bin_dir = str(Path(AIRFLOW).parent)
     env.update(
         PATH=bin_dir + os.pathsep + env.get("PATH", ""),
@@ -44,7 +44,7 @@ def _airflow_env(tmp_path: Path) -> dict:
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "pipelines"),
         RUNTIME__DLTHUB_TELEMETRY="false", DBT_SEND_ANONYMOUS_USAGE_STATS="false", DO_NOT_TRACK="1",
         # what a deployment sets: the warehouse and the dlt data dir (the API key comes below)
-        DESTINATION_NAME="duckdb", DUCKDB_PATH=str(tmp_path / "warehouse.duckdb"),
+        AUTOSYNC__DESTINATION="duckdb", AUTOSYNC__DUCKDB_PATH=str(tmp_path / "warehouse.duckdb"),
         DLT_DATA_DIR=str(tmp_path / "dlt"),
     )
     return env
