@@ -27,6 +27,9 @@ from dlt.common.runtime.collector import LogCollector  # noqa: E402
 
 from autosync_source import RESOURCE_NAMES, RequestStats, autosync_source  # noqa: E402
 from autosync_source.errors import AutosyncError, DestinationError  # noqa: E402
+from autosync_source.deletes import reconcile_deletes, reconciliation_due  # noqa: E402
+from autosync_source.schema_changes import columns_snapshot, schema_changes  # noqa: E402
+from autosync_source.schema_changes import describe as describe_schema_change  # noqa: E402
 from autosync_source.settings import DEFAULT_DATASET  # noqa: E402
 
 logger = logging.getLogger("autosync.run")
@@ -36,6 +39,7 @@ DEMO_PIPELINE_NAME = "autosync_demo"
 DEFAULT_DUCKDB_PATH = "autosync.duckdb"
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 EXIT_DBT_FAILED = 4
+DEFAULT_RECONCILE_EVERY_HOURS = 24.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, then reload everything")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     parser.add_argument("--no-dbt", action="store_true", help="do not run dbt after the load")
+    parser.add_argument("--reconcile-deletes", action="store_true", help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); scheduled runs do it every [autosync] reconcile_deletes_every_hours (default 24)")
     parser.add_argument("--pipelines-dir", help="where dlt keeps pipeline state (default ~/.dlt/pipelines, or DLT_DATA_DIR)")
     parser.add_argument("--pipeline-name", default=PIPELINE_NAME, help=argparse.SUPPRESS)
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
@@ -97,11 +102,26 @@ def _run(args: argparse.Namespace, started: float, demo: bool = False) -> int:
         source = autosync_source(**_source_arguments(args), request_stats=stats)
         logger.info("syncing into %s, dataset %s", pipeline.destination.destination_name, pipeline.dataset_name)
         refresh = "drop_resources" if args.full_refresh else None
+        schema_before = columns_snapshot(pipeline)
         load_info = pipeline.run(source, refresh=refresh)
+        changes = schema_changes(schema_before, pipeline)
     except Exception as failure:  # every path ends in one message and an exit code
         return _report_failure(failure, pipeline, args, stats, started)
 
     summary = _summary(pipeline, load_info, stats, started)
+    summary["schema_changes"] = changes
+    for change in changes:
+        logger.warning("schema change: %s", describe_schema_change(change))
+    try:
+        reconciliation = _reconcile_deletes(pipeline, args)
+    except Exception as failure:
+        message = str(_autosync_error_in(failure) or f"{type(failure).__name__}: {_short_reason(failure)}")
+        print(f"error: the delete reconciliation failed (the load itself is committed): {message}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({**summary, "status": "failed", "error": message}, default=str))
+        return 2
+    if reconciliation is not None:
+        summary["reconciliation"] = reconciliation
     exit_code = 0
     if not args.no_dbt:
         summary["dbt"], exit_code = _run_dbt(pipeline)
@@ -164,6 +184,18 @@ def _source_arguments(args: argparse.Namespace) -> Dict[str, Any]:
     if args.end_date:
         given["end_date"] = args.end_date
     return given
+
+
+def _reconcile_deletes(pipeline: dlt.Pipeline, args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    """Run the delete reconciliation when forced or due; its summary, or None when skipped."""
+    every_hours = dlt.config.get("autosync.reconcile_deletes_every_hours", float)
+    every_hours = DEFAULT_RECONCILE_EVERY_HOURS if every_hours is None else every_hours
+    if not args.reconcile_deletes and not reconciliation_due(pipeline, every_hours):
+        return None
+    given = {k: v for k, v in _source_arguments(args).items() if k in ("base_url", "api_key", "resources", "shops")}
+    logger.info("reconciling deletes (listing every id at the source)")
+    report = reconcile_deletes(pipeline, **given)
+    return report.as_dict()
 
 
 def _model_schema_for_preview(pipeline: dlt.Pipeline) -> Optional[str]:
@@ -344,6 +376,14 @@ def _print_summary(summary: Dict[str, Any], as_json: bool) -> None:
         lines += [f"    {table.ljust(width)}  {count}" for table, count in summary["rows"].items()]
     else:
         lines.append("    (nothing changed since the last sync)")
+    for change in summary.get("schema_changes") or []:
+        lines.append(f"  schema change: {describe_schema_change(change)}")
+    if "reconciliation" in summary:
+        rec = summary["reconciliation"]
+        lines.append(
+            f"  deletes reconciled: {sum(rec['marked_deleted'].values())} marked deleted, "
+            f"{sum(rec['restored'].values())} restored, {rec['requests']} requests"
+        )
     if "dbt" in summary:
         lines.append(f"  dbt: {'ok' if summary['dbt'].get('success') else 'FAILED'} {summary['dbt'].get('summary', '')}".rstrip())
     print("\n".join(lines))

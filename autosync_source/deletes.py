@@ -1,0 +1,243 @@
+"""Hard deletes: the AutoSync API deletes without a trace (no webhook, no tombstone in a list),
+so the only way to see one is to list every id the source still has and compare.
+
+Per shop and (shop-scoped) resource, `reconcile_deletes`:
+  1. lists the ids at the source: sort=id, per_page=100, page numbers. Id order does not move
+     when a record is updated, and new records append at the end;
+  2. reads the warehouse ids of that shop (live ones and ones already marked deleted);
+  3. takes the live warehouse ids the listing did not show as candidates. A delete during the
+     listing shifts the id pages and could hide a row that still exists, so every candidate
+     is confirmed with `GET {id}`: only a 404 marks it deleted. That costs one request per
+     deleted record (deletes are rare) and makes a false delete impossible;
+  4. un-marks ids that are marked deleted but listed again (restored at the source);
+  5. writes both in one transaction: `_autosync_deleted_at = <now>` (children are left as
+     they were: the marts drop them through their parent).
+
+Why an UPDATE through the destination's SQL client and not merge rows through dlt: the merge
+is delete-insert of whole records (children included), so a tombstone row would have to carry
+the whole record and its children, read back from the warehouse. One column updated in place
+keeps the history as it was, and running it twice marks nothing twice.
+
+It runs after a completed load (run.py), on demand (`--reconcile-deletes`) or when the
+cadence says so (`reconcile_deletes_every_hours`, last run time kept in the pipeline state).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+import dlt
+from dlt.common.configuration.inject import with_config
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from autosync_source.client import AutosyncRESTClient, RequestStats, RetryPolicy, build_client
+from autosync_source.errors import ApiError
+from autosync_source.paging import UpdatedAtPaginator, format_ts, parse_ts
+from autosync_source.settings import DELETED_AT, ENDPOINTS, Endpoint
+from autosync_source.sync import NO_HOOKS
+
+logger = logging.getLogger("autosync_source")
+
+STATE_KEY = "autosync_reconciliation"  # in the pipeline state: {"last_at": iso}
+ID_CHUNK = 500  # ids per UPDATE statement
+
+
+@dataclass
+class ResourceReconciliation:
+    listed: int = 0  # ids the source still has
+    marked_deleted: int = 0  # live in the warehouse, gone at the source (404 confirmed)
+    restored: int = 0  # marked deleted before, listed again now
+    not_yet_loaded: int = 0  # at the source, not in the warehouse (created since the load)
+
+
+@dataclass
+class ReconciliationReport:
+    at: datetime
+    stats: RequestStats
+    resources: Dict[str, ResourceReconciliation] = field(default_factory=dict)
+
+    def as_dict(self) -> Dict[str, Any]:
+        counts = self.stats.as_dict()
+        return {
+            "at": format_ts(self.at),
+            "requests": counts["requests"],
+            "requests_by_resource": counts["by_resource"],
+            "marked_deleted": {name: r.marked_deleted for name, r in self.resources.items() if r.marked_deleted},
+            "restored": {name: r.restored for name, r in self.resources.items() if r.restored},
+            "not_yet_loaded": {name: r.not_yet_loaded for name, r in self.resources.items() if r.not_yet_loaded},
+            "listed": {name: r.listed for name, r in self.resources.items()},
+        }
+
+
+# -- cadence ------------------------------------------------------------------------------
+def last_reconciled_at(pipeline: dlt.Pipeline) -> Optional[datetime]:
+    value = (pipeline.state.get(STATE_KEY) or {}).get("last_at")  # type: ignore[union-attr]
+    return parse_ts(value) if value else None
+
+
+def remember_reconciliation(pipeline: dlt.Pipeline, at: datetime) -> None:
+    """Kept in the pipeline state: saved locally now, sent to the destination with the next load."""
+    with pipeline.managed_state() as state:
+        state[STATE_KEY] = {"last_at": format_ts(at)}  # type: ignore[literal-required]
+
+
+def reconciliation_due(pipeline: dlt.Pipeline, every_hours: Optional[float], now: Optional[datetime] = None) -> bool:
+    """True when `every_hours` have passed since the last reconciliation.
+
+    The first run starts the clock instead of reconciling: everything it loaded exists now, so
+    there is nothing yet to find.
+    """
+    if not every_hours or every_hours <= 0:
+        return False
+    now = now or datetime.now(timezone.utc)
+    last = last_reconciled_at(pipeline)
+    if last is None:
+        remember_reconciliation(pipeline, now)
+        return False
+    return now - last >= timedelta(hours=float(every_hours))
+
+
+# -- reconciliation -----------------------------------------------------------------------
+@with_config(sections=("sources", "autosync"))
+def reconcile_deletes(
+    pipeline: dlt.Pipeline,
+    api_key: Optional[str] = dlt.secrets.value,
+    client_id: Optional[str] = dlt.secrets.value,
+    client_secret: Optional[str] = dlt.secrets.value,
+    base_url: Optional[str] = dlt.config.value,
+    environment: Optional[str] = dlt.config.value,
+    shops: Optional[List[int]] = dlt.config.value,
+    resources: Optional[List[str]] = dlt.config.value,
+    max_workers: int = 4,
+    retry_attempts: int = 5,
+    retry_max_wait: float = 20.0,
+    request_timeout: float = 30.0,
+) -> ReconciliationReport:
+    """Mark the warehouse rows whose records are gone at the source; same settings as the source."""
+    # Imported here: the package __init__ imports the modules this one is built from.
+    from autosync_source import ShopDirectory, _preflight, _selected_endpoints
+
+    selected = [endpoint for endpoint in _selected_endpoints(resources) if endpoint.shop_scoped]
+    auth, resolved_base_url = _preflight(api_key, client_id, client_secret, base_url, environment, selected)
+    stats = RequestStats()
+    client = build_client(
+        resolved_base_url,
+        auth,
+        stats,
+        retry=RetryPolicy(attempts=int(retry_attempts), max_wait=float(retry_max_wait), timeout=float(request_timeout)),
+        max_concurrency=int(max_workers),
+    )
+    shop_ids = ShopDirectory(client, stats, [int(s) for s in shops] if shops else None).ids()
+    report = reconcile_with_client(pipeline, client, stats, shop_ids, selected, int(max_workers))
+    remember_reconciliation(pipeline, report.at)
+    return report
+
+
+def reconcile_with_client(
+    pipeline: dlt.Pipeline,
+    client: AutosyncRESTClient,
+    stats: RequestStats,
+    shop_ids: Sequence[int],
+    endpoints: Iterable[Endpoint],
+    max_workers: int = 4,
+) -> ReconciliationReport:
+    started = datetime.now(timezone.utc).replace(microsecond=0)
+    report = ReconciliationReport(at=started, stats=stats)
+    # Asked of the destination, not of the local schema: a fresh working directory has none.
+    warehouse = {endpoint.name: _warehouse_ids(pipeline, endpoint.name) for endpoint in endpoints}
+    endpoints = [endpoint for endpoint in endpoints if warehouse[endpoint.name] is not None]
+    for endpoint in endpoints:
+        report.resources[endpoint.name] = ResourceReconciliation()
+
+    lock = threading.Lock()
+    gone: Dict[str, Set[int]] = {endpoint.name: set() for endpoint in endpoints}
+    back: Dict[str, Set[int]] = {endpoint.name: set() for endpoint in endpoints}
+
+    def one(endpoint: Endpoint, shop_id: int) -> None:
+        live, marked = warehouse[endpoint.name].get(shop_id, (set(), set()))  # type: ignore[union-attr]
+        listed = _source_ids(client, stats, endpoint, shop_id)
+        confirmed = {record_id for record_id in sorted(live - listed) if _is_gone(client, stats, endpoint, shop_id, record_id)}
+        with lock:
+            counts = report.resources[endpoint.name]
+            counts.listed += len(listed)
+            counts.not_yet_loaded += len(listed - live - marked)
+            gone[endpoint.name] |= confirmed
+            back[endpoint.name] |= listed & marked
+
+    pairs: List[Tuple[Endpoint, int]] = [(endpoint, shop_id) for endpoint in endpoints for shop_id in shop_ids]
+    if pairs:
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pairs))), thread_name_prefix="autosync-reconcile") as pool:
+            for future in [pool.submit(one, endpoint, shop_id) for endpoint, shop_id in pairs]:
+                future.result()  # the first failure fails the whole reconciliation: nothing written
+
+    _write_marks(pipeline, gone, back, started)
+    for name in gone:
+        report.resources[name].marked_deleted = len(gone[name])
+        report.resources[name].restored = len(back[name])
+        if gone[name] or back[name]:
+            logger.info("%s: %d marked deleted, %d restored", name, len(gone[name]), len(back[name]))
+    return report
+
+
+def _source_ids(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint, shop_id: int) -> Set[int]:
+    ids: Set[int] = set()
+    paginator = UpdatedAtPaginator(None, cursor_field=endpoint.cursor, sort_by_cursor=False)
+    for page in client.paginate(endpoint.path.format(shop_id=shop_id), paginator=paginator, hooks=NO_HOOKS):
+        stats.add_kind("list", endpoint.name)
+        ids.update(int(row[endpoint.primary_key]) for row in page)
+    return ids
+
+
+def _is_gone(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint, shop_id: int, record_id: int) -> bool:
+    stats.add_kind("confirm", endpoint.name)
+    try:
+        client.get_object(endpoint.detail_path(shop_id, record_id))
+    except ApiError as failed:
+        if failed.status == 404:
+            return True
+        raise
+    return False  # still there: the listing missed it (a delete shifted the pages)
+
+
+def _warehouse_ids(pipeline: dlt.Pipeline, table: str) -> Optional[Dict[int, Tuple[Set[int], Set[int]]]]:
+    """{shop_id: (live ids, ids marked deleted)} of one raw table; None if it was never loaded."""
+    by_shop: Dict[int, Tuple[Set[int], Set[int]]] = {}
+    with pipeline.sql_client() as sql:
+        qualified = sql.make_qualified_table_name(table)
+        try:
+            rows = sql.execute_sql(f"SELECT shop_id, id, {DELETED_AT} IS NOT NULL FROM {qualified}") or []
+        except DatabaseUndefinedRelation:
+            return None
+    for shop_id, record_id, is_marked in rows:
+        live, marked = by_shop.setdefault(int(shop_id), (set(), set()))
+        (marked if is_marked else live).add(int(record_id))
+    return by_shop
+
+
+def _write_marks(pipeline: dlt.Pipeline, gone: Dict[str, Set[int]], back: Dict[str, Set[int]], at: datetime) -> None:
+    if not any(gone.values()) and not any(back.values()):
+        return
+    with pipeline.sql_client() as sql:
+        with sql.begin_transaction():
+            for table in gone:
+                qualified = sql.make_qualified_table_name(table)
+                for chunk in _chunks(sorted(gone[table])):
+                    sql.execute_sql(
+                        f"UPDATE {qualified} SET {DELETED_AT} = %s "
+                        f"WHERE {DELETED_AT} IS NULL AND id IN ({', '.join(str(int(i)) for i in chunk)})",
+                        at,
+                    )
+                for chunk in _chunks(sorted(back[table])):
+                    sql.execute_sql(
+                        f"UPDATE {qualified} SET {DELETED_AT} = NULL "
+                        f"WHERE id IN ({', '.join(str(int(i)) for i in chunk)})"
+                    )
+
+
+def _chunks(ids: List[int]) -> Iterable[List[int]]:
+    for start in range(0, len(ids), ID_CHUNK):
+        yield ids[start:start + ID_CHUNK]
