@@ -2,7 +2,21 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'appointments') }}
+    {{ autosync.source_or_empty('autosync', 'appointments', [
+        'id',
+        'shop_id',
+        'customer_id',
+        'vehicle_id',
+        'work_order_id',
+        'starts_at',
+        'ends_at',
+        'status',
+        'title',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

@@ -2,7 +2,25 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'customers') }}
+    {{ autosync.source_or_empty('autosync', 'customers', [
+        'id',
+        'shop_id',
+        'first_name',
+        'last_name',
+        'email',
+        'phone',
+        'is_business',
+        'company_name',
+        'address__street',
+        'address__city',
+        'address__state',
+        'address__zip',
+        'notes',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

@@ -2,7 +2,20 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'employees') }}
+    {{ autosync.source_or_empty('autosync', 'employees', [
+        'id',
+        'shop_id',
+        'first_name',
+        'last_name',
+        'email',
+        'role',
+        'active',
+        'hourly_rate',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

@@ -5,7 +5,19 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'inspections__items') }}
+    {{ autosync.source_or_empty('autosync', 'inspections__items', [
+        'id',
+        'shop_id',
+        'inspection_id',
+        'job_id',
+        'name',
+        'category',
+        'condition',
+        'notes',
+        'estimate_amount',
+        'approval',
+        'approved_at'
+    ]) }}
 
 ),
 

@@ -5,7 +5,14 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'inspections__items__photos') }}
+    {{ autosync.source_or_empty('autosync', 'inspections__items__photos', [
+        'id',
+        'shop_id',
+        'inspection_id',
+        'inspection_item_id',
+        'url',
+        'caption'
+    ]) }}
 
 ),
 

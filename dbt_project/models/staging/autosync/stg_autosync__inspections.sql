@@ -2,7 +2,20 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'inspections') }}
+    {{ autosync.source_or_empty('autosync', 'inspections', [
+        'id',
+        'shop_id',
+        'work_order_id',
+        'vehicle_id',
+        'technician_id',
+        'status',
+        'sent_at',
+        'responded_at',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

@@ -2,7 +2,22 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'inventory') }}
+    {{ autosync.source_or_empty('autosync', 'inventory', [
+        'id',
+        'shop_id',
+        'part_number',
+        'name',
+        'brand',
+        'quantity_on_hand',
+        'reorder_point',
+        'unit_cost',
+        'unit_price',
+        'location',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

@@ -5,7 +5,18 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'work_orders__jobs') }}
+    {{ autosync.source_or_empty('autosync', 'work_orders__jobs', [
+        'id',
+        'shop_id',
+        'work_order_id',
+        'name',
+        'technician_id',
+        'status',
+        'approved_at',
+        'labor_total',
+        'parts_total',
+        'total'
+    ]) }}
 
 ),
 

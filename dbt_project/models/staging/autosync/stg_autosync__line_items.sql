@@ -5,7 +5,24 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'work_orders__jobs__line_items') }}
+    {{ autosync.source_or_empty('autosync', 'work_orders__jobs__line_items', [
+        'id',
+        'shop_id',
+        'work_order_id',
+        'job_id',
+        'type',
+        'description',
+        'technician_id',
+        'hours',
+        'rate',
+        'part_id',
+        'part_number',
+        'quantity',
+        'unit_cost',
+        'unit_price',
+        'taxable',
+        'total'
+    ]) }}
 
 ),
 

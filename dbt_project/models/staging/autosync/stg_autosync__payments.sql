@@ -2,7 +2,21 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'payments') }}
+    {{ autosync.source_or_empty('autosync', 'payments', [
+        'id',
+        'shop_id',
+        'work_order_id',
+        'amount',
+        'method',
+        'status',
+        'card_brand',
+        'last4',
+        'refunded_amount',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

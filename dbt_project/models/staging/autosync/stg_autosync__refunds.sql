@@ -5,7 +5,14 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'payments__refunds') }}
+    {{ autosync.source_or_empty('autosync', 'payments__refunds', [
+        'id',
+        'shop_id',
+        'payment_id',
+        'amount',
+        'reason',
+        'created_at'
+    ]) }}
 
 ),
 

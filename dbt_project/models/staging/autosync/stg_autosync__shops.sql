@@ -2,7 +2,24 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'shops') }}
+    {{ autosync.source_or_empty('autosync', 'shops', [
+        'id',
+        'name',
+        'slug',
+        'status',
+        'phone',
+        'email',
+        'address__street',
+        'address__city',
+        'address__state',
+        'address__zip',
+        'settings__tax_rate',
+        'settings__labor_rate',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

@@ -2,7 +2,22 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'vehicles') }}
+    {{ autosync.source_or_empty('autosync', 'vehicles', [
+        'id',
+        'shop_id',
+        'customer_id',
+        'year',
+        'make',
+        'model',
+        'trim',
+        'vin',
+        'mileage',
+        'license_plate',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 

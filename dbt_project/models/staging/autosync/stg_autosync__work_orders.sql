@@ -2,7 +2,33 @@ with
 
 source as (
 
-    select * from {{ source('autosync', 'work_orders') }}
+    {{ autosync.source_or_empty('autosync', 'work_orders', [
+        'id',
+        'shop_id',
+        'number',
+        'customer_id',
+        'vehicle_id',
+        'technician_id',
+        'service_advisor_id',
+        'status',
+        'notes',
+        'mileage_in',
+        'labor_total',
+        'parts_total',
+        'fees_total',
+        'subtotal',
+        'tax_total',
+        'total',
+        'amount_paid',
+        'balance_due',
+        'started_at',
+        'completed_at',
+        'invoiced_at',
+        'created_at',
+        'updated_at',
+        '_autosync_synced_at',
+        '_autosync_deleted_at'
+    ]) }}
 
 ),
 
