@@ -58,6 +58,8 @@ class RequestStats:
     retries: int = 0
     tokens_fetched: int = 0
     by_kind: Counter = field(default_factory=Counter)  # ("list"|"detail", resource) -> n
+    # What the connector noticed about the API that makes a sync cost more (filters ignored...)
+    api_quirks: set = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -67,6 +69,12 @@ class RequestStats:
     def add_kind(self, kind: str, resource: str) -> None:
         with self._lock:
             self.by_kind[(kind, resource)] += 1
+
+    def note_quirk(self, text: str) -> None:
+        with self._lock:
+            if text not in self.api_quirks:
+                logger.warning("%s", text)
+            self.api_quirks.add(text)
 
     def as_dict(self) -> Dict[str, Any]:
         with self._lock:
@@ -79,6 +87,7 @@ class RequestStats:
                 "retries": self.retries,
                 "tokens_fetched": self.tokens_fetched,
                 "by_resource": per_resource,
+                "api_quirks": sorted(self.api_quirks),
             }
 
 
@@ -94,6 +103,13 @@ class _RetryableStatus(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
         super().__init__(f"HTTP {response.status_code}")
+
+
+class _UnreadableBody(_RetryableStatus):
+    """A 2xx whose JSON is cut or broken (a proxy or the server died mid-body): worth a retry."""
+
+    def __str__(self) -> str:
+        return f"HTTP {self.response.status_code} with unreadable JSON"
 
 
 def parsed_body(response: Response) -> Any:
@@ -154,7 +170,7 @@ class AutosyncSession(requests.Session):
     ) -> Response:
         retrying = Retrying(
             retry=retry_if_exception_type(
-                (_RetryableStatus, requests.ConnectionError, requests.Timeout)
+                (_RetryableStatus, requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
             ),
             wait=wait_exponential_jitter(initial=self.retry.initial_wait, max=self.retry.max_wait),
             stop=stop_after_attempt(self.retry.attempts),
@@ -167,10 +183,22 @@ class AutosyncSession(requests.Session):
                     response = self._send_paced(request, is_token_request, **kwargs)
                     if response.status_code >= 500:
                         raise _RetryableStatus(response)
+                    if 200 <= response.status_code < 300 and response.content:
+                        try:
+                            parsed_body(response)
+                        except ValueError:
+                            raise _UnreadableBody(response) from None
                     return response
+        except _UnreadableBody as failed:
+            raise ApiError(
+                f"The AutoSync API answered {_path_of(failed.response)} with unreadable JSON "
+                f"{self.retry.attempts} times in a row (a cut or broken body). Run again later; "
+                "nothing was loaded and no cursor moved.",
+                failed.response.status_code,
+            ) from None
         except _RetryableStatus as failed:
             return failed.response  # retries exhausted: _raise_for_status explains it
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             host = urlparse(request.url or "").netloc
             kind = "timed out" if isinstance(exc, requests.Timeout) else "could not connect"
             raise ApiUnreachableError(
@@ -300,7 +328,7 @@ def _path_of(response: Response) -> str:
 
 def _describe(exc: Optional[BaseException]) -> str:
     if isinstance(exc, _RetryableStatus):
-        return f"HTTP {exc.response.status_code}"
+        return str(exc)
     return type(exc).__name__ if exc else "unknown"
 
 

@@ -76,7 +76,10 @@ class EndpointReader:
             # (stable under updates) and page numbers; updated_after still filters. Remembered
             # for the run, so only the first shop pays the refused request.
             if not refused_before and sort_refused(refused):
-                logger.warning("%s refuses sort=updated_at; paging in id order", self.endpoint.name)
+                self.stats.note_quirk(
+                    f"{self.endpoint.name} refuses sort=updated_at: paged in id order under the "
+                    "updated_after filter (correct, but no early stop for end_date)"
+                )
                 self.client.sort_refused.add(self.endpoint.name)
                 return self._read(shop_id, cursor, emit, stopped, sort_by_cursor=False)
             raise
@@ -114,6 +117,11 @@ class EndpointReader:
                     batch.append(record)
             if batch:
                 emit(batch)
+        if paginator.filter_ignored:
+            self.stats.note_quirk(
+                f"{endpoint.name} ignores updated_after: every sync lists all its rows and loads "
+                "only the changed ones (correct, at the cost of a full listing)"
+            )
         return cursor.advanced(listed)
 
     def _changed_record(

@@ -338,6 +338,7 @@ def _summary(pipeline: dlt.Pipeline, load_info: Any, stats: RequestStats, starte
         "retries": counts["retries"],
         "tokens_fetched": counts["tokens_fetched"],
         "requests_by_resource": counts["by_resource"],
+        "api_quirks": counts["api_quirks"],
         "duration_seconds": round(time.monotonic() - started, 2),
     }
 
