@@ -68,11 +68,23 @@ def test_run_py_syncs_then_builds_marts_equal_to_the_truth_full_and_incremental(
         _assert_duckdb_marts_equal_truth(warehouse, truth)
 
         advance_with_changes(emu, hours=6)
+        deleted_draft = _delete_a_draft_work_order(emu, truth)
         truth_later = emu.truth()
-        assert truth_later != truth
+        assert truth_later != truth and deleted_draft in truth_later["deleted"]["work_orders"]
         with contextlib.redirect_stdout(io.StringIO()):
-            assert main(argv) == 0  # incremental: same pipeline state
+            assert main(argv + ["--reconcile-deletes"]) == 0  # incremental: same pipeline state
         _assert_duckdb_marts_equal_truth(warehouse, truth_later)
+
+        # deletes found by the connector's reconciliation are flagged in staging, absent from marts
+        live = {k: {o["id"] for o in truth_later["objects"][k]} for k in ("work_orders", "customers", "vehicles")}
+        marts = {k: {r[f"{k[:-1]}_id"] for r in h.read_table_duckdb(warehouse, "autosync", m)}
+                 for k, m in (("work_orders", "fct_work_orders"), ("customers", "dim_customers"),
+                              ("vehicles", "dim_vehicles"))}
+        assert marts == live
+        flagged = {r["work_order_id"] for r in h.read_table_duckdb(warehouse, "autosync", "stg_autosync__work_orders")
+                   if r["is_deleted"]}
+        assert deleted_draft in flagged and not flagged & live["work_orders"]
+        assert deleted_draft not in {r["work_order_id"] for r in h.read_table_duckdb(warehouse, "autosync", "fct_line_items")}
 
     pipeline = dlt.pipeline("marts_e2e", destination=dlt.destinations.duckdb(str(warehouse)),
                             dataset_name="autosync_raw", pipelines_dir=dlt_dir)
@@ -93,6 +105,17 @@ def test_run_py_no_dbt_loads_without_building_marts(tmp_path):
     with contextlib.closing(duckdb.connect(str(warehouse), read_only=True)) as con:
         schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
     assert "autosync_raw" in schemas and "autosync" not in schemas
+
+
+def _delete_a_draft_work_order(emu, truth) -> int:
+    """Delete at the source a draft work order the first sync loaded (with jobs if there is one),
+    as the emulator's own activity deletes: a hard delete, no webhook."""
+    drafts = [w for w in truth["objects"]["work_orders"] if w["status"] == "draft"]
+    draft = max(drafts, key=lambda w: (len(w["jobs"]) > 0, -w["id"]))
+    backend = emu.core.backend
+    with emu.core.store.lock:
+        backend.delete_work_order(backend.latest("work_orders", draft["id"]))
+    return draft["id"]
 
 
 def _assert_duckdb_marts_equal_truth(warehouse, truth):
