@@ -242,10 +242,11 @@ def run_dbt(pipeline: Any, command: str = "build", extra_args: Sequence[str] | N
 
 # ----------------------------------------------------------------------------------------------
 def fetch_mart(pipeline: Any, mart: str, limit: int | None = None, model_schema: str | None = None,
-               order_by: str | None = None) -> tuple[list[str], list[tuple]]:
+               order_by: str | None = None, columns: Sequence[str] | None = None) -> tuple[list[str], list[tuple]]:
     """Column names and rows of a mart, read through the pipeline's own SQL client."""
     schema = model_schema or os.environ.get("AUTOSYNC_DBT_SCHEMA") or DEFAULT_MODEL_SCHEMA
-    query = f"select * from {_qualified_schema(pipeline, schema)}.{mart}"
+    selected = ", ".join(columns) if columns else "*"
+    query = f"select {selected} from {_qualified_schema(pipeline, schema)}.{mart}"
     if order_by:
         query += f" order by {order_by}"
     if limit is not None:
@@ -272,13 +273,26 @@ _PREVIEW_ORDER = {
     "fct_technician_throughput_weekly": "week_start desc, shop_id, technician_id",
     "fct_inspection_approval_monthly": "month_start desc, shop_id, technician_id",
 }
+# The columns that answer each mart's question, so a preview fits a terminal; all_columns=True shows all.
+_PREVIEW_COLUMNS = {
+    "fct_revenue_daily": ("shop_id", "date", "work_orders_invoiced", "invoiced_revenue", "invoiced_total",
+                          "average_repair_order", "parts_gross_profit", "payments_collected", "refunds",
+                          "net_collected"),
+    "fct_technician_throughput_weekly": ("shop_id", "week_start", "technician_id", "technician_name",
+                                         "work_orders_completed", "jobs_completed", "billed_labor_hours",
+                                         "labor_revenue", "avg_cycle_time_hours"),
+    "fct_inspection_approval_monthly": ("shop_id", "month_start", "technician_id", "inspections_sent",
+                                        "items_recommended", "items_approved", "item_approval_rate",
+                                        "red_item_approval_rate", "dollar_approval_rate"),
+}
 
 
-def preview_marts(pipeline: Any, limit: int = 5, model_schema: str | None = None) -> str:
-    """A few of the latest rows of each of the three main marts, as plain text tables."""
+def preview_marts(pipeline: Any, limit: int = 5, model_schema: str | None = None, all_columns: bool = False) -> str:
+    """The latest few rows of each of the three main marts, as plain text tables."""
     blocks = []
     for mart in MAIN_MARTS:
-        columns, rows = fetch_mart(pipeline, mart, limit, model_schema, _PREVIEW_ORDER[mart])
+        columns, rows = fetch_mart(pipeline, mart, limit, model_schema, _PREVIEW_ORDER[mart],
+                                   None if all_columns else _PREVIEW_COLUMNS[mart])
         blocks.append(format_table(mart, columns, rows))
     return "\n\n".join(blocks)
 
@@ -288,7 +302,7 @@ def format_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any
         if value is None:
             return "NULL"
         if isinstance(value, float):
-            return f"{value:.4f}"
+            return f"{value:.3f}"
         return str(value)
 
     cells = [[cell(v) for v in row] for row in rows]
