@@ -311,7 +311,7 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
     # odd number of cents, in a day of their own.
     shop_id = objects["shops"][0]["id"]
     day = (clock - dt.timedelta(days=50)).replace(hour=10, minute=0, second=0)
-    for subtotal in (Decimal("100.00"), Decimal("0.01")):
+    for subtotal in (Decimal("0.14"), Decimal("0.15")):  # 0.145: a float division rounds it to 0.14
         wo_id = next_id("work_orders")
         objects["work_orders"].append({
             "id": wo_id, "shop_id": shop_id, "number": f"WO-{wo_id:06d}", "customer_id": objects["customers"][0]["id"],

@@ -81,7 +81,7 @@ def test_the_world_exercises_the_edge_cases(world):
     throughput = ref.compute_marts(world)["fct_technician_throughput_weekly"]
     assert (revenue["average_repair_order"].isna()).any()          # payment-only days
     assert (revenue["refunds"] > 0).any()
-    assert "50.01" in {str(v) for v in revenue["average_repair_order"].dropna()}  # 100.01 / 2, half up
+    assert "0.15" in {str(v) for v in revenue["average_repair_order"].dropna()}  # 0.29 / 2, half up
     assert inspection["item_approval_rate"].isna().any() or inspection["red_item_approval_rate"].isna().any()
     assert (throughput["avg_cycle_time_hours"].isna()).any()         # technicians with jobs but no work orders
     assert world["deleted"]["work_orders"] and world["deleted"]["customers"] and world["deleted"]["payments"]

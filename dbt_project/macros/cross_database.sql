@@ -5,7 +5,7 @@
   - ISO weeks: BigQuery's date_trunc(x, week) starts on Sunday, DuckDB and Postgres on Monday.
   - time zones: raw timestamps may be timestamptz (dlt on DuckDB/Postgres); a date taken from a
     timestamptz follows the session time zone, so staging turns them into UTC wall-clock values.
-  - money division: DuckDB divides decimals as DOUBLE, which rounds 50.005 the wrong way; the
+  - money division: DuckDB divides decimals as DOUBLE, which rounds 0.145 down to 0.14; the
     duckdb branch rounds half away from zero in exact integer cents instead.
 -#}
 
