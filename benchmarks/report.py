@@ -91,7 +91,12 @@ def render_markdown(results: Dict[str, Any]) -> str:
             "5. dbt build",
             f"{_n(r['seconds'], 1)} s on {_n(r['rows_loaded'])} raw rows (DuckDB)"
             f"{' with ' + ' '.join(r['dbt_args']) if r.get('dbt_args') else ''}, "
-            f"{'succeeded' if r['success'] else 'FAILED'}",
+            f"{'succeeded' if r['success'] else 'FAILED'}"
+            + "".join(f"; {_n(p['seconds'], 1)} s at {_n(p['rows'])} rows" for p in r.get("sizes", [])[:-1])
+            + (f"; estimated {_n(r['extrapolated_200k_work_orders']['seconds'])} s for 200k work orders "
+               f"(straight line: {r['extrapolated_200k_work_orders']['fixed_seconds']:.1f} s fixed + "
+               f"{r['extrapolated_200k_work_orders']['seconds_per_1000_work_orders']:.2f} s per 1000 work orders)"
+               if r.get("extrapolated_200k_work_orders") else ""),
             "measure",
             "n/a",
         ])

@@ -44,6 +44,13 @@ def peak_rss_mb() -> float:
     return round(max(own, children) / 1024, 1)  # KiB on Linux
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and the processes it waited for (dlt's pools)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3)
+
+
 def _duckdb_pipeline(task: Dict[str, Any], name: str):
     import dlt
 
@@ -300,8 +307,10 @@ KINDS = {"connector": run_connector, "rest_api": run_rest_api, "floor": run_floo
 
 def main(argv: List[str]) -> int:
     task = json.loads(argv[1])
+    cpu_before = cpu_seconds()  # imports are not the run's
     result = KINDS[task["kind"]](task)
     result["peak_rss_mb"] = peak_rss_mb()
+    result["cpu_seconds"] = round(cpu_seconds() - cpu_before, 3)
     print("RESULT " + json.dumps(result, default=str), flush=True)
     return 0
 
