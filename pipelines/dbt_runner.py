@@ -165,17 +165,18 @@ def invoke_dbt(target: DbtTarget, command: str = "build", extra_args: Sequence[s
 
     work_dir = target.work_dir or tempfile.mkdtemp(prefix="autosync-dbt-")
     os.makedirs(work_dir, exist_ok=True)
+    extra_args, given_vars = _split_vars(list(extra_args or ()))
     args = command.split() + [
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target", target.name,
         "--target-path", os.path.join(work_dir, "target"),
-        "--vars", json.dumps({"raw_schema": target.raw_schema}),
+        "--vars", json.dumps({"raw_schema": target.raw_schema, **given_vars}),
     ]
     global_flags = ["--log-path", os.path.join(work_dir, "logs"), "--no-use-colors", "--no-send-anonymous-usage-stats"]
     if quiet:
         global_flags.append("--quiet")
-    args = global_flags + args + list(extra_args or ())
+    args = global_flags + args + extra_args
     env = {"AUTOSYNC_DBT_TARGET": target.name, "AUTOSYNC_DBT_SCHEMA": target.model_schema,
            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **target.env}
 
@@ -207,6 +208,25 @@ def invoke_dbt(target: DbtTarget, command: str = "build", extra_args: Sequence[s
         reason = outcome.exception or "see the dbt output above"
         raise DbtRunError(f"{result.summary}: dbt could not run: {reason}", failures, result)
     return result
+
+
+def _split_vars(extra_args: list[str]) -> tuple[list[str], dict[str, Any]]:
+    # dbt keeps only the last --vars it is given: a caller's --vars would silently drop the
+    # raw_schema this module sets, so merge them into one (the caller's keys win).
+    import yaml
+
+    rest, given = [], {}
+    iterator = iter(extra_args)
+    for arg in iterator:
+        if arg == "--vars" or arg.startswith("--vars="):
+            text = arg.split("=", 1)[1] if "=" in arg else next(iterator, "{}")
+            parsed = yaml.safe_load(text) or {}
+            if not isinstance(parsed, dict):
+                raise DbtConfigurationError(f"--vars must be a mapping, got {text!r}")
+            given.update(parsed)
+        else:
+            rest.append(arg)
+    return rest, given
 
 
 def _release_duckdb_file() -> None:

@@ -316,3 +316,12 @@ def test_raw_tables_not_created_yet_read_as_empty(built_duckdb, tmp_path, dbt_wo
         assert con.execute("select sum(refunds_count) from autosync.fct_payments").fetchone()[0] == 0
         assert con.execute("select sum(refunds) from autosync.fct_revenue_daily").fetchone()[0] == 0
         assert con.execute("select count(*) from autosync.stg_autosync__appointments").fetchone()[0] == 0
+
+
+def test_a_raw_dataset_that_does_not_exist_fails_clearly_and_vars_reach_dbt(built_duckdb, tmp_path, dbt_work_dir):
+    path = _copy(built_duckdb[0], tmp_path)
+    with pytest.raises(DbtRunError) as failure:  # the caller's --vars are merged with raw_schema, and win
+        invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir), "run",
+                   ["--select", "stg_autosync__shops", "--vars", "{raw_schema: never_loaded}"])
+    assert "the raw dataset 'never_loaded' has no tables" in str(failure.value)
+    assert failure.value.failures[0][0] == "model.autosync.stg_autosync__shops"

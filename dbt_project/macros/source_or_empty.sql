@@ -10,6 +10,18 @@
 {% macro source_or_empty(source_name, table_name, columns) %}
     {%- set relation = source(source_name, table_name) -%}
     {%- if execute and var('check_source_tables', true) and load_relation(relation) is none -%}
+        {#- An empty or missing dataset is a wrong raw_schema, not a shop without refunds: fail. -#}
+        {%- set loaded = [] -%}
+        {%- for node in graph.sources.values() if node.source_name == source_name -%}
+            {%- if load_relation(source(source_name, node.name)) is not none -%}
+                {%- do loaded.append(node.name) -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if loaded | length == 0 -%}
+            {{ exceptions.raise_compiler_error(
+                "the raw dataset '" ~ relation.schema ~ "' has no tables: load it first "
+                ~ "(python pipelines/run.py) or name the loaded one with --vars '{raw_schema: <dataset>}'") }}
+        {%- endif -%}
         {{ log("autosync: source table " ~ relation ~ " does not exist yet; reading it as empty", info=True) }}
     select
         {%- for column in columns %}
