@@ -40,7 +40,7 @@ TUNED_ENV = {
 
 @dataclass
 class Plan:
-    """World sizes and repetitions of one benchmark run (full, smoke or large)."""
+    """World sizes and repetitions of one benchmark run (full or smoke)."""
 
     repeat: int
     rate_shops: int
@@ -430,3 +430,22 @@ def measure_scaling(plan: Plan, work: Workdir) -> Dict[str, Any]:
     for point in points:
         point["speedup"] = point["rows_per_second"] / base if base else None
     return {"settings": {"work_orders_per_shop": plan.scaling_work_orders}, "points": points}
+
+
+# ---------------------------------------------------------------------------------- 5. dbt, large world
+def measure_dbt_large(plan: Plan, shops: int = 10, work_orders: int = 20_000) -> Dict[str, Any]:
+    """`dbt build` on the issue's 200k-work-order world, through benchmarks/dbt_bench.py (owned by
+    the dbt project): it writes the raw tables straight from the emulator's truth dump, because
+    syncing that world through the API would take longer than the rest of this run together."""
+    plan.log(f"[dbt] build on {shops} shops x {work_orders} work orders (benchmarks/dbt_bench.py)")
+    with tempfile.TemporaryDirectory(prefix="autosync-bench-dbt-") as directory:
+        done = subprocess.run([sys.executable, str(HERE / "dbt_bench.py"), "--shops", str(shops), "--work-orders",
+                               str(work_orders), "--json", "--dir", directory], cwd=ROOT, capture_output=True,
+                              text=True, env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"})
+    if done.returncode != 0 and not done.stdout.strip().startswith("["):
+        raise RuntimeError(f"dbt_bench.py failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout)[-1]
+    return {"work_orders": result["work_orders"], "rows": result["raw_rows"], "seconds": result["seconds"],
+            "cpu_seconds": result.get("cpu_seconds_in_process"), "success": result["success"],
+            "summary": result.get("summary")}
+

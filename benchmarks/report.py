@@ -100,6 +100,16 @@ def render_markdown(results: Dict[str, Any]) -> str:
             "measure",
             "n/a",
         ])
+        large = r.get("large_world")
+        if large:
+            summary.append([
+                "5. dbt build, 200k world",
+                f"{_n(large['seconds'], 1)} s ({_n(large['cpu_seconds'], 1)} s CPU) on {_n(large['work_orders'])} work "
+                f"orders, {_n(large['rows'])} raw rows written from the truth dump (benchmarks/dbt_bench.py), "
+                f"{'succeeded' if large['success'] else 'FAILED: ' + str(large.get('summary'))}",
+                "measure",
+                "n/a",
+            ])
     out += _table(["measurement", "figure", "goal", "met"], summary)
 
     if "throughput" in ms:

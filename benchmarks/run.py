@@ -42,16 +42,11 @@ def plan_for(args: argparse.Namespace) -> m.Plan:
         # in under a minute; four shops share the key.
         # Peak memory: the shipped connector at a third of the main world, the tuned one also at
         # twice it (a world well past dlt's buffers, where memory should have stopped growing).
-        plan = m.Plan(repeat=3, rate_shops=4, rate_work_orders=25, rate_limit=25, rate_window_seconds=5.0,
+        plan = m.Plan(repeat=3, rate_shops=4, rate_work_orders=20, rate_limit=25, rate_window_seconds=5.0,
                       cost_shops=4, cost_work_orders=500, throughput_shops=4, throughput_work_orders=1500,
                       memory_work_orders={"connector": [500], "connector_tuned": [500, 3000]},
-                      scaling_shops=[1, 2, 4, 8], scaling_work_orders=200,
+                      scaling_shops=[1, 2, 4, 8], scaling_work_orders=300,
                       dbt_repeat=3, approaches=["connector", "connector_tuned", "rest_api", "floor"])
-        if args.large:
-            plan.throughput_work_orders = 50_000  # 4 shops: the 200k-work-order world of the issue
-            plan.memory_work_orders = {"connector_tuned": [1500]}
-            plan.repeat = 1
-            plan.dbt_repeat = 1
     if args.repeat:
         plan.repeat = args.repeat
     if args.work_orders:
@@ -90,10 +85,11 @@ def machine() -> Dict[str, Any]:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny worlds, one repetition (CI)")
-    parser.add_argument("--large", action="store_true", help="throughput and dbt on the 200k-work-order world (long)")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(MEASUREMENTS)}")
     parser.add_argument("--repeat", type=int, help="runs per figure (median); default 3, smoke 1")
-    parser.add_argument("--work-orders", type=int, help="work orders per shop of the throughput world")
+    parser.add_argument("--work-orders", type=int, help="work orders per shop of the throughput world (4 shops; default 1500)")
+    parser.add_argument("--dbt-large", action="store_true",
+                        help="also time dbt build on the 200k-work-order world (benchmarks/dbt_bench.py; a few minutes)")
     parser.add_argument("--profile", action="store_true", help="also profile one connector run with pyinstrument")
     parser.add_argument("--out", help="directory for latest.json and latest.md (default benchmarks/results)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary pipelines and DuckDB files")
@@ -110,7 +106,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     started = time.monotonic()
     results: Dict[str, Any] = {
-        "mode": "smoke" if args.smoke else ("large" if args.large else "full"),
+        "mode": "smoke" if args.smoke else "full",
         "started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
         "repeat": plan.repeat,
@@ -127,6 +123,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if "throughput" in only:
                 results["measurements"]["throughput"] = throughput
             if "dbt" in only:
+                if args.dbt_large:
+                    dbt["large_world"] = m.measure_dbt_large(plan)
                 results["measurements"]["dbt"] = dbt
         if "scaling" in only:
             results["measurements"]["scaling"] = m.measure_scaling(plan, work)
