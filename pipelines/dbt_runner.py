@@ -278,7 +278,7 @@ def fetch_mart(pipeline: Any, mart: str, limit: int | None = None, model_schema:
 
 
 def _qualified_schema(pipeline: Any, schema: str) -> str:
-    # DuckDB names the catalog after the file: in autosync.duckdb, `autosync.<mart>` is ambiguous
+    # DuckDB names the catalog after the file: in a file named autosync.duckdb, `autosync.<mart>` is ambiguous
     # between catalog and schema (a binder error). Qualify with the catalog there. A schema given
     # already qualified or quoted is used as it is.
     if "." in schema or '"' in schema or pipeline.destination.destination_name != "duckdb":

@@ -36,7 +36,7 @@ logger = logging.getLogger("autosync.run")
 
 PIPELINE_NAME = "autosync"
 DEMO_PIPELINE_NAME = "autosync_demo"
-DEFAULT_DUCKDB_PATH = "autosync.duckdb"
+DEFAULT_DUCKDB_PATH = "warehouse.duckdb"
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 EXIT_DBT_FAILED = 4
 DEFAULT_RECONCILE_EVERY_HOURS = 24.0
@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace, started: float, demo: bool = False) -> int:
         from pipelines.dbt_runner import preview_marts
 
         try:
-            preview = preview_marts(pipeline, model_schema=_model_schema_for_preview(pipeline))
+            preview = preview_marts(pipeline)
         except Exception as failure:
             print(f"error: the marts were built but could not be previewed: {_short_reason(failure)}", file=sys.stderr)
             return EXIT_DBT_FAILED
@@ -196,22 +196,6 @@ def _reconcile_deletes(pipeline: dlt.Pipeline, args: argparse.Namespace) -> Opti
     logger.info("reconciling deletes (listing every id at the source)")
     report = reconcile_deletes(pipeline, **given)
     return report.as_dict()
-
-
-def _model_schema_for_preview(pipeline: dlt.Pipeline) -> Optional[str]:
-    """The dbt schema, catalog-qualified on DuckDB.
-
-    A DuckDB file named autosync.duckdb is attached as catalog `autosync`, the same name as the
-    dbt schema, so `autosync.<mart>` is ambiguous there; `"<catalog>"."autosync"` is not.
-    """
-    if pipeline.destination.destination_name != "duckdb":
-        return None
-    from pipelines import dbt_runner
-
-    schema = os.environ.get("AUTOSYNC_DBT_SCHEMA") or getattr(dbt_runner, "DEFAULT_MODEL_SCHEMA", "autosync")
-    with pipeline.sql_client() as client:
-        catalog = client.execute_sql("select current_database()")[0][0]
-    return f'"{catalog}"."{schema}"'
 
 
 def _report_failure(

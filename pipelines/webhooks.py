@@ -8,7 +8,7 @@ receivers writing to one Postgres. Deliveries may come out of order; the events 
 they arrive and the sync they trigger reads the API (the source of truth), so order never
 matters for the raw tables. `latest_object_state` shows how to read the table order-safely.
 
-Run it:  python -m pipelines.webhooks --port 8080 --duckdb-path autosync.duckdb
+Run it:  python -m pipelines.webhooks --port 8080 --duckdb-path warehouse.duckdb
 (secret from $AUTOSYNC_WEBHOOK_SECRET or `[webhooks] secret` in .dlt/secrets.toml).
 """
 from __future__ import annotations
