@@ -102,6 +102,7 @@ def _run(args: argparse.Namespace, started: float, demo: bool = False) -> int:
         source = autosync_source(**_source_arguments(args), request_stats=stats)
         logger.info("syncing into %s, dataset %s", pipeline.destination.destination_name, pipeline.dataset_name)
         refresh = "drop_resources" if args.full_refresh else None
+        _finish_interrupted_run(pipeline)
         schema_before = columns_snapshot(pipeline)
         load_info = pipeline.run(source, refresh=refresh)
         changes = schema_changes(schema_before, pipeline)
@@ -184,6 +185,23 @@ def _source_arguments(args: argparse.Namespace) -> Dict[str, Any]:
     if args.end_date:
         given["end_date"] = args.end_date
     return given
+
+
+def _finish_interrupted_run(pipeline: dlt.Pipeline) -> None:
+    """Load what a killed run left behind, before this run extracts anything.
+
+    dlt's `run()` loads pending packages and then returns without extracting: a run after a
+    crash would report success having synced nothing new. Finishing them first makes it a
+    complete sync. Their rows and cursors are what the killed run read; merging them is
+    idempotent, so a package loaded twice (killed after the merge, before the bookkeeping)
+    leaves no duplicates.
+    """
+    if pipeline.list_extracted_load_packages():
+        logger.info("normalizing the package an interrupted run left behind")
+        pipeline.normalize()
+    if pipeline.list_normalized_load_packages():
+        logger.info("loading the package an interrupted run left behind")
+        pipeline.load()
 
 
 def _reconcile_deletes(pipeline: dlt.Pipeline, args: argparse.Namespace) -> Optional[Dict[str, Any]]:
