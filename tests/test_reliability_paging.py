@@ -144,14 +144,31 @@ def _late_commit_world(tmp_path, lag_seconds: int):
         pending = [(resource, obj) for _due, _seq, resource, _oid, obj in store._pending if obj is not None]
     assert pending, "no late commit was pending at sync time: the test proves nothing"
     sync(pipeline, emu, lag_seconds=lag_seconds)
+    resources = pipeline.state["sources"]["autosync"]["resources"]
+    cursors = {name: dict(state.get("shops", {})) for name, state in resources.items()}
     emu.advance(hours=1)  # every pending version is visible now
     sync(pipeline, emu, lag_seconds=lag_seconds)
-    return emu, pipeline, pending
+    return emu, pipeline, pending, cursors
+
+
+def _anchors_past_pending(pending, cursors, lag_seconds: int) -> List[str]:
+    """Versions the server showed later whose updated_at is at or before the next run's anchor."""
+    late = []
+    for resource, obj in pending:
+        cursor = cursors.get(resource, {}).get(str(obj["shop_id"]))
+        if cursor is None:
+            continue
+        anchor = _ts(cursor["updated_at"]).timestamp() - lag_seconds - 1
+        if _ts(obj["updated_at"]).timestamp() <= anchor:
+            late.append(f"{resource} id {obj['id']} updated {obj['updated_at']}, next anchor {cursor['updated_at']} - {lag_seconds}s - 1s")
+    return late
 
 
 def test_late_commits_are_caught_when_the_lag_covers_the_delay(tmp_path):
-    emu, pipeline, pending = _late_commit_world(tmp_path, lag_seconds=1800)
+    emu, pipeline, pending, cursors = _late_commit_world(tmp_path, lag_seconds=1800)
     try:
+        # the position the next run reads from never passed a version the server showed later
+        assert _anchors_past_pending(pending, cursors, 1800) == []
         assert_exactly_truth(pipeline, emu.truth())
     finally:
         emu.stop()
@@ -159,8 +176,9 @@ def test_late_commits_are_caught_when_the_lag_covers_the_delay(tmp_path):
 
 def test_late_commits_are_lost_when_the_lag_is_too_small(tmp_path):
     """The knob matters: with lag 0 the cursor passes rows the server shows later."""
-    emu, pipeline, pending = _late_commit_world(tmp_path, lag_seconds=0)
+    emu, pipeline, pending, cursors = _late_commit_world(tmp_path, lag_seconds=0)
     try:
+        assert _anchors_past_pending(pending, cursors, 0), "no cursor passed a pending version"
         problems = compare_with_truth(pipeline, emu.truth())
         assert problems, "lag 0 lost nothing: the late-commit scenario is too weak"
     finally:
