@@ -371,7 +371,6 @@ def measure_throughput(plan: Plan, work: Workdir, with_dbt: bool = True) -> tupl
     dbt_sizes.sort(key=lambda point: point["rows"])
     dbt = {
         "sizes": dbt_sizes,
-        "extrapolated_200k_work_orders": _extrapolate(dbt_sizes, 200_000),
         "seconds": median([r["seconds"] for r in dbt_runs]),
         "success": all(r["success"] for r in dbt_runs) if dbt_runs else None,
         "rows_loaded": main_rows,
@@ -387,18 +386,6 @@ def measure_throughput(plan: Plan, work: Workdir, with_dbt: bool = True) -> tupl
         "profile": profile_path,
         "goals": goals,
     }, dbt
-
-
-def _extrapolate(points: List[Dict[str, Any]], work_orders: int) -> Optional[Dict[str, Any]]:
-    """A straight line through the smallest and largest measured worlds (fixed cost + cost per
-    work order), evaluated at `work_orders`: an estimate, said to be one wherever it is shown."""
-    if len(points) < 2 or points[-1]["work_orders"] == points[0]["work_orders"]:
-        return None
-    small, large = points[0], points[-1]
-    per_work_order = (large["seconds"] - small["seconds"]) / (large["work_orders"] - small["work_orders"])
-    fixed = small["seconds"] - per_work_order * small["work_orders"]
-    return {"work_orders": work_orders, "seconds": fixed + per_work_order * work_orders,
-            "fixed_seconds": fixed, "seconds_per_1000_work_orders": per_work_order * 1000}
 
 
 def _memory_growth(points: List[Dict[str, Any]]) -> Dict[str, Any]:

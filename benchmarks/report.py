@@ -34,6 +34,7 @@ def render_markdown(results: Dict[str, Any]) -> str:
         f"Machine: {mach['arch']}, {mach['cores']} cores ({mach['cpu']}), {mach['memory_gb']} GB RAM, "
         f"Python {mach['python']}, dlt {mach['dlt']}, DuckDB {mach['duckdb']}. Load average at start "
         f"{mach.get('load_average_at_start')}, at end {mach.get('load_average_at_end')}. "
+        f"Commit {results.get('commit')}, emulator from {results.get('emulator_dir')}. "
         f"Each figure is the median of {results['repeat']} run(s); the whole run took "
         f"{_n(results.get('duration_seconds'))} s.",
         "",
@@ -92,11 +93,7 @@ def render_markdown(results: Dict[str, Any]) -> str:
             f"{_n(r['seconds'], 1)} s on {_n(r['rows_loaded'])} raw rows (DuckDB)"
             f"{' with ' + ' '.join(r['dbt_args']) if r.get('dbt_args') else ''}, "
             f"{'succeeded' if r['success'] else 'FAILED'}"
-            + "".join(f"; {_n(p['seconds'], 1)} s at {_n(p['rows'])} rows" for p in r.get("sizes", [])[:-1])
-            + (f"; estimated {_n(r['extrapolated_200k_work_orders']['seconds'])} s for 200k work orders "
-               f"(straight line: {r['extrapolated_200k_work_orders']['fixed_seconds']:.1f} s fixed + "
-               f"{r['extrapolated_200k_work_orders']['seconds_per_1000_work_orders']:.2f} s per 1000 work orders)"
-               if r.get("extrapolated_200k_work_orders") else ""),
+            + "".join(f"; {_n(p['seconds'], 1)} s at {_n(p['rows'])} rows" for p in r.get("sizes", [])[:-1]),
             "measure",
             "n/a",
         ])

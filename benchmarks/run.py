@@ -82,6 +82,19 @@ def machine() -> Dict[str, Any]:
             "load_average_at_start": [round(x, 2) for x in load] if load else None}
 
 
+def _git_commit() -> Optional[str]:
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "autosync_source", "autosync_emulator",
+                                "pipelines", "dbt_project", "benchmarks"], cwd=HERE.parent, capture_output=True, text=True)
+    except OSError:
+        return None
+    commit = done.stdout.strip() or None
+    return f"{commit} (with uncommitted changes)" if commit and dirty.stdout.strip() else commit
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/run.py", description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny worlds, one repetition (CI)")
@@ -109,6 +122,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "mode": "smoke" if args.smoke else "full",
         "started_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
+        "commit": _git_commit(),
+        "emulator_dir": os.environ.get("AUTOSYNC_BENCH_EMULATOR_DIR") or "this checkout",
         "repeat": plan.repeat,
         "measurements": {},
     }
