@@ -28,12 +28,12 @@ def cli(tmp_path, capsys, emu, *extra):
 
 
 def test_reconciliation_marks_exactly_the_hard_deleted_rows_and_reports_its_cost(tmp_path, capsys):
-    with Emulator(seed=71, shops=2, work_orders=40) as emu:
+    with Emulator(seed=71, shops=2, work_orders=20) as emu:
         first = cli(tmp_path, capsys, emu)
         assert "reconciliation" not in first  # the first run starts the cadence clock only
-        emu.advance(hours=72)  # new leads, drafts and appointments: the ones deletes pick
+        emu.advance(hours=48)  # new leads, drafts and appointments: the ones deletes pick
         cli(tmp_path, capsys, emu)
-        emu.advance(hours=72)  # the activity hard-deletes customers, work orders, appointments
+        emu.advance(hours=48)  # the activity hard-deletes customers, work orders, appointments
         truth = emu.truth()
         deleted = {name: ids for name, ids in truth["deleted"].items() if ids}
         assert len(deleted) >= 2, deleted
@@ -153,3 +153,32 @@ def test_a_scheduled_run_reconciles_when_the_cadence_is_due(tmp_path, capsys, mo
         summary = cli(tmp_path, capsys, emu, "--resources", "customers,appointments")
         assert "reconciliation" in summary
         assert deletion_problems(duckdb_at(tmp_path / "raw.duckdb"), emu.truth(), resources=["customers", "appointments"]) == []
+
+
+@pytest.mark.postgres
+def test_reconciliation_marks_deletes_in_postgres_too(tmp_path):
+    import uuid
+
+    import dlt
+
+    from autosync_source.deletes import reconcile_deletes
+    from source_helpers import sync
+
+    dataset = "rel_deletes_" + uuid.uuid4().hex[:8]
+    pipeline = dlt.pipeline(
+        "rel_deletes_pg", destination=dlt.destinations.postgres(credentials="postgresql://postgres:postgres@127.0.0.1:5432/test"),
+        dataset_name=dataset, pipelines_dir=str(tmp_path / "p"),
+    )
+    try:
+        with Emulator(seed=75, shops=1, work_orders=10) as emu:
+            sync(pipeline, emu, resources=["customers"])
+            victim = read_table(pipeline, "customers")[0]["id"]
+            with emu.core.store.lock:  # a hard delete, as the API does it: no trace
+                emu.core.store.delete("customers", victim)
+            report = reconcile_deletes(pipeline, base_url=emu.base_url, api_key=emu.api_key, resources=["customers"])
+            assert report.as_dict()["marked_deleted"] == {"customers": 1}
+            assert deletion_problems(pipeline, emu.truth(), resources=["customers"]) == []
+    finally:
+        with pipeline.sql_client() as sql:
+            for schema in (dataset, dataset + "_staging"):
+                sql.execute_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
