@@ -11,7 +11,11 @@ Per shop and (shop-scoped) resource, `reconcile_deletes`:
      deleted record (deletes are rare) and makes a false delete impossible;
   4. un-marks ids that are marked deleted but listed again (restored at the source);
   5. writes both in one transaction: `_autosync_deleted_at = <now>` (children are left as
-     they were: the marts drop them through their parent).
+     they were: the marts drop them through their parent);
+  6. compares versions too: a listed id missing from the warehouse, or held at an older
+     `updated_at`, behind the shop's cursor means a sync passed it by (a skipped page row or
+     a commit later than lag_seconds); that cursor goes back before it, so the next sync
+     loads it. This makes the reconciliation the backstop of the paging guarantee as well.
 
 Why an UPDATE through the destination's SQL client and not merge rows through dlt: the merge
 is delete-insert of whole records (children included), so a tombstone row would have to carry
@@ -51,7 +55,9 @@ class ResourceReconciliation:
     listed: int = 0  # ids the source still has
     marked_deleted: int = 0  # live in the warehouse, gone at the source (404 confirmed)
     restored: int = 0  # marked deleted before, listed again now
-    not_yet_loaded: int = 0  # at the source, not in the warehouse (created since the load)
+    not_yet_loaded: int = 0  # at the source, not in the warehouse (created since, or missed)
+    stale: int = 0  # in the warehouse at an older version than the source lists
+    cursors_rewound: int = 0  # shops whose cursor had passed a missing or stale row
 
 
 @dataclass
@@ -69,6 +75,8 @@ class ReconciliationReport:
             "marked_deleted": {name: r.marked_deleted for name, r in self.resources.items() if r.marked_deleted},
             "restored": {name: r.restored for name, r in self.resources.items() if r.restored},
             "not_yet_loaded": {name: r.not_yet_loaded for name, r in self.resources.items() if r.not_yet_loaded},
+            "stale": {name: r.stale for name, r in self.resources.items() if r.stale},
+            "cursors_rewound": {name: r.cursors_rewound for name, r in self.resources.items() if r.cursors_rewound},
             "listed": {name: r.listed for name, r in self.resources.items()},
         }
 
@@ -157,16 +165,24 @@ def reconcile_with_client(
     gone: Dict[str, Set[int]] = {endpoint.name: set() for endpoint in endpoints}
     back: Dict[str, Set[int]] = {endpoint.name: set() for endpoint in endpoints}
 
+    behind: Dict[Tuple[str, int], datetime] = {}  # oldest version the warehouse lacks, per shop
+
     def one(endpoint: Endpoint, shop_id: int) -> None:
-        live, marked = warehouse[endpoint.name].get(shop_id, (set(), set()))  # type: ignore[union-attr]
-        listed = _source_ids(client, stats, endpoint, shop_id)
+        live, marked, versions = warehouse[endpoint.name].get(shop_id, (set(), set(), {}))  # type: ignore[union-attr]
+        listed_versions = _source_ids(client, stats, endpoint, shop_id)
+        listed = set(listed_versions)
         confirmed = {record_id for record_id in sorted(live - listed) if _is_gone(client, stats, endpoint, shop_id, record_id)}
+        missing = [stamp for record_id, stamp in listed_versions.items() if record_id not in versions]
+        stale = [stamp for record_id, stamp in listed_versions.items() if record_id in versions and versions[record_id] < stamp]
         with lock:
             counts = report.resources[endpoint.name]
             counts.listed += len(listed)
-            counts.not_yet_loaded += len(listed - live - marked)
+            counts.not_yet_loaded += len(missing)
+            counts.stale += len(stale)
             gone[endpoint.name] |= confirmed
             back[endpoint.name] |= listed & marked
+            if missing or stale:
+                behind[(endpoint.name, shop_id)] = min(missing + stale)
 
     pairs: List[Tuple[Endpoint, int]] = [(endpoint, shop_id) for endpoint in endpoints for shop_id in shop_ids]
     if pairs:
@@ -175,6 +191,8 @@ def reconcile_with_client(
                 future.result()  # the first failure fails the whole reconciliation: nothing written
 
     _write_marks(pipeline, gone, back, started)
+    for name, shop_id in _rewind_cursors(pipeline, behind):
+        report.resources[name].cursors_rewound += 1
     for name in gone:
         report.resources[name].marked_deleted = len(gone[name])
         report.resources[name].restored = len(back[name])
@@ -183,13 +201,38 @@ def reconcile_with_client(
     return report
 
 
-def _source_ids(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint, shop_id: int) -> Set[int]:
-    ids: Set[int] = set()
+def _source_ids(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint, shop_id: int) -> Dict[int, datetime]:
+    """{id: updated_at} of every record of the shop, as listed now."""
+    ids: Dict[int, datetime] = {}
     paginator = UpdatedAtPaginator(None, cursor_field=endpoint.cursor, sort_by_cursor=False)
     for page in client.paginate(endpoint.path.format(shop_id=shop_id), paginator=paginator, hooks=NO_HOOKS):
         stats.add_kind("list", endpoint.name)
-        ids.update(int(row[endpoint.primary_key]) for row in page)
+        for row in page:
+            ids[int(row[endpoint.primary_key])] = parse_ts(row[endpoint.cursor])
     return ids
+
+
+def _rewind_cursors(pipeline: dlt.Pipeline, behind: Dict[Tuple[str, int], datetime]) -> List[Tuple[str, int]]:
+    """Move a shop's cursor back before a row the warehouse lacks (or holds at an older
+    version) when the cursor has already passed it: incremental syncs would never read it.
+
+    That happens only when a sync skipped a row (paging.py's known limit: a delete and a
+    create between two page requests) or a late commit outran lag_seconds. The next sync
+    re-reads from there; the merge makes the rows it already has a no-op.
+    """
+    rewound: List[Tuple[str, int]] = []
+    if not behind:
+        return rewound
+    with pipeline.managed_state() as state:
+        resources = state.get("sources", {}).get("autosync", {}).get("resources", {})  # type: ignore[attr-defined]
+        for (name, shop_id), oldest in sorted(behind.items()):
+            cursor = resources.get(name, {}).get("shops", {}).get(str(shop_id))
+            if not cursor or not cursor.get("updated_at") or parse_ts(cursor["updated_at"]) < oldest:
+                continue  # the next sync reads it anyway
+            resources[name]["shops"][str(shop_id)] = {"updated_at": format_ts(oldest - timedelta(seconds=1)), "ids_at_cursor": []}
+            logger.warning("%s: shop %s had rows the syncs passed by; its cursor goes back to %s", name, shop_id, format_ts(oldest))
+            rewound.append((name, shop_id))
+    return rewound
 
 
 def _is_gone(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint, shop_id: int, record_id: int) -> bool:
@@ -203,18 +246,21 @@ def _is_gone(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint
     return False  # still there: the listing missed it (a delete shifted the pages)
 
 
-def _warehouse_ids(pipeline: dlt.Pipeline, table: str) -> Optional[Dict[int, Tuple[Set[int], Set[int]]]]:
-    """{shop_id: (live ids, ids marked deleted)} of one raw table; None if it was never loaded."""
-    by_shop: Dict[int, Tuple[Set[int], Set[int]]] = {}
+def _warehouse_ids(pipeline: dlt.Pipeline, table: str) -> Optional[Dict[int, Tuple[Set[int], Set[int], Dict[int, datetime]]]]:
+    """{shop_id: (live ids, ids marked deleted, {id: updated_at})} of one raw table; None if
+    it was never loaded."""
+    by_shop: Dict[int, Tuple[Set[int], Set[int], Dict[int, datetime]]] = {}
     with pipeline.sql_client() as sql:
         qualified = sql.make_qualified_table_name(table)
         try:
-            rows = sql.execute_sql(f"SELECT shop_id, id, {DELETED_AT} IS NOT NULL FROM {qualified}") or []
+            rows = sql.execute_sql(f"SELECT shop_id, id, {DELETED_AT} IS NOT NULL, updated_at FROM {qualified}") or []
         except DatabaseUndefinedRelation:
             return None
-    for shop_id, record_id, is_marked in rows:
-        live, marked = by_shop.setdefault(int(shop_id), (set(), set()))
+    for shop_id, record_id, is_marked, updated_at in rows:
+        live, marked, versions = by_shop.setdefault(int(shop_id), (set(), set(), {}))
         (marked if is_marked else live).add(int(record_id))
+        if updated_at is not None:
+            versions[int(record_id)] = updated_at if updated_at.tzinfo else updated_at.replace(tzinfo=timezone.utc)
     return by_shop
 
 
