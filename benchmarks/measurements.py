@@ -321,7 +321,7 @@ def measure_throughput(plan: Plan, work: Workdir, with_dbt: bool = True) -> tupl
         if plan.profile:
             profile_path = str((plan.results_dir or HERE / "results") / "profile_connector")
             plan.log("[throughput] profiling one connector run (pyinstrument)")
-            run_worker("connector", emu, work.new("profile"), profile_html=profile_path + ".html")
+            run_worker("connector", emu, work.new("profile"), profile_text=profile_path + ".txt")
         for i in range(plan.dbt_repeat if with_dbt else 0):
             plan.log(f"[dbt] build {i + 1}/{plan.dbt_repeat} on the throughput world")
             dbt_runs.append(run_worker("dbt", emu, last_connector_dir, dbt_args=plan.dbt_args))

@@ -284,7 +284,7 @@ def run_dbt_build(task: Dict[str, Any]) -> Dict[str, Any]:
 
 # ---------------------------------------------------------------------------------- profiling
 def _start_profiler(task: Dict[str, Any]) -> Any:
-    if not task.get("profile_html"):
+    if not task.get("profile_text"):
         return None
     from pyinstrument import Profiler
 
@@ -294,12 +294,19 @@ def _start_profiler(task: Dict[str, Any]) -> Any:
 
 
 def _stop_profiler(profiler: Any, task: Dict[str, Any]) -> None:
+    """Write the call tree with dlt's frames shown, cut to frames of at least 1% of the run."""
     if profiler is None:
         return
     profiler.stop()
-    Path(task["profile_html"]).write_text(profiler.output_html())
-    Path(task["profile_html"]).with_suffix(".txt").write_text(
-        profiler.output_text(unicode=False, color=False, show_all=False))
+    text = profiler.output_text(unicode=False, color=False, show_all=True)
+    total = profiler.last_session.duration
+    kept = []
+    for line in text.splitlines():
+        numbers = [word for word in line.split() if word.replace(".", "", 1).isdigit() and "." in word]
+        if not numbers or float(numbers[0]) >= 0.01 * total:
+            kept.append(line)
+    Path(task["profile_text"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(task["profile_text"]).write_text("\n".join(kept) + "\n")
 
 
 KINDS = {"connector": run_connector, "rest_api": run_rest_api, "floor": run_floor, "dbt": run_dbt_build}
