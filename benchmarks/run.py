@@ -1,7 +1,8 @@
 """Benchmarks of issue 6: rate-budget use, request cost, throughput, scaling and dbt, in one go.
 
-    python benchmarks/run.py            # the full run (about 10-15 minutes on 2 cores)
-    python benchmarks/run.py --smoke    # tiny worlds, one repetition: a check that it still runs
+    python benchmarks/run.py --dbt-large   # the full run (about 15-18 minutes on 2 cores)
+    python benchmarks/run.py               # the same without dbt on the 200k world (about 12 minutes)
+    python benchmarks/run.py --smoke       # tiny worlds, one repetition: a check that it still runs
     python benchmarks/run.py --only throughput,scaling --repeat 1
 
 Every sync runs in a process of its own against the emulator in another process (so peak
@@ -129,20 +130,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     }
     work = m.Workdir(keep=plan.keep_dirs)
     try:
-        if "rate_budget" in only:
-            results["measurements"]["rate_budget"] = m.measure_rate_budget(plan, work)
-        if "request_cost" in only:
-            results["measurements"]["request_cost"] = m.measure_request_cost(plan, work)
-        if "throughput" in only or "dbt" in only:
-            throughput, dbt = m.measure_throughput(plan, work, with_dbt="dbt" in only)
-            if "throughput" in only:
-                results["measurements"]["throughput"] = throughput
-            if "dbt" in only:
-                if args.dbt_large:
-                    dbt["large_world"] = m.measure_dbt_large(plan)
-                results["measurements"]["dbt"] = dbt
-        if "scaling" in only:
-            results["measurements"]["scaling"] = m.measure_scaling(plan, work)
+        _measure(results, plan, work, only, args)
+    except RuntimeError as failed:  # a sync or the emulator failed: its stderr tail says why
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     finally:
         work.close()
         if plan.keep_dirs:
@@ -156,6 +147,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(markdown)
     print(f"written: {out_dir / 'latest.json'}, {out_dir / 'latest.md'}", file=sys.stderr)
     return 0
+
+
+def _measure(results: Dict[str, Any], plan: m.Plan, work: m.Workdir, only: List[str],
+             args: argparse.Namespace) -> None:
+    if "rate_budget" in only:
+        results["measurements"]["rate_budget"] = m.measure_rate_budget(plan, work)
+    if "request_cost" in only:
+        results["measurements"]["request_cost"] = m.measure_request_cost(plan, work)
+    if "throughput" in only or "dbt" in only:
+        throughput, dbt = m.measure_throughput(plan, work, with_dbt="dbt" in only)
+        if "throughput" in only:
+            results["measurements"]["throughput"] = throughput
+        if "dbt" in only:
+            if args.dbt_large:
+                dbt["large_world"] = m.measure_dbt_large(plan)
+            results["measurements"]["dbt"] = dbt
+    if "scaling" in only:
+        results["measurements"]["scaling"] = m.measure_scaling(plan, work)
 
 
 if __name__ == "__main__":
