@@ -188,14 +188,29 @@ def _source_arguments(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _finish_interrupted_run(pipeline: dlt.Pipeline) -> None:
-    """Load what a killed run left behind, before this run extracts anything.
+    """Deal with what a killed run left behind, before this run extracts anything.
 
     dlt's `run()` loads pending packages and then returns without extracting: a run after a
-    crash would report success having synced nothing new. Finishing them first makes it a
-    complete sync. Their rows and cursors are what the killed run read; merging them is
-    idempotent, so a package loaded twice (killed after the merge, before the bookkeeping)
-    leaves no duplicates.
+    crash would report success having synced nothing new. So pending packages are handled
+    here first:
+    - not yet loading (killed in extract's end or in normalize): normalized and loaded; their
+      rows and cursors are what the killed run read;
+    - killed while loading: not resumed. A job whose insert committed but whose completion
+      was not recorded runs again on resume, its rows land twice in the staging table with
+      the same _dlt_id, and dlt's merge (which picks rows by _dlt_id) then inserts both. So
+      the local working state is dropped and this run starts from the state the destination
+      committed with its last complete load (dlt restores it), re-reading what the killed run
+      read. Rows a partial merge already wrote are merged again by key: no duplicates.
     """
+    for load_id in pipeline.list_normalized_load_packages():
+        jobs = pipeline.get_load_package_info(load_id).jobs
+        if any(jobs.get(state) for state in ("started_jobs", "completed_jobs", "failed_jobs")):
+            logger.warning(
+                "the previous run was interrupted while loading package %s; it is dropped and this "
+                "run starts from what the destination committed", load_id,
+            )
+            pipeline.drop()
+            return
     if pipeline.list_extracted_load_packages():
         logger.info("normalizing the package an interrupted run left behind")
         pipeline.normalize()
