@@ -27,7 +27,7 @@ from autosync_source.client import (
     RetryPolicy,
     build_client,
 )
-from autosync_source.cursors import CursorBook
+from autosync_source.cursors import CursorBook, fingerprint
 from autosync_source.errors import (
     ApiError,
     AutosyncError,
@@ -202,11 +202,13 @@ def _changed_shops(endpoint: Endpoint, directory: ShopDirectory, book: CursorBoo
         stamp = parse_ts(row[endpoint.cursor])
         if window.end_date is not None and stamp > window.end_date:
             continue
-        cursor = book.get(row["id"])
-        if cursor.updated_at is not None and (stamp < cursor.updated_at or cursor.already_loaded(row["id"], stamp)):
+        cursor, row_fingerprint = book.get(row["id"]), fingerprint(row)
+        if cursor.updated_at is not None and (
+            stamp < cursor.updated_at or cursor.already_loaded(row["id"], stamp, row_fingerprint)
+        ):
             continue
         batch.append(shape_record(endpoint, dict(row), row["id"]))
-        book.set(row["id"], cursor.advanced({row["id"]: stamp}))
+        book.set(row["id"], cursor.advanced({row["id"]: (stamp, row_fingerprint)}))
     if batch:
         yield batch
 

@@ -229,7 +229,7 @@ def _rewind_cursors(pipeline: dlt.Pipeline, behind: Dict[Tuple[str, int], dateti
             cursor = resources.get(name, {}).get("shops", {}).get(str(shop_id))
             if not cursor or not cursor.get("updated_at") or parse_ts(cursor["updated_at"]) < oldest:
                 continue  # the next sync reads it anyway
-            resources[name]["shops"][str(shop_id)] = {"updated_at": format_ts(oldest - timedelta(seconds=1)), "ids_at_cursor": []}
+            resources[name]["shops"][str(shop_id)] = {"updated_at": format_ts(oldest - timedelta(seconds=1)), "rows_at_cursor": {}}
             logger.warning("%s: shop %s had rows the syncs passed by; its cursor goes back to %s", name, shop_id, format_ts(oldest))
             rewound.append((name, shop_id))
     return rewound

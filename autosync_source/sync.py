@@ -16,10 +16,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from autosync_source.client import AutosyncRESTClient, InsufficientScope, RequestStats
-from autosync_source.cursors import CursorBook, ShopCursor
+from autosync_source.cursors import CursorBook, ShopCursor, fingerprint
 from autosync_source.errors import ApiError, AutosyncError, ScopeError
 from autosync_source.paging import UpdatedAtPaginator, parse_ts
 from autosync_source.settings import DELETED_AT, SYNCED_AT, Child, Endpoint
@@ -98,7 +98,7 @@ class EndpointReader:
         anchor = cursor.anchor(self.window.start_date, self.window.lag_seconds)
         paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=sort_by_cursor)
         path = endpoint.path.format(shop_id=shop_id) if endpoint.shop_scoped else endpoint.path
-        listed: Dict[Any, datetime] = {}
+        listed: Dict[Any, Tuple[datetime, str]] = {}  # id -> newest (updated_at, fingerprint) listed
         emitted: Dict[Any, datetime] = {}
         for page in self.client.paginate(path, paginator=paginator, hooks=NO_HOOKS):
             self.stats.add_kind("list", endpoint.name)
@@ -111,8 +111,11 @@ class EndpointReader:
                     if sort_by_cursor:
                         paginator.stop()  # ascending: everything after is past the end too
                     continue
-                listed[row[endpoint.primary_key]] = max(stamp, listed.get(row[endpoint.primary_key], stamp))
-                record = self._changed_record(row, stamp, anchor, cursor, emitted, shop_id)
+                row_fingerprint = fingerprint(row)
+                record_id = row[endpoint.primary_key]
+                if record_id not in listed or stamp >= listed[record_id][0]:
+                    listed[record_id] = (stamp, row_fingerprint)
+                record = self._changed_record(row, stamp, row_fingerprint, anchor, cursor, emitted, shop_id)
                 if record is not None:
                     batch.append(record)
             if batch:
@@ -128,6 +131,7 @@ class EndpointReader:
         self,
         row: Dict[str, Any],
         stamp: datetime,
+        row_fingerprint: str,
         anchor: datetime,
         cursor: ShopCursor,
         emitted: Dict[Any, datetime],
@@ -137,7 +141,7 @@ class EndpointReader:
         record_id = row[self.endpoint.primary_key]
         if stamp <= anchor:
             return None  # the endpoint ignored updated_after: old, already loaded
-        if cursor.already_loaded(record_id, stamp):
+        if cursor.already_loaded(record_id, stamp, row_fingerprint):
             return None
         seen = emitted.get(record_id)
         if seen is not None and seen >= stamp:

@@ -129,6 +129,24 @@ def test_hundreds_of_ties_across_page_boundaries(tmp_path, inclusive):
         assert loaded_rows(pipeline) == {}
 
 
+def test_a_second_edit_within_the_same_second_is_loaded(tmp_path):
+    """Same `updated_at`, other content: the cursor's fingerprints tell it from the loaded version."""
+    with Emulator(seed=84, shops=1, work_orders=30) as emu:
+        pipeline = duckdb_pipeline(tmp_path)
+        sync(pipeline, emu, resources=["customers"])
+        emu.advance(seconds=30)
+        first = _bulk_edit(emu, "customers", 1, 3, "first edit")
+        sync(pipeline, emu, resources=["customers"])
+        assert loaded_rows(pipeline)["customers"] == 3
+        second = _bulk_edit(emu, "customers", 1, 1, "second edit, same second")  # the clock has not moved
+        assert second == first[:1]
+        sync(pipeline, emu, resources=["customers"])
+        assert loaded_rows(pipeline)["customers"] == 1  # only the record edited again
+        assert_exactly_truth(pipeline, emu.truth(), resources=["customers"])
+        sync(pipeline, emu, resources=["customers"])
+        assert loaded_rows(pipeline) == {}
+
+
 # -- late commits ------------------------------------------------------------------------------
 def _late_commit_world(tmp_path, lag_seconds: int):
     """Long transactions (30 min late) then short ones (1 s): newer rows show before older ones."""
