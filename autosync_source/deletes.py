@@ -41,7 +41,7 @@ from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from autosync_source.client import AutosyncRESTClient, RequestStats, RetryPolicy, build_client
 from autosync_source.errors import ApiError
 from autosync_source.paging import UpdatedAtPaginator, format_ts, parse_ts
-from autosync_source.settings import DELETED_AT, ENDPOINTS, Endpoint
+from autosync_source.settings import DELETED_AT, Endpoint
 from autosync_source.sync import NO_HOOKS
 
 logger = logging.getLogger("autosync_source")
