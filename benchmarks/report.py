@@ -113,8 +113,9 @@ def render_markdown(results: Dict[str, Any]) -> str:
         r = ms["throughput"]
         s = r["settings"]
         out += [f"Throughput world: {s['shops']} shops x {s['work_orders_per_shop']} work orders, emulator "
-                f"unthrottled, into DuckDB. `connector_tuned` = the connector with "
-                f"`loader_file_format=\"parquet\"` and {', '.join(f'{k}={v}' for k, v in s['tuned_env'].items())}.", ""]
+                f"unthrottled, into DuckDB. `connector` = as shipped (parquet loads, .dlt/config.toml); "
+                f"`connector_dlt_defaults` = the same source on dlt's defaults (`insert_values`, "
+                f"{', '.join(f'{k}={v}' for k, v in s['dlt_default_env'].items())}), as `rest_api` runs.", ""]
         rows = []
         for name, summary_ in r["approaches"].items():
             phases = summary_.get("phases") or {}

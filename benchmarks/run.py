@@ -36,18 +36,18 @@ def plan_for(args: argparse.Namespace) -> m.Plan:
         plan = m.Plan(repeat=1, rate_shops=2, rate_work_orders=4, rate_limit=10, rate_window_seconds=1.0,
                       cost_shops=2, cost_work_orders=10, throughput_shops=2, throughput_work_orders=40,
                       memory_work_orders={"connector": [10]}, scaling_shops=[1, 2], scaling_work_orders=5, dbt_repeat=1,
-                      approaches=["connector", "connector_tuned", "rest_api", "floor"],
+                      approaches=["connector", "connector_dlt_defaults", "rest_api", "floor"],
                       dbt_args=["--select", "stg_autosync__shops", "--indirect-selection", "cautious"])
     else:
         # Real sandbox pace (300 a minute = 25 per 5 s) on 5 s windows, so a run spans many windows
         # in under a minute; four shops share the key.
-        # Peak memory: the shipped connector at a third of the main world, the tuned one also at
+        # Peak memory: the connector on dlt defaults at a third of the main world, as shipped also at
         # twice it (a world well past dlt's buffers, where memory should have stopped growing).
         plan = m.Plan(repeat=3, rate_shops=4, rate_work_orders=20, rate_limit=25, rate_window_seconds=5.0,
                       cost_shops=4, cost_work_orders=500, throughput_shops=4, throughput_work_orders=1500,
-                      memory_work_orders={"connector": [500], "connector_tuned": [500, 3000]},
+                      memory_work_orders={"connector_dlt_defaults": [500], "connector": [500, 3000]},
                       scaling_shops=[1, 2, 4, 8], scaling_work_orders=300,
-                      dbt_repeat=3, approaches=["connector", "connector_tuned", "rest_api", "floor"])
+                      dbt_repeat=3, approaches=["connector", "connector_dlt_defaults", "rest_api", "floor"])
     if args.repeat:
         plan.repeat = args.repeat
     if args.work_orders:

@@ -51,11 +51,15 @@ def cpu_seconds() -> float:
     return round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3)
 
 
-def _duckdb_pipeline(task: Dict[str, Any], name: str):
+def _duckdb_pipeline(task: Dict[str, Any], name: str, shipped: bool = False):
+    """The connector gets the destination pipelines/run.py builds; rest_api a plain dlt DuckDB."""
     import dlt
 
-    return dlt.pipeline(pipeline_name=name, destination=dlt.destinations.duckdb(task["duckdb_path"]),
-                        dataset_name=DATASET, pipelines_dir=task["pipelines_dir"])
+    from pipelines.run import duckdb_destination
+
+    destination = duckdb_destination(task["duckdb_path"]) if shipped else dlt.destinations.duckdb(task["duckdb_path"])
+    return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=DATASET,
+                        pipelines_dir=task["pipelines_dir"])
 
 
 def _user_rows(row_counts: Dict[str, int]) -> Dict[str, int]:
@@ -74,7 +78,7 @@ def _phases(pipeline: Any) -> Dict[str, float]:
 def run_connector(task: Dict[str, Any]) -> Dict[str, Any]:
     from autosync_source import RequestStats, autosync_source
 
-    pipeline = _duckdb_pipeline(task, task.get("pipeline_name", "autosync"))
+    pipeline = _duckdb_pipeline(task, task.get("pipeline_name", "autosync"), shipped=True)
     stats = RequestStats()
     source = autosync_source(api_key=task["api_key"], base_url=task["base_url"], request_stats=stats,
                              **task.get("source_args", {}))
@@ -275,7 +279,7 @@ def run_floor(task: Dict[str, Any]) -> Dict[str, Any]:
 def run_dbt_build(task: Dict[str, Any]) -> Dict[str, Any]:
     from pipelines.dbt_runner import run_dbt
 
-    pipeline = _duckdb_pipeline(task, task.get("pipeline_name", "autosync"))
+    pipeline = _duckdb_pipeline(task, task.get("pipeline_name", "autosync"), shipped=True)
     began = time.perf_counter()
     result = run_dbt(pipeline, command="build", extra_args=task.get("dbt_args"))
     seconds = time.perf_counter() - began

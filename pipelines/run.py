@@ -145,7 +145,7 @@ def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
     destination_name = args.destination or dlt.config.get("autosync.destination", str) or "duckdb"
     if destination_name == "duckdb":
         path = args.duckdb_path or dlt.config.get("autosync.duckdb_path", str) or DEFAULT_DUCKDB_PATH
-        destination: Any = dlt.destinations.duckdb(str(Path(path).resolve()))
+        destination: Any = duckdb_destination(str(Path(path).resolve()))
     elif destination_name == "postgres":
         destination = dlt.destinations.postgres()  # DESTINATION__POSTGRES__CREDENTIALS or secrets.toml
     elif destination_name == "bigquery":
@@ -164,6 +164,12 @@ def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
         progress=LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
         **kwargs,
     )
+
+
+def duckdb_destination(path: str) -> Any:
+    """DuckDB, loading parquet files: dlt's default for DuckDB (insert_values) made the load the
+    largest cost of a sync and its memory grow with the world (benchmarks/README.md)."""
+    return dlt.destinations.duckdb(path, preferred_loader_file_format="parquet")
 
 
 def _source_arguments(args: argparse.Namespace) -> Dict[str, Any]:
