@@ -7,7 +7,6 @@ second either side of midnight and of the ISO week start, averages ending in hal
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil

@@ -7,7 +7,6 @@ dataset, the `_dlt_*` tables and the raw tables at the same moment.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import uuid
 
 import pytest

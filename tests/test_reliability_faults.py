@@ -11,7 +11,7 @@ import pytest
 from autosync_emulator import Emulator
 from pipelines.run import main
 from reliability_helpers import assert_exactly_truth, duckdb_at
-from source_helpers import duckdb_pipeline, loaded_rows, read_table, sync
+from source_helpers import duckdb_pipeline, read_table, sync
 
 STORM = [
     # first matching rule decides: a mix over every GET of the API

@@ -4,7 +4,6 @@ token appears in any log line, error message, pipeline state file, load package 
 warehouse table."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
