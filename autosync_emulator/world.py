@@ -233,6 +233,12 @@ CITIES = (("North Canton", "OH", "447"), ("Akron", "OH", "443"), ("Columbus", "O
           ("Austin", "TX", "787"), ("Denver", "CO", "802"), ("Tampa", "FL", "336"),
           ("Portland", "OR", "972"), ("Raleigh", "NC", "276"), ("Phoenix", "AZ", "850"),
           ("Madison", "WI", "537"), ("Boise", "ID", "837"), ("Richmond", "VA", "232"))
+# Where shop number i (in creation order) stands, and its IANA zone: the first shops of a world span
+# several US zones, one of them without daylight saving time (Phoenix), so local-date logic is exercised.
+SHOP_LOCATIONS = (("Phoenix", "AZ", "850", "America/Phoenix"), ("Columbus", "OH", "432", "America/New_York"),
+                  ("Austin", "TX", "787", "America/Chicago"), ("Denver", "CO", "802", "America/Denver"),
+                  ("Portland", "OR", "972", "America/Los_Angeles"), ("Tampa", "FL", "336", "America/New_York"),
+                  ("Madison", "WI", "537", "America/Chicago"), ("Boise", "ID", "837", "America/Boise"))
 SHOP_NAMES = ("Johnson's Auto Care", "Precision Auto Repair", "Main Street Garage", "Eastside Motors",
               "Quality Car Clinic", "Pit Stop Service Center", "Green Light Automotive",
               "Northside Tire & Auto", "Reliable Auto Works", "Summit Car Care", "Hometown Auto",
@@ -549,8 +555,11 @@ def _generate_shop(sink: Callable[[str, dict], None], ids: Ids, seed: int, index
     name = SHOP_NAMES[index % len(SHOP_NAMES)] + ("" if index < len(SHOP_NAMES) else f" #{index // len(SHOP_NAMES) + 1}")
     slug = name.lower().replace("'", "").replace("&", "and").replace("#", "").replace(" ", "-").replace("--", "-")
     addr = address(r)
+    city, state, zip3, timezone = SHOP_LOCATIONS[index % len(SHOP_LOCATIONS)]
+    addr.update(city=city, state=state, zip=f"{zip3}{addr['zip'][3:]}")
     shop = {"id": shop_id, "shop_id": shop_id, "name": name, "slug": slug, "status": "active",
             "phone": phone(r), "email": f"service@{slug.replace('-', '')}.com", "address": addr,
+            "timezone": timezone,
             "settings": {"tax_rate": r.choice((5.5, 6.0, 6.25, 6.75, 7.0, 7.25, 7.5, 8.25, 8.875, 9.5)),
                          "labor_rate": float(r.choice((99, 110, 119, 125, 135, 149, 165, 185)))},
             "created_at": iso(shop_created),

@@ -96,7 +96,7 @@ ENDPOINTS: Tuple[Endpoint, ...] = (
         scope="shops:read",
         columns=_cols(
             id=ID, shop_id=ID, name=TEXT, slug=TEXT, status=TEXT, phone=TEXT, email=TEXT,
-            **_ADDRESS, settings__tax_rate=PERCENT, settings__labor_rate=MONEY, **_STAMPS,
+            **_ADDRESS, timezone=TEXT, settings__tax_rate=PERCENT, settings__labor_rate=MONEY, **_STAMPS,
         ),
     ),
     Endpoint(
