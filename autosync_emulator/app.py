@@ -24,6 +24,7 @@ from .auth import AuthError, Principal
 from .core import EmulatorCore
 from .errors import ApiError, envelope
 from .store import ListQuery
+from .vin import decode
 
 JSON = "application/json"
 
@@ -241,8 +242,8 @@ def make_routes(core_ref: Callable[[], EmulatorCore]) -> list:
     async def decode_vin(request: Request) -> Response:
         core = core_ref()
         principal(request).require("vehicles:read")
-        from .vin import decode
-        return raw_response(object_body(orjson.dumps(decode(core, request.path_params["vin"]))))
+        data = decode(request.path_params["vin"], lambda vin: core.store.find_visible("vehicles", "vin", vin))
+        return raw_response(object_body(orjson.dumps(data)))
 
     async def oauth_token(request: Request) -> Response:
         core = core_ref()

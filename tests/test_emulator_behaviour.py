@@ -8,8 +8,7 @@ import pytest
 import requests
 
 from autosync_emulator import Emulator, EmulatorCore
-from emulator_helpers import Client, assert_error_envelope
-from test_emulator_world import check_world
+from emulator_helpers import Client, assert_error_envelope, check_world
 
 
 @pytest.fixture(scope="module")

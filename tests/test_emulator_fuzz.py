@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autosync_emulator import Emulator
+from emulator_helpers import check_world
 
 SEGMENTS = ["shops", "1", "2", "999999999999999999999", "-1", "0", "customers", "vehicles", "workorders", "work-orders",
             "work_orders", "payments", "inspections", "appointments", "inventory", "employees", "webhooks", "status",
@@ -90,7 +91,6 @@ def test_hostile_json_bodies_on_every_write(emu, body, target):
 
 
 def test_world_invariants_hold_after_fuzzing(emu):
-    from test_emulator_world import check_world
     check_world(emu.truth())
 
 

@@ -5,8 +5,7 @@ import pytest
 import requests
 
 from autosync_emulator import Emulator
-from emulator_helpers import Client, assert_error_envelope, cents
-from test_emulator_world import check_world
+from emulator_helpers import Client, assert_error_envelope, cents, check_world
 
 
 @pytest.fixture(scope="module")
