@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .errors import ApiError
+from .routes import ALL_SCOPES
 from .seeding import rng_for
 
-ALL_SCOPES = ("shops:read", "customers:read", "customers:write", "vehicles:read", "vehicles:write",
-              "workorders:read", "workorders:write", "payments:read", "payments:charge",
-              "inventory:read", "inventory:write", "employees:read", "webhooks:manage")
 ENVIRONMENTS = ("sandbox", "live")
 
 

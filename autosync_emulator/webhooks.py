@@ -28,6 +28,9 @@ EVENTS = ("workorder.created", "workorder.updated", "workorder.completed", "work
           "appointment.created", "inspection.completed", "inspection.approved", "inventory.low_stock")
 
 
+SIGNATURE_HEADER = "X-AutoSync-Signature"
+
+
 def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -169,7 +172,7 @@ class Webhooks:
                     self._lock.notify_all()
 
     def _attempt(self, session: requests.Session, delivery: dict) -> int | str:
-        headers = {"Content-Type": "application/json", "X-AutoSync-Signature": delivery["signature"],
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: delivery["signature"],
                    "X-AutoSync-Event": delivery["event"], "X-AutoSync-Delivery": delivery["event_id"],
                    "User-Agent": "AutoSync-Webhooks/1.0 (emulator)"}
         try:

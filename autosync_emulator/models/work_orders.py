@@ -64,7 +64,8 @@ class WorkOrdersMixin:
         tech = self._employee(shop_id, body, "technician_id", "technician")
         advisor = self._employee(shop_id, body, "service_advisor_id", "service_advisor")
         mileage = opt_int(body, "mileage_in", 0, 5_000_000)
-        jobs_body = body.get("jobs") or []
+        jobs_body = body.get("jobs")
+        jobs_body = [] if jobs_body is None else jobs_body
         if not isinstance(jobs_body, list) or len(jobs_body) > 50:
             raise field_error("jobs", "The 'jobs' field must be a list of at most 50 jobs.")
         wo_id = self.ids.last["work_orders"] + 1
@@ -90,7 +91,8 @@ class WorkOrdersMixin:
             raise field_error(where, f"'{where}' must be an object with name, technician_id?, line_items?.")
         name = req_str(body, "name", 200)
         tech = self._employee(shop_id, body, "technician_id", "technician") or default_tech
-        lines_body = body.get("line_items") or []
+        lines_body = body.get("line_items")
+        lines_body = [] if lines_body is None else lines_body
         if not isinstance(lines_body, list) or len(lines_body) > 100:
             raise field_error(f"{where}.line_items", "line_items must be a list of at most 100 items.")
         ctx = self.ctx(shop_id)
