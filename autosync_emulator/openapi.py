@@ -12,7 +12,7 @@ import functools
 
 import orjson
 
-from .openapi_schemas import SCHEMAS, enum, obj, ref
+from .openapi_schemas import REQUEST_EXAMPLES, SCHEMAS, enum, obj, ref
 from .routes import (ALL_SCOPES, BOOL_FILTERS, DEFAULT_PER_PAGE, ENUM_FILTERS, INT_FILTERS, MAX_INT, MAX_PAGE,
                      MAX_PER_PAGE, OPERATIONS, SEARCH, STR_FILTERS, Operation)
 from .vin import VIN_PATTERN
@@ -54,7 +54,8 @@ LIST_PARAMS = [
     _param("updated_after", TS_PARAM, description="strictly after (ISO 8601; an offset or fraction is accepted)"),
 ]
 PATH_INT = {"type": "integer", "format": "int64", "minimum": 0}
-SHOP_ID = _param("shop_id", PATH_INT, "path", True)
+# every world has shop 1, whose first customer (1) owns vehicle 1: the examples use them
+SHOP_ID = {**_param("shop_id", PATH_INT, "path", True), "example": 1}
 OBJ_ID = _param("id", PATH_INT, "path", True)
 VIN = _param("vin", {"type": "string", "minLength": 17, "maxLength": 17, "pattern": VIN_PATTERN}, "path", True,
              "a 17-character VIN (any case); its check digit is verified (422 otherwise)")
@@ -153,7 +154,10 @@ def _operation(op: Operation) -> dict:
         out["description"] = f"Needs the `{op.scope}` scope (an API key carries every scope)."
     if op.request is not None:
         media = "application/x-www-form-urlencoded" if op.handler == "oauth_token" else "application/json"
-        out["requestBody"] = {"required": True, "content": {media: {"schema": ref(op.request)}}}
+        content = {"schema": ref(op.request)}
+        if op.request in REQUEST_EXAMPLES:
+            content["example"] = REQUEST_EXAMPLES[op.request]
+        out["requestBody"] = {"required": True, "content": {media: content}}
     out["responses"] = {**_success(op), **{k: v for s in _statuses(op) for k, v in _error(s).items()}}
     return out
 

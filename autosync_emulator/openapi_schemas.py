@@ -232,4 +232,24 @@ REQUEST_SCHEMAS = {
                          "client_id": STR, "client_secret": STR}, ["grant_type"]),
 }
 
+# bodies that succeed in any seeded world (shop 1's first customer is 1 and owns vehicle 1)
+REQUEST_EXAMPLES = {
+    "CustomerCreate": {"first_name": "Mike", "last_name": "Rodriguez", "email": "mike@example.com"},
+    "CustomerUpdate": {"notes": "Prefers text"},
+    "VehicleCreate": {"customer_id": 1, "year": 2019, "make": "Honda", "model": "Civic"},
+    "VehicleUpdate": {"mileage": 42000},
+    "WorkOrderCreate": {"customer_id": 1, "vehicle_id": 1, "notes": "Brake noise",
+                        "jobs": [{"name": "Diagnostic", "line_items": [{"type": "labor", "hours": 1.5}]}]},
+    "WorkOrderUpdate": {"notes": "Customer waiting"},
+    "WorkOrderStatus": {"status": "in_progress"},
+    "JobCreate": {"name": "Wiper blades", "line_items": [{"type": "fee", "description": "Shop supplies",
+                                                          "unit_price": 4.95}]},
+    "PaymentCreate": {"work_order_id": 1, "amount": 10.0, "method": "cash"},
+    "RefundCreate": {"amount": 1.0, "reason": "goodwill"},
+    "AppointmentCreate": {"customer_id": 1, "vehicle_id": 1, "starts_at": "2025-07-01T09:00:00Z"},
+    "InventoryUpdate": {"adjustment": 5},
+    "WebhookCreate": {"url": "http://127.0.0.1:9/hooks", "events": ["customer.created"]},
+    "TokenRequest": {"grant_type": "client_credentials"},
+}
+
 SCHEMAS = {**RESPONSE_SCHEMAS, **REQUEST_SCHEMAS}
