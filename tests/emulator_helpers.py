@@ -1,6 +1,9 @@
 """Helpers for the emulator's own tests: a small client, the error envelope, world invariants."""
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import requests
 
 from autosync_emulator.money import tax_cents, tax_rate_thousandths
@@ -56,6 +59,29 @@ def assert_error_envelope(response: requests.Response, status: int, code: str | 
     if code is not None:
         assert body["error"]["code"] == code, body
     return body["error"]
+
+
+class FakeClock:
+    """A wall clock the test moves by hand: `Emulator(wall_clock=clock)` runs rate windows and
+    token lifetimes on it, so no test waits for real seconds to pass."""
+
+    def __init__(self, now: float = 1_750_000_000.0):  # a multiple of every window the tests use
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "the condition") -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds (a deadline, never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
 
 
 def cents(x) -> int:

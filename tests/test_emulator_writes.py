@@ -8,13 +8,15 @@ from autosync_emulator import Emulator
 from emulator_helpers import Client, assert_error_envelope, cents, check_world
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emu():
+    """An emulator per test (no test sees another's writes); its world stays consistent after them."""
     with Emulator(seed=21, shops=2, work_orders=30) as e:
         yield e
+        check_world(e.truth())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client(emu):
     return Client(emu)
 
@@ -205,6 +207,3 @@ def test_unsupported_write_is_405_envelope(client):
     assert_error_envelope(client.delete("/shops/1/workorders/1"), 405, "invalid_request")
     assert_error_envelope(client.request("PUT", "/shops/1/customers/1", json={}), 405)
 
-
-def test_world_stays_consistent_after_writes(emu):
-    check_world(emu.truth())
