@@ -74,7 +74,7 @@ def make_handler(op: Operation, core_ref: Callable[[], EmulatorCore]) -> Handler
         who = principal(request)
         who.require(scope)
         q = parse_list_query(core.settings, "shops", query_params(request))
-        shop_ids = [sid for sid in core.store.tables["shops"].visible if who.can_see_shop(sid)]
+        shop_ids = [sid for sid in core.store.visible_ids("shops") if who.can_see_shop(sid)]
         return raw_response(list_body(core.store, core.settings, "shops", sorted(shop_ids), q))
 
     async def get_shop(request: Request) -> Response:

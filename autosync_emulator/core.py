@@ -20,7 +20,8 @@ from .timefmt import DEFAULT_START, iso, parse_iso
 
 ENVIRONMENT_RATE_LIMITS = {"sandbox": 300, "live": 100}
 
-# API-variant settings (CONTRACT.md, last section); defaults are the contract's behaviour
+# API variants: behaviours some deployments of the API show (see the README, "API variants");
+# the defaults are the documented behaviour
 DEFAULT_SETTINGS: dict[str, Any] = {
     "updated_after_inclusive": False,
     "ignore_updated_after": [],

@@ -129,6 +129,9 @@ class ShopContext:
         self.advisors = advisors
         self.parts_by_key = parts_by_key
 
+    def seen(self, key: str) -> bool:
+        return key in self._firsts
+
     def first(self, key: str) -> bool:
         """True the first time `key` is asked for in this shop: rare cases a small world must
         still contain (a refund, a failed card, a pending text-to-pay ...)."""

@@ -154,6 +154,14 @@ class Store:
     def visible(self, resource: str, oid: int) -> dict | None:
         return self.tables[resource].visible.get(oid)
 
+    def latest_objects(self, resource: str):
+        """Every object's newest version (uncommitted ones included), in insertion order: a live view."""
+        return self.tables[resource].latest.values()
+
+    def visible_ids(self, resource: str):
+        """The ids a client can see now, in insertion order: a live view."""
+        return self.tables[resource].visible.keys()
+
     def ids_of_shop(self, resource: str, shop_id: int) -> SortedList:
         """The sorted ids of one shop's visible objects (a live view: do not modify)."""
         idx = self.tables[resource].index.get(shop_id)

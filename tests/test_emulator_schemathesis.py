@@ -11,42 +11,22 @@ coverage phase too) is `benchmarks/schemathesis_run.py`; its figures are in the 
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from autosync_emulator import Emulator
+from emulator_helpers import schemathesis_command, write_schemathesis_config
 
 pytest.importorskip("schemathesis")
 
-# every check Schemathesis has but three: positive_data_acceptance (a valid body may still break a
-# business rule: 409/422 are the right answers), ignored_auth and object_level_authorization
-# (they need a second credential's view of the same objects, which the document does not describe)
-EXCLUDED_CHECKS = "positive_data_acceptance,ignored_auth,object_level_authorization"
 MAX_EXAMPLES = 4
 SEED = 20261128
-
-
-def schemathesis_command(root_url: str, config_path, *, phases: str, max_examples: int, seed: int) -> list[str]:
-    return [sys.executable, "-c", "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())",
-            "--config-file", str(config_path), "--no-color",
-            "run", f"{root_url}/v1/openapi.json", "--checks", "all", "--exclude-checks", EXCLUDED_CHECKS,
-            "--phases", phases, "--max-examples", str(max_examples), "--seed", str(seed), "--workers", "1",
-            "--generation-database", "none", "--request-timeout", "30"]
-
-
-def write_config(path, emu) -> None:
-    """Credentials per security scheme of the document: the API key for every operation, the
-    OAuth client (HTTP Basic) for /oauth/token."""
-    path.write_text(f'[auth.openapi.apiKey]\nbearer = "{emu.api_key}"\n'
-                    f'[auth.openapi.clientBasic]\nusername = "{emu.oauth_client_id}"\n'
-                    f'password = "{emu.oauth_client_secret}"\n')
 
 
 def test_schemathesis_finds_nothing_in_a_bounded_seeded_run(tmp_path):
     with Emulator(seed=31, shops=2, work_orders=15) as emu:
         config = tmp_path / "schemathesis.toml"
-        write_config(config, emu)
+        write_schemathesis_config(config, emu.api_key, emu.oauth_client_id, emu.oauth_client_secret)
         run = subprocess.run(schemathesis_command(emu.root_url, config, phases="examples,fuzzing,stateful",
                                                   max_examples=MAX_EXAMPLES, seed=SEED),
                              capture_output=True, text=True, timeout=600, cwd=tmp_path)

@@ -26,8 +26,8 @@ class PaymentsMixin:
             self.refundable[shop].discard(p["id"])
 
     def payments_of(self, wo_id: int) -> list[dict]:
-        table = self.store.tables["payments"].latest
-        return [table[pid] for pid in self.payments_of_wo.get(wo_id, ()) if pid in table]
+        latest = self.store.latest
+        return [p for p in (latest("payments", pid) for pid in self.payments_of_wo.get(wo_id, ())) if p is not None]
 
     def outstanding_cents(self, wo: dict) -> int:
         """What can still be charged: total - net paid - pending charges."""

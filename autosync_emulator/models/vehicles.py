@@ -63,7 +63,7 @@ class VehiclesMixin:
         return vehicle
 
     def wo_count_of_vehicle(self, vid: int) -> int:
-        return sum(1 for wo in self.store.tables["work_orders"].latest.values() if wo["vehicle_id"] == vid)
+        return sum(1 for wo in self.store.latest_objects("work_orders") if wo["vehicle_id"] == vid)
 
     def _store_vehicle(self, old: dict | None, vehicle: dict) -> None:
         if old is not None:

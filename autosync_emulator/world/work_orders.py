@@ -213,7 +213,7 @@ def _generate_payments(rp: random.Random, ids: Ids, ctx: ShopContext, wo: dict, 
             pay_status = "pending"
         pay = build_payment(rp, ids.next("payments"), ctx.shop_id, wo["id"], amount_c, method, pay_status, ts)
         wanted = rp.random() < 0.05
-        if pay_status == "succeeded" and (wanted or ("refund" not in ctx._firsts and ts + HOUR <= clock)):
+        if pay_status == "succeeded" and (wanted or (not ctx.seen("refund") and ts + HOUR <= clock)):
             rts = ts + rp.randint(HOUR, 20 * DAY)
             if not wanted:
                 rts = min(rts, clock)
@@ -233,7 +233,7 @@ def _generate_payments(rp: random.Random, ids: Ids, ctx: ShopContext, wo: dict, 
         payments.append(build_payment(rp, ids.next("payments"), ctx.shop_id, wo["id"], total_c,
                                       "text_to_pay", "pending", ts))
         touched.append(ts)
-    elif status in ("completed", "invoiced") and "pending_payment" not in ctx._firsts:
+    elif status in ("completed", "invoiced") and not ctx.seen("pending_payment"):
         outstanding = total_c - sum(cents(p["amount"]) - cents(p["refunded_amount"]) for p in payments if p["status"] != "failed")
         if outstanding > 0:
             ctx.first("pending_payment")
