@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "Summary printed by Schemathesis:",
         "",
         "```",
-        out.split("SUMMARY")[-1].strip() if "SUMMARY" in out else out[-3000:],
+        out.split("SUMMARY")[-1].strip().lstrip("=").strip() if "SUMMARY" in out else out[-3000:],
         "```",
     ]
     text = "\n".join(lines) + "\n"
