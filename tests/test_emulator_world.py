@@ -42,7 +42,7 @@ def test_world_has_the_variety_a_sync_must_handle(truth):
     assert any(len([p for p in w["payments"] if p["status"] == "succeeded"]) > 1 for w in objs["work_orders"])
     jobs = [j for w in objs["work_orders"] for j in w["jobs"]]
     assert {j["status"] for j in jobs} == {"pending", "approved", "declined", "completed"}
-    assert {l["type"] for j in jobs for l in j["line_items"]} == {"labor", "part", "fee"}
+    assert {line["type"] for j in jobs for line in j["line_items"]} == {"labor", "part", "fee"}
     assert {i["status"] for i in objs["inspections"]} == {"in_progress", "sent", "responded"}
     items = [it for i in objs["inspections"] for it in i["items"]]
     assert {it["condition"] for it in items} == {"green", "yellow", "red"}

@@ -114,7 +114,7 @@ def test_work_order_lifecycle_and_money(client, emu):
     assert wo["status"] == "draft" and wo["started_at"] is None
     lines = wo["jobs"][0]["line_items"]
     assert cents(lines[0]["total"]) == 12499  # 1.25 h x 99.99 = 124.9875 -> 124.99
-    assert cents(wo["subtotal"]) == sum(cents(l["total"]) for l in lines)
+    assert cents(wo["subtotal"]) == sum(cents(line["total"]) for line in lines)
     r = client.post(f"/shops/1/workorders/{wo['id']}/jobs", json={"name": "Wipers", "line_items": [{"type": "labor", "hours": 0.2}]})
     assert r.status_code == 201 and r.json()["data"]["status"] == "pending"
     assert_error_envelope(client.patch(f"/shops/1/workorders/{wo['id']}/status", json={"status": "invoiced"}), 409, "conflict")

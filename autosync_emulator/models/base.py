@@ -87,11 +87,11 @@ class BackendBase:
         for iid, insp in tables["inspections"].latest.items():
             self.inspection_of_wo[insp["work_order_id"]] = iid
             self._index_inspection(None, insp)
-        for wid, wo in tables["work_orders"].latest.items():
+        for wo in tables["work_orders"].latest.values():
             self._index_wo(None, wo)
             self.wo_count_of_customer[wo["customer_id"]] = self.wo_count_of_customer.get(wo["customer_id"], 0) + 1
             self.next_number[wo["shop_id"]] = max(self.next_number[wo["shop_id"]], wo["number"] + 1)
-        for aid, appt in tables["appointments"].latest.items():
+        for appt in tables["appointments"].latest.values():
             self._index_appointment(None, appt)
         for shop_id in self.contexts:
             for group in (self.wo_by_status[shop_id], self.open_inspections[shop_id], self.appointments_by_status[shop_id]):

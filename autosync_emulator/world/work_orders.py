@@ -127,7 +127,7 @@ def _generate_inspection(rx: random.Random, ids: Ids, ctx: ShopContext, wo_id: i
         condition = CONDITION.pick(rx)
         photos = []
         if condition != "green" or rx.random() < 0.05:
-            for n in range(rx.randint(1, 2) if condition != "green" else 1):
+            for _ in range(rx.randint(1, 2) if condition != "green" else 1):
                 pid = ids.next("photos")
                 photos.append({"id": pid, "url": f"https://media.autosync.example/inspections/{insp_id}/{item_id}/{pid}.jpg",
                                "caption": rx.choice(("Before", "Close-up", "Measurement", "Overview", None))})
