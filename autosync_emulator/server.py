@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import uvicorn
@@ -37,13 +37,18 @@ class Emulator:
 
     with Emulator(seed=42, shops=3, work_orders=50) as emu:
         requests.get(emu.base_url + "/shops", headers={"Authorization": f"Bearer {emu.api_key}"})
+
+    `wall_clock` (epoch seconds, default `time.time`) runs the rate windows and token lifetimes:
+    a test passes a clock it moves by hand instead of sleeping. The emulator's own clock (the
+    world's time, moved by `advance`) is separate.
     """
 
     def __init__(self, seed: int = 42, shops: int = 3, work_orders: int = 50, environment: str = "sandbox",
                  rate_limit: int = 0, rate_window_seconds: float = 60, host: str = "127.0.0.1", port: int = 0,
-                 **settings: Any) -> None:
+                 wall_clock: Callable[[], float] = time.time, **settings: Any) -> None:
         self.core = EmulatorCore(seed=seed, shops=shops, work_orders=work_orders, environment=environment,
-                                 rate_limit=rate_limit, rate_window_seconds=rate_window_seconds, **settings)
+                                 rate_limit=rate_limit, rate_window_seconds=rate_window_seconds,
+                                 wall_clock=wall_clock, **settings)
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None
