@@ -1,6 +1,8 @@
 """Serve an emulator on 127.0.0.1: `Emulator` runs uvicorn in a thread, as a context manager."""
 from __future__ import annotations
 
+import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -12,10 +14,28 @@ import uvicorn
 from .app import build_app
 from .core import EmulatorCore
 
+logger = logging.getLogger("autosync_emulator")
+
+CONTROL_PLANE_EXPOSED = (
+    "the emulator's control plane (/_emulator/: truth, faults, clock, API keys) has no authentication; "
+    "listening on {host} exposes it to every machine that can reach that address. Bind 127.0.0.1 "
+    "unless that network is yours alone.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only "localhost" is known to stay on this machine
+        return False
+
 
 def serve_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
     # socket says it is TCP; without it Nagle + delayed ACK cost ~40 ms per response.
+    if not is_loopback(host):
+        logger.warning(CONTROL_PLANE_EXPOSED.format(host=host))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -266,3 +266,16 @@ def test_background_activity_changes_data_while_a_client_pages(emu, client):
     assert r.status_code == 200 and r.json()["running"] is True
     assert requests.delete(emu.root_url + "/_emulator/activity").json()["running"] is False
     assert_error_envelope(requests.post(emu.root_url + "/_emulator/activity", json={"hours_per_second": -1}), 422)
+
+
+def test_binding_beyond_loopback_warns_that_the_control_plane_is_open(caplog):
+    from autosync_emulator.server import is_loopback, serve_socket
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.10") and not is_loopback("shop.example")
+    with caplog.at_level("WARNING", logger="autosync_emulator"):
+        serve_socket("127.0.0.1", 0).close()
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="autosync_emulator"):
+        serve_socket("0.0.0.0", 0).close()  # bound, never listened on by a server: closed at once
+    assert "no authentication" in caplog.text and "0.0.0.0" in caplog.text
