@@ -57,20 +57,22 @@ def test_reconciliation_marks_exactly_the_hard_deleted_rows_and_reports_its_cost
         # history is kept: the deleted rows (and their children) are still in the raw tables
         assert_exactly_truth(raw, truth)  # tolerates marked rows of deleted records only
 
-        # cost: the shops listing, one page per 100 ids per shop and resource, one GET per delete
+        # cost: the shops listing (once per shop: each shop reconciles in its own pipeline), one
+        # page per 100 ids per shop and resource, one GET per delete
         live = truth["objects"]
         pages = sum(
             max(1, math.ceil(sum(1 for row in live[name] if row["shop_id"] == shop["id"]) / 100))
             for name in SHOP_SCOPED for shop in live["shops"]
         )
-        expected = 1 + pages + sum(rec["marked_deleted"].values())
+        shops = len(live["shops"])
+        expected = shops + pages + sum(rec["marked_deleted"].values())
         assert rec["requests"] == expected
         served = emu.request_log()["total"]
         assert served == summary["requests"] + rec["requests"]
 
         # twice in a row: nothing more to mark, the same listing cost without confirmations
         again = cli(tmp_path, capsys, emu, "--reconcile-deletes")["reconciliation"]
-        assert again["marked_deleted"] == {} and again["requests"] == 1 + pages
+        assert again["marked_deleted"] == {} and again["requests"] == shops + pages
         assert deletion_problems(raw, truth) == []
 
 

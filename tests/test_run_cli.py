@@ -38,13 +38,13 @@ def test_json_summary_reports_rows_requests_429s_and_duration(tmp_path, capsys, 
     assert summary["requests"] == sum(sum(kinds.values()) for kinds in summary["requests_by_resource"].values())
     assert summary["rate_limited_429"] == 0 and summary["duration_seconds"] > 0
 
-    # the second run: nothing changed, nothing loaded, list requests only (each shop's own
-    # pipeline lists the shops once and each of its resources once)
+    # the second run: nothing changed, nothing loaded, list requests only (the shops are listed
+    # to find them, then each shop's own pipeline lists the shops once and each of its resources once)
     assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--json") == 0
     again = json.loads(capsys.readouterr().out)
     assert again["rows"] == {} and again["rows_total"] == 0
     assert again["shops"] == [1, 2]
-    assert again["requests"] == 2 * len(RESOURCES)
+    assert again["requests"] == 1 + 2 * len(RESOURCES)
 
 
 def test_flags_pick_dataset_resources_shops_and_dates(tmp_path, capsys, emulator):

@@ -46,7 +46,12 @@ def run_sync(job: SyncJob) -> SyncSummary:
     summary = SyncSummary(run_id=uuid.uuid4().hex[:16], door=job.door, destination=str(target.destination),
                           dataset=str(target.dataset))
     try:
-        shop_ids = [int(shop) for shop in job.shops] if job.shops else list_shop_ids(job)
+        if job.shops:
+            shop_ids = [int(shop) for shop in job.shops]
+        else:
+            listing = RequestStats()
+            shop_ids = list_shop_ids(job, listing)
+            summary.requests = add_request_counts(summary.requests, listing.as_dict())
     except BaseException as failure:
         raise as_sync_failed(failure, summary=summary) from None
     summary.shops = shop_ids
@@ -123,11 +128,11 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
     return pipeline
 
 
-def list_shop_ids(job: SyncJob) -> List[int]:
+def list_shop_ids(job: SyncJob, request_stats: Optional[RequestStats] = None) -> List[int]:
     """The shops the job's credentials can see (GET /shops), in id order."""
     given = {k: v for k, v in source_arguments(job, None).items()
              if k in ("base_url", "api_key", "client_id", "client_secret", "environment")}
-    return visible_shop_ids(**given)
+    return visible_shop_ids(**given, request_stats=request_stats)
 
 
 @with_config(sections=("sources", "autosync"))
@@ -138,12 +143,13 @@ def visible_shop_ids(
     base_url: Optional[str] = dlt.config.value,
     environment: Optional[str] = dlt.config.value,
     request_timeout: float = 30.0,
+    request_stats: Optional[RequestStats] = None,
 ) -> List[int]:
     """Every shop the credentials can see. Not through the source's `shops` resource: that one
     emits only shops changed since its cursor, and here every shop is wanted."""
     selected = selected_endpoints(["shops"])
     auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
-    stats = RequestStats()
+    stats = request_stats if request_stats is not None else RequestStats()
     client = build_client(resolved_base_url, auth, stats, retry=RetryPolicy(timeout=float(request_timeout)))
     return sorted(int(shop) for shop in ShopDirectory(client, stats, None).ids())
 
