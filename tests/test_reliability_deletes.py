@@ -193,3 +193,28 @@ def test_reconciliation_marks_deletes_in_postgres_too(tmp_path):
         with pipeline.sql_client() as sql:
             for schema in (dataset, dataset + "_staging"):
                 sql.execute_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_an_orchestrated_deployment_marks_hard_deletes_on_its_schedule(tmp_path, monkeypatch):
+    # The Airflow task's function (what each mapped shop task runs), with the cadence a deployment
+    # configures: the engine reconciles when it is due, in every door, not only in the CLI.
+    from pipelines.engine import Target
+    from pipelines.orchestration import sync_shop_for_interval
+
+    monkeypatch.setenv("AUTOSYNC__RECONCILE_DELETES_EVERY_HOURS", "0.0001")  # due again after 0.36 s
+    warehouse = Target("duckdb", "autosync_raw", str(tmp_path / "raw.duckdb"), str(tmp_path / "p"))
+    with Emulator(seed=71, shops=1, work_orders=20) as emu:
+        monkeypatch.setenv("SOURCES__AUTOSYNC__API_KEY", emu.api_key)
+        monkeypatch.setenv("SOURCES__AUTOSYNC__BASE_URL", emu.base_url)
+        first = sync_shop_for_interval(1, None, None, False, warehouse)
+        assert "reconciliation" not in first  # the first run starts the clock
+        emu.advance(hours=48)  # new leads, drafts and appointments: the ones deletes pick
+        assert "reconciliation" in sync_shop_for_interval(1, None, None, False, warehouse)  # due: it ran
+        emu.advance(hours=48)  # the activity hard-deletes customers, work orders, appointments
+        raw = duckdb_at(tmp_path / "raw.duckdb")
+        truth = emu.truth()
+        assert deletion_problems(raw, truth), "the test needs rows deleted after they were loaded"
+        third = sync_shop_for_interval(1, None, None, False, warehouse)
+    assert sum(third["reconciliation"]["marked_deleted"].values()) > 0
+    assert deletion_problems(raw, truth) == []
+    assert_exactly_truth(raw, truth, shops=[1])
