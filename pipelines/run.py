@@ -36,12 +36,16 @@ from pipelines.engine import (  # noqa: E402
     SyncSummary,
     Target,
     demo_target,
+    duckdb_destination,
     raise_on_sigterm,
     refuse_non_demo_warehouse,
     run_sync,
 )
 
 logger = logging.getLogger("autosync.run")
+
+# duckdb_destination: benchmarks/worker.py builds the connector's DuckDB destination from here
+__all__ = ["DEMO_WORLD", "build_parser", "duckdb_destination", "job_from_args", "job_from_flags", "main"]
 
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 

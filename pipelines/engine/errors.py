@@ -23,6 +23,7 @@ EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
 EXIT_TERMINATED = 143  # SIGTERM
 INTERRUPTED_MESSAGE = "interrupted: nothing of this run is committed; the next run resumes"
 
+
 class SyncFailed(Exception):
     """The one error every door sees: a one-line message (no secrets), a category and the exit
     code the CLI ends with. `summary` holds what was done before the failure (shops completed)."""
@@ -97,6 +98,11 @@ def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = 
                           EXIT_FAILED, "unexpected", summary)
     category = "destination" if isinstance(known, DestinationError) else "source"
     return SyncFailed(str(known), known.exit_code, category, summary)
+
+
+def autosync_error_in(failure: BaseException) -> Optional[AutosyncError]:
+    """The connector's own error (with its user message) somewhere in a failure's causes, or None."""
+    return _find(failure, AutosyncError)
 
 
 def _find(failure: BaseException, kind: type) -> Any:

@@ -74,9 +74,7 @@ class Target:
 
     def destination_factory(self, staging_layout: Optional[str] = None) -> Any:
         if self.destination == "duckdb":
-            # Parquet: dlt's default for DuckDB (insert_values) made the load the largest cost
-            # of a sync and its memory grow with the world (benchmarks/README.md).
-            factory: Any = dlt.destinations.duckdb(str(self.duckdb_path), preferred_loader_file_format="parquet")
+            factory: Any = duckdb_destination(str(self.duckdb_path))
         elif self.destination == "postgres":
             factory = dlt.destinations.postgres()  # DESTINATION__POSTGRES__CREDENTIALS or secrets.toml
         else:
@@ -102,6 +100,12 @@ class Target:
     def describe(self) -> str:
         where = f" {self.duckdb_path}" if self.destination == "duckdb" else ""
         return f"{self.destination}{where} dataset {self.dataset}"
+
+
+def duckdb_destination(path: str) -> Any:
+    """DuckDB, loading parquet files: dlt's default for DuckDB (insert_values) made the load the
+    largest cost of a sync and its memory grow with the world (benchmarks/README.md)."""
+    return dlt.destinations.duckdb(path, preferred_loader_file_format="parquet")
 
 
 def default_pipelines_dir() -> str:
