@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    raise_on_sigterm()
+    previous_handler = raise_on_sigterm()
     started = time.monotonic()
     try:
         job = job_from_args(args)
@@ -91,6 +92,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from pipelines.engine import as_sync_failed
 
         return _report_failure(as_sync_failed(interrupt), args, started)
+    finally:
+        if previous_handler is not None:  # main() may run inside a longer-lived process
+            signal.signal(signal.SIGTERM, previous_handler)
 
 
 def job_from_args(args: argparse.Namespace) -> SyncJob:

@@ -147,7 +147,8 @@ def test_an_interrupted_run_exits_with_one_line_and_the_next_run_completes(tmp_p
     from reliability_helpers import assert_exactly_truth, cli_args, duckdb_at
 
     with Emulator(seed=43, shops=1, work_orders=20) as emu:
-        emu.set_faults([{"method": "GET", "path": "/v1/shops/*/*", "behaviour": "slow", "delay": 0.05}])
+        # slow list pages: the extract lasts seconds, so the signal lands inside it
+        emu.set_faults([{"method": "GET", "path": "/v1/shops/*/*", "behaviour": "slow", "delay": 0.3}])
         args = cli_args(emu, tmp_path)
         with open(tmp_path / "err.txt", "w") as err:
             proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),

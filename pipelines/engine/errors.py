@@ -39,15 +39,16 @@ class TerminationRequested(KeyboardInterrupt):
     Ctrl-C does, so both take the same path (exit 143 instead of 130)."""
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into `TerminationRequested` in this (main) thread; a no-op elsewhere."""
+def raise_on_sigterm() -> Any:
+    """Turn SIGTERM into `TerminationRequested` in this (main) thread; returns the handler it
+    replaced (for `signal.signal` to put back), or None where it changed nothing."""
     def handler(_signum: int, _frame: Any) -> None:
         raise TerminationRequested()
 
     try:
-        signal.signal(signal.SIGTERM, handler)
+        return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread: the host (Dagster, Airflow) owns signals there
-        pass
+        return None
 
 
 

@@ -87,7 +87,7 @@ class Target:
 
     def pipeline(self, pipeline_name: str, staging_layout: Optional[str] = None, progress: Any = None) -> dlt.Pipeline:
         """A dlt pipeline of this target (resolved first), in the target's working directory."""
-        target = self if self.pipelines_dir and self.dataset and self.destination else self.resolved()
+        target = self.resolved()  # idempotent: paths absolute, defaults filled
         kwargs: Dict[str, Any] = {"progress": progress} if progress is not None else {}
         return dlt.pipeline(
             pipeline_name=pipeline_name,
