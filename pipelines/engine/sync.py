@@ -142,6 +142,8 @@ def visible_shop_ids(
     client_secret: Optional[str] = dlt.secrets.value,
     base_url: Optional[str] = dlt.config.value,
     environment: Optional[str] = dlt.config.value,
+    retry_attempts: int = 5,
+    retry_max_wait: float = 20.0,
     request_timeout: float = 30.0,
     request_stats: Optional[RequestStats] = None,
 ) -> List[int]:
@@ -150,7 +152,8 @@ def visible_shop_ids(
     selected = selected_endpoints(["shops"])
     auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
     stats = request_stats if request_stats is not None else RequestStats()
-    client = build_client(resolved_base_url, auth, stats, retry=RetryPolicy(timeout=float(request_timeout)))
+    retry = RetryPolicy(attempts=int(retry_attempts), max_wait=float(retry_max_wait), timeout=float(request_timeout))
+    client = build_client(resolved_base_url, auth, stats, retry=retry)
     return sorted(int(shop) for shop in ShopDirectory(client, stats, None).ids())
 
 
