@@ -60,7 +60,7 @@ def test_run_py_syncs_then_builds_marts_equal_to_the_truth_full_and_incremental(
     dlt_dir, warehouse = str(tmp_path / "dlt"), tmp_path / "warehouse.duckdb"
     with Emulator(**WORLD) as emu:
         argv = ["--base-url", emu.base_url, "--api-key", emu.api_key, "--pipelines-dir", dlt_dir,
-                "--duckdb-path", str(warehouse), "--pipeline-name", "marts_e2e"]
+                "--duckdb-path", str(warehouse)]
         truth = emu.truth()
         _assert_world_has_the_cases(truth)
         with contextlib.redirect_stdout(io.StringIO()):
