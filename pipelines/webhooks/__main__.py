@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.webhooks.cli import main
+
+sys.exit(main())
