@@ -2,4 +2,6 @@ import sys
 
 from pipelines.webhooks.cli import main
 
-sys.exit(main())
+# Guarded: a sync in a spawned child process imports this module again as __mp_main__.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -122,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     on_events = None
     if not args.no_sync:
         on_events = connector_sync_trigger(
-            [*destination_args, "--dataset", args.dataset, *args.sync_arg], run_dbt=args.with_dbt
+            [*destination_args, "--dataset", args.dataset, *args.sync_arg], run_dbt=args.with_dbt,
+            in_child_process=not args.duckdb_path,  # see SyncOptions: DuckDB takes one writing process
         )
     metrics = ReceiverMetrics()
     app = create_app(secret, store, on_events, args.debounce_seconds, args.max_delay_seconds, args.path,

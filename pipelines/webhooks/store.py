@@ -67,9 +67,10 @@ def _sql_client(destination: Any, dataset_name: str):
 class WebhookEventStore:
     """Append-only `webhook_events`: insert-if-new (in batches) and a few reads. Thread-safe.
 
-    A connection is opened per batch and closed right after, so a DuckDB file is not held
-    between deliveries: the connector in another process can load into it meanwhile (DuckDB lets
-    one process write a file at a time); a batch that finds the file locked waits for it up to
+    A connection is opened per statement, or held by the writer while deliveries keep coming
+    (`held`), and closed when they stop, so a DuckDB file is not held between deliveries: the
+    connector in another process can load into it meanwhile (DuckDB lets one process write a
+    file at a time); a write that finds the file locked waits for it up to
     `lock_timeout_seconds`.
     """
 
@@ -82,6 +83,7 @@ class WebhookEventStore:
         self._sql = _sql_client(destination, dataset_name)
         self.qualified_table = self._sql.make_qualified_table_name(EVENTS_TABLE)
         self._lock = threading.Lock()
+        self._held = False
         self._create_table()
 
     # -- connection ------------------------------------------------------------------------
@@ -98,8 +100,25 @@ class WebhookEventStore:
                 time.sleep(0.1)
 
     @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep one connection open across several statements (opening a DuckDB file and
+        closing it cost several times an insert), until the block ends."""
+        with self._lock:
+            self._open()
+            self._held = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held = False
+                self._sql.close_connection()
+
+    @contextmanager
     def _session(self) -> Iterator[Any]:
         with self._lock:
+            if self._held:
+                yield self._sql
+                return
             self._open()
             try:
                 yield self._sql

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 
 from pipelines.webhooks.envelope import WebhookEvent
@@ -28,11 +29,17 @@ class QueueFull(Exception):
 
 
 class EventWriter:
-    def __init__(self, store: WebhookEventStore, max_pending: int = 1000, max_batch: int = 500):
+    def __init__(self, store: WebhookEventStore, max_pending: int = 1000, max_batch: int = 500,
+                 linger_seconds: float = 0.2, max_hold_seconds: float = 2.0):
         if max_pending < 1 or max_batch < 1:
             raise ValueError("max_pending and max_batch must be at least 1")
         self.store = store
         self.max_batch = max_batch
+        # While deliveries keep coming (none later than `linger_seconds` after the last batch)
+        # the warehouse connection stays open, but never longer than `max_hold_seconds` at a
+        # time, so a connector in another process still gets the DuckDB file between holds.
+        self.linger_seconds = linger_seconds
+        self.max_hold_seconds = max_hold_seconds
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -68,24 +75,53 @@ class EventWriter:
         thread.join(timeout)
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
+        item = self._queue.get()
+        while item is not _STOP:
+            item = self._hold_and_write(item)
+
+    def _take_batch(self, first: tuple) -> tuple[list[tuple], bool]:
+        """`first` and what else is waiting, up to max_batch; True if the stop marker came."""
+        batch = [first]
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
             if item is _STOP:
-                return
-            batch = [item]
-            stop_after = False
-            while len(batch) < self.max_batch:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _hold_and_write(self, item: tuple) -> object:
+        """Write batches on one held connection while they keep coming. Returns the next item
+        to handle: the stop marker, or the first delivery of the next hold."""
+        hold = self.store.held()
+        try:
+            hold.__enter__()
+        except Exception as exc:  # cannot even connect: fail this delivery (503), go on
+            item[1].set_exception(exc)
+            return self._queue.get()
+        began = time.monotonic()
+        stopping = False
+        try:
+            while True:
+                batch, stopping = self._take_batch(item)
+                self._write(batch)
+                if stopping or time.monotonic() - began > self.max_hold_seconds:
+                    break
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get(timeout=self.linger_seconds)
                 except queue.Empty:
                     break
                 if item is _STOP:
-                    stop_after = True
+                    stopping = True
                     break
-                batch.append(item)
-            self._write(batch)
-            if stop_after:
-                return
+        finally:
+            try:
+                hold.__exit__(None, None, None)
+            except Exception:  # a failed close must not end the writer thread
+                logger.exception("webhooks: closing the warehouse connection failed")
+        return _STOP if stopping else self._queue.get()
 
     def _write(self, batch: list[tuple[WebhookEvent, Future]]) -> None:
         self.batches += 1
