@@ -428,20 +428,45 @@ def run_flood(workdir: Path, objects: dict[str, list[dict]], receiver_args: list
     }
 
 
-def main() -> int:
-    """Full size against a fresh emulator world: the receiver stores only (--no-sync), so the
-    figures are the receiver's own; the test runs the same flood with the syncs on."""
+def main(argv: list[str] | None = None) -> int:
+    """Full size against a fresh emulator world. The receiver stores only (--no-sync), so the
+    figures are the receiver's own; tests/test_webhooks_flood.py runs the same flood with the
+    syncs on and checks the warehouse against the truth."""
+    import argparse
     import tempfile
+    import uuid
 
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", metavar="URL",
+                        help="store in this Postgres (a throwaway schema) instead of a DuckDB file")
+    args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from autosync_emulator import Emulator
 
+    env = {"RUNTIME__DLTHUB_TELEMETRY": "false"}
+    schema = f"wh_bench_{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as tmp, Emulator(seed=14, shops=2, work_orders=8) as emu:
         workdir = Path(tmp)
-        objects = emu.truth()["objects"]
-        result = run_flood(workdir, objects, ["--duckdb-path", str(workdir / "warehouse.duckdb"), "--no-sync"],
-                           {"RUNTIME__DLTHUB_TELEMETRY": "false"})
-    print(json.dumps(result["figures"], indent=2))
+        if args.postgres:
+            receiver_args = ["--postgres", "--dataset", schema, "--no-sync"]
+            env["DESTINATION__POSTGRES__CREDENTIALS"] = args.postgres
+        else:
+            receiver_args = ["--duckdb-path", str(workdir / "warehouse.duckdb"), "--no-sync"]
+        try:
+            result = run_flood(workdir, emu.truth()["objects"], receiver_args, env)
+        finally:
+            if args.postgres:
+                import psycopg2
+
+                con = psycopg2.connect(args.postgres)
+                con.autocommit = True
+                with con.cursor() as cursor:
+                    cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                con.close()
+    figures = result["figures"]
+    figures["warehouse"] = "postgres" if args.postgres else "duckdb"
+    figures["valid_final_status"] = result["sent"]["valid"]["final_status"]
+    print(json.dumps(figures, indent=2))
     return 0
 
 

@@ -594,3 +594,31 @@ def test_webhooks_postgres_receivers_starting_together():
         with con.cursor() as cursor:
             cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         con.close()
+
+
+# -- BigQuery's way of storing, and its configuration ------------------------------------------
+def test_webhooks_merge_strategy_stores_each_id_once(tmp_path):
+    """BigQuery enforces no primary key, so its store inserts with MERGE ... WHEN NOT MATCHED.
+    The same SQL runs on DuckDB, which checks the strategy here (BigQuery itself is not reachable)."""
+    import dlt
+
+    from pipelines.webhooks.store import MERGE, WebhookEventStore
+
+    store = WebhookEventStore(dlt.destinations.duckdb(str(tmp_path / "merge.duckdb")), dialect=MERGE)
+    first, second, third = (WebhookEvent.from_body(envelope(f"evt_m{i}", object_id=i)) for i in (1, 2, 3))
+    assert store.insert_many([first, second, first]) == {"evt_m1", "evt_m2"}
+    assert store.insert_many([second, third]) == {"evt_m3"}
+    assert store.insert(first) is False
+    assert store.event_ids() == ["evt_m1", "evt_m2", "evt_m3"]
+    assert store.latest_object_state("work_orders", 3)["id"] == 3
+
+
+def test_webhooks_cli_bigquery_without_credentials_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AUTOSYNC_WEBHOOK_SECRET", SECRET)
+    monkeypatch.chdir(tmp_path)  # no .dlt/secrets.toml here
+    for name in ("PROJECT_ID", "PRIVATE_KEY", "CLIENT_EMAIL"):
+        monkeypatch.delenv(f"DESTINATION__BIGQUERY__CREDENTIALS__{name}", raising=False)
+    assert webhooks.main(["--bigquery"]) == 2
+    err = capsys.readouterr().err
+    assert "--bigquery needs destination.bigquery.credentials" in err
+    assert SECRET not in err

@@ -85,6 +85,10 @@ def test_webhooks_flood_stores_each_event_once_and_syncs_to_truth(tmp_path, monk
     with psycopg2.connect(POSTGRES) as con, con.cursor() as cursor:
         cursor.execute(f'select event_id from "{dataset}".webhook_events')
         stored = [row[0] for row in cursor.fetchall()]
+        cursor.execute(f'select count(*) from "{dataset}".webhook_events where strpos(payload::text, %s) > 0',
+                       [webhooks_flood.SECRET])
+        assert cursor.fetchone()[0] == 0
+    assert webhooks_flood.SECRET not in log  # nor in anything the receiver logged
     assert len(stored) == len(set(stored))
     assert set(stored) == result["distinct_ids"]
     assert metrics["outcomes"]["stored"] == len(result["distinct_ids"])
