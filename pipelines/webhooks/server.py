@@ -75,6 +75,14 @@ def guarded_protocol(limits: ReceiverLimits, metrics: ReceiverMetrics) -> type[H
                 metrics.refuse("over_capacity")  # uvicorn answers it 503 below
             super().on_headers_complete()
 
+        def on_body(self, body: bytes) -> None:
+            if not self._headers_too_large:  # no request cycle was started for it
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            if not self._headers_too_large:
+                super().on_message_complete()
+
         # helpers ----------------------------------------------------------------------
         def _add_header_bytes(self, size: int) -> None:
             self._header_bytes += size
