@@ -151,7 +151,7 @@ class WebhookEventStore:
         )
 
     def _create_table(self) -> None:
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             try:
                 with self._session() as client:
                     if not client.has_dataset():
@@ -160,9 +160,11 @@ class WebhookEventStore:
                 return
             except Exception:
                 # IF NOT EXISTS is not atomic on Postgres: a receiver starting at the same moment
-                # may have won the race (unique violation). The second try sees its objects.
-                if attempt == 2:
+                # may have won the race (unique violation), once for the schema and once for the
+                # table. The next try sees what it created.
+                if attempt == 3:
                     raise
+                time.sleep(0.1 * attempt)
 
     # -- writes ----------------------------------------------------------------------------
     def insert_many(self, events: Iterable[WebhookEvent]) -> set[str]:

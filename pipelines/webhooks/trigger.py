@@ -1,7 +1,7 @@
 """The one place that runs a sync for what deliveries touched.
 
-Everything else in the receiver only calls `sync_touched`; to run the sync another way (a
-library call instead of the CLI's `main`), change `_run_sync` and nothing else.
+Everything else in the receiver only calls `sync_touched`, which hands the job to the sync engine
+(`pipelines.engine.run_sync`, the same code path as the CLI, Dagster and Airflow).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ class SyncOptions:
     """How the triggered sync runs.
 
     `destination_args` are `pipelines.run` flags that pick the destination (the same warehouse
-    this receiver stores events in) and anything else the sync needs (e.g. `--base-url`). dbt is
+    this receiver stores events in) and anything else the sync needs (e.g. `--base-url`); they
+    become an engine job with `pipelines.run.job_from_flags`. dbt is
     off by default: a dbt build per webhook batch is heavy, and the marts refresh on the scheduled
     run.
     `in_child_process`: run the sync in a child process, so the memory a sync needs (dlt's
@@ -32,43 +33,44 @@ class SyncOptions:
     in_child_process: bool = False
 
 
-def _argv(resources: list[str], shops: list[int], options: SyncOptions) -> list[str]:
-    argv = [
-        "--resources", ",".join(resources),
-        "--shops", ",".join(str(shop_id) for shop_id in shops),
-        *options.destination_args,
-    ]
-    if not options.run_dbt:
-        argv.append("--no-dbt")
-    return argv
+def _run_sync(resources: list[str], shops: list[int], options: SyncOptions) -> None:
+    """The sync itself, through the sync engine; raises `pipelines.engine.SyncFailed` if it
+    failed (SystemExit for flags `pipelines.run` refuses, as argparse does)."""
+    # lazy: the connector is heavy and optional for receiving
+    from pipelines.engine import run_sync
+    from pipelines.run import job_from_flags
+
+    job = job_from_flags(options.destination_args, door="webhook")
+    job.resources, job.shops, job.run_dbt = resources, shops, options.run_dbt
+    run_sync(job)
 
 
-def _run_sync(argv: list[str]) -> int:
-    """The sync itself; its exit code (0 = every touched table synced)."""
-    from pipelines import run  # lazy: the connector is heavy and optional for receiving
+def _child_main(resources: list[str], shops: list[int], options: SyncOptions) -> None:
+    from pipelines.engine import SyncFailed
 
-    return run.main(argv)
-
-
-def _child_main(argv: list[str]) -> None:
-    sys.exit(_run_sync(argv))
+    try:
+        _run_sync(resources, shops, options)
+    except SyncFailed as failure:
+        print(f"error: webhook-triggered sync: {failure.message}", file=sys.stderr)
+        sys.exit(failure.exit_code)
 
 
 def sync_touched(resources: Iterable[str], shops: Iterable[int], options: SyncOptions) -> None:
-    """Run the connector's incremental sync of `resources` for `shops`; raise if it failed."""
+    """Run the incremental sync of `resources` for `shops`; raise `SyncFailed` if it failed."""
     resources, shops = sorted(resources), sorted(shops)
-    argv = _argv(resources, shops, options)
     if not options.in_child_process:
-        exit_code = _run_sync(argv)
-    else:
-        # spawn, not fork: the receiver has threads (writer, batcher) and an event loop
-        child = multiprocessing.get_context("spawn").Process(
-            target=_child_main, args=(argv,), name="autosync-webhook-sync")
-        child.start()
-        child.join()
-        exit_code = child.exitcode
-    if exit_code != 0:
-        raise RuntimeError(f"pipelines.run exited with {exit_code} for {resources}")
+        _run_sync(resources, shops, options)
+        return
+    # spawn, not fork: the receiver has threads (writer, batcher) and an event loop
+    child = multiprocessing.get_context("spawn").Process(
+        target=_child_main, args=(resources, shops, options), name="autosync-webhook-sync")
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        from pipelines.engine import SyncFailed
+
+        raise SyncFailed(f"the sync of {resources} for shops {shops} failed in its child process "
+                         f"(exit {child.exitcode}; its error is in the log above)", exit_code=child.exitcode or 1)
 
 
 def connector_sync_trigger(destination_args: Sequence[str] = (), run_dbt: bool = False,
