@@ -188,3 +188,19 @@ def test_webhooks_writer_answers_each_delivery_of_a_batch(store):
     futures: list[Future] = [writer.submit(event) for event in (first, first, WebhookEvent.from_body(envelope("evt_w2")))]
     writer.stop(timeout=30)
     assert [future.result(timeout=30) for future in futures] == [True, False, True]
+
+
+def test_webhooks_connections_over_the_limit_get_503_with_retry_after(store):
+    limits = ReceiverLimits(max_connections=2, header_timeout_seconds=5)
+    with guarded_server(store, limits) as (port, metrics):
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # both accepted: the limit is reached
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as third:
+                third.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answer = _read_all(third)
+        finally:
+            for conn in idle:
+                conn.close()
+    assert answer.startswith(b"HTTP/1.1 503") and b"retry-after: 5" in answer.lower()
+    assert metrics.snapshot()["refused"]["over_capacity"] == 1

@@ -9,6 +9,7 @@ reads the body as a stream.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -23,8 +24,23 @@ def _plain_response(status_line: bytes, message: str) -> bytes:
             + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body)
 
 
+def _over_capacity_app(retry_after_seconds: int):
+    body = json.dumps({"success": False, "error": {
+        "code": "over_capacity", "status": 503,
+        "message": "too many connections at once; retry later"}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"retry-after", str(retry_after_seconds).encode()), (b"connection", b"close")]
+
+    async def over_capacity(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return over_capacity
+
+
 def guarded_protocol(limits: ReceiverLimits, metrics: ReceiverMetrics) -> type[HttpToolsProtocol]:
     """An HttpToolsProtocol class bound to these limits and counters (uvicorn takes a class)."""
+    over_capacity = _over_capacity_app(limits.retry_after_seconds)
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
@@ -72,7 +88,15 @@ def guarded_protocol(limits: ReceiverLimits, metrics: ReceiverMetrics) -> type[H
             if self.limit_concurrency is not None and (
                 len(self.connections) >= self.limit_concurrency or len(self.tasks) >= self.limit_concurrency
             ):
-                metrics.refuse("over_capacity")  # uvicorn answers it 503 below
+                # uvicorn would answer its own 503 without Retry-After; answer ours instead.
+                metrics.refuse("over_capacity")
+                app, limit = self.app, self.limit_concurrency
+                self.app, self.limit_concurrency = over_capacity, None
+                try:
+                    super().on_headers_complete()
+                finally:
+                    self.app, self.limit_concurrency = app, limit
+                return
             super().on_headers_complete()
 
         def on_body(self, body: bytes) -> None:
