@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import json
 import logging
 import subprocess
@@ -430,6 +431,9 @@ def test_webhooks_batcher_stop_runs_pending_batch():
 
 def test_webhooks_connector_trigger_runs_the_sync_engine(monkeypatch):
     import pipelines.engine as engine
+    # Imported before the patch: pipelines.run binds run_sync at import, and later tests in this
+    # process must get the real one.
+    importlib.import_module("pipelines.run")
 
     received = []
     monkeypatch.setattr(engine, "run_sync", lambda job: received.append(job))
