@@ -7,6 +7,12 @@
 
 Every table is merged on `id`; each (resource, shop) pair has its own `updated_at` cursor in
 the resource state (cursors.py), so a run costs what changed, not what exists.
+
+A long sync is read in checkpoints (checkpoints.py): each run reads for at most
+`checkpoint_minutes`, then commits; loop until the run is complete:
+
+    from autosync_source import Checkpoint, run_in_checkpoints
+    run_in_checkpoints(lambda checkpoint: pipeline.run(autosync_source(checkpoint=checkpoint)))
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from autosync_source.client import (
     RetryPolicy,
     build_client,
 )
+from autosync_source.checkpoints import DEFAULT_CHECKPOINT_MINUTES, Checkpoint, run_in_checkpoints
 from autosync_source.cursors import CursorBook, fingerprint
 from autosync_source.errors import (
     ApiError,
@@ -36,9 +43,13 @@ from autosync_source.errors import (
     ShopAccessError,
     mask_secret,
 )
+from autosync_source.estimate import FirstPages, sample_first_pages
 from autosync_source.paging import UpdatedAtPaginator, parse_ts
+from autosync_source.progress import MODES as PROGRESS_MODES
+from autosync_source.progress import Progress
 from autosync_source.settings import (
     BASE_URLS,
+    DEFAULT_LAG_SECONDS,
     DEFAULT_START_DATE,
     ENDPOINTS,
     ENDPOINTS_BY_NAME,
@@ -57,7 +68,10 @@ from autosync_source.sync import (
     sort_refused,
 )
 
-__all__ = ["autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES"]
+__all__ = [
+    "autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES", "Checkpoint",
+    "run_in_checkpoints", "Progress", "DEFAULT_LAG_SECONDS", "DEFAULT_CHECKPOINT_MINUTES",
+]
 
 
 @dlt.source(name="autosync")
@@ -71,12 +85,19 @@ def autosync_source(
     resources: Optional[List[str]] = dlt.config.value,
     start_date: str = DEFAULT_START_DATE,
     end_date: Optional[str] = dlt.config.value,
-    lag_seconds: int = 0,
+    lag_seconds: int = DEFAULT_LAG_SECONDS,
     max_workers: int = 4,
     retry_attempts: int = 5,
     retry_max_wait: float = 20.0,
     request_timeout: float = 30.0,
+    checkpoint_minutes: float = DEFAULT_CHECKPOINT_MINUTES,
+    checkpoint_requests: int = 0,
+    progress: str = "log",
+    progress_interval_seconds: float = 15.0,
+    skip_failing_shops: bool = False,
     request_stats: Optional[RequestStats] = None,
+    checkpoint: Optional[Checkpoint] = None,
+    progress_reporter: Optional[Progress] = None,
 ) -> List[DltResource]:
     """All AutoSync endpoints (or `resources`) of every shop the credentials see (or `shops`).
 
@@ -89,9 +110,18 @@ def autosync_source(
         resources: endpoint names to sync (settings.RESOURCE_NAMES); default all.
         start_date: first run reads records updated at or after this instant.
         end_date: bound a backfill: nothing updated after it is read, cursors stop there.
-        lag_seconds: re-read this many seconds before each cursor (late-committed records).
+        lag_seconds: re-read this many seconds before each cursor (late-committed records);
+            rows in that window already loaded unchanged cost nothing (settings.DEFAULT_LAG_SECONDS).
         max_workers: shops read in parallel per resource (and requests in flight at once).
+        checkpoint_minutes, checkpoint_requests: stop reading after this long (0: no bound) or
+            this many requests (0: no bound), so this run's load commits as a checkpoint.
+        progress: "log", "json" or "quiet": progress lines on the `autosync_source.progress` logger.
+        skip_failing_shops: a shop that fails (not credentials, scopes or configuration) does
+            not stop the others; it is reported in `checkpoint.failed` and read again next run.
         request_stats: pass one to read the run's request counts afterwards (run.py does).
+        checkpoint: pass one to read afterwards whether the sync is complete (`.complete`);
+            its budget is set from checkpoint_minutes / checkpoint_requests.
+        progress_reporter: a Progress to report through (else one is made from `progress`).
     """
     selected = _selected_endpoints(resources)
     window = SyncWindow(
@@ -111,7 +141,62 @@ def autosync_source(
         max_concurrency=int(max_workers),
     )
     directory = ShopDirectory(client, stats, [int(s) for s in shops] if shops else None)
-    return [_endpoint_resource(endpoint, client, stats, window, directory, int(max_workers)) for endpoint in selected]
+    if progress not in PROGRESS_MODES:
+        raise ConfigurationError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not '{progress}'.")
+    checkpoint = checkpoint if checkpoint is not None else Checkpoint()
+    checkpoint.minutes, checkpoint.requests = float(checkpoint_minutes or 0), int(checkpoint_requests or 0)
+    reporter = progress_reporter or Progress(mode=progress, interval=float(progress_interval_seconds))
+    budget = client.session.budget
+    reporter.attach(lambda: stats.requests, budget.limit)
+    if not reporter.quiet:
+        budget.on_wait = reporter.waiting_for_budget
+    plan = SyncPlan(client, stats, window, directory, selected, checkpoint, reporter, int(max_workers), bool(skip_failing_shops))
+    return [_endpoint_resource(endpoint, plan) for endpoint in selected]
+
+
+class SyncPlan:
+    """What every resource of one run shares: the client, the checkpoint budget, the progress
+    reporter and, once, the estimate read ahead from page 1 of the first listings."""
+
+    def __init__(
+        self,
+        client: AutosyncRESTClient,
+        stats: RequestStats,
+        window: SyncWindow,
+        directory: "ShopDirectory",
+        endpoints: List[Endpoint],
+        checkpoint: Checkpoint,
+        progress: Progress,
+        max_workers: int,
+        skip_failing_shops: bool,
+    ) -> None:
+        self.client, self.stats, self.window, self.directory = client, stats, window, directory
+        self.endpoints, self.checkpoint, self.progress = endpoints, checkpoint, progress
+        self.max_workers, self.skip_failing_shops = max_workers, skip_failing_shops
+        self.first_pages = FirstPages()
+        self._prepared = False
+        self._lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Called by each resource as it starts (dlt's extract thread); the first one does it."""
+        with self._lock:
+            if self._prepared:
+                return
+            self._prepared = True
+            self.checkpoint.start(lambda: self.stats.requests)
+            if self.progress.quiet:
+                return
+            cursors = {
+                name: dict(state.get("shops") or {})
+                for name, state in (dlt.current.source_state().get("resources") or {}).items()
+            }
+            sample_first_pages(
+                self.client, self.endpoints, self.directory.ids(), cursors, self.window,
+                self.progress, self.first_pages, self.max_workers,
+            )
+
+    def reader(self, endpoint: Endpoint) -> EndpointReader:
+        return EndpointReader(self.client, self.stats, endpoint, self.window, self.checkpoint, self.progress, self.first_pages)
 
 
 class ShopDirectory:
@@ -164,14 +249,7 @@ class ShopDirectory:
         return [unique[shop_id] for shop_id in self._chosen]
 
 
-def _endpoint_resource(
-    endpoint: Endpoint,
-    client: AutosyncRESTClient,
-    stats: RequestStats,
-    window: SyncWindow,
-    directory: ShopDirectory,
-    max_workers: int,
-) -> DltResource:
+def _endpoint_resource(endpoint: Endpoint, plan: SyncPlan) -> DltResource:
     nested = {path: make_nested_hints(columns=columns) for path, columns in endpoint.child_columns.items()}
     columns = table_columns(endpoint)
     # Two versions of one record can land in one load (it changed while we paged): keep the newest.
@@ -186,11 +264,13 @@ def _endpoint_resource(
     )
     def endpoint_rows() -> Iterator[List[Dict[str, Any]]]:
         book = CursorBook(dlt.current.resource_state())
+        plan.prepare()
         if endpoint.shop_scoped:
-            reader = EndpointReader(client, stats, endpoint, window)
-            yield from read_shops_in_parallel(reader, directory.ids(), book, max_workers)
+            yield from read_shops_in_parallel(
+                plan.reader(endpoint), plan.directory.ids(), book, plan.max_workers, plan.skip_failing_shops
+            )
         else:
-            yield from _changed_shops(endpoint, directory, book, window)
+            yield from _changed_shops(endpoint, plan.directory, book, plan.window)
 
     return endpoint_rows
 
@@ -208,7 +288,7 @@ def _changed_shops(endpoint: Endpoint, directory: ShopDirectory, book: CursorBoo
         ):
             continue
         batch.append(shape_record(endpoint, dict(row), row["id"]))
-        book.set(row["id"], cursor.advanced({row["id"]: (stamp, row_fingerprint)}))
+        book.set(row["id"], cursor.advanced({row["id"]: (stamp, row_fingerprint)}, window.lag_seconds))
     if batch:
         yield batch
 
