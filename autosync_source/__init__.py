@@ -16,6 +16,7 @@ A long sync is read in checkpoints (checkpoints.py): each run reads for at most
 """
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
@@ -67,6 +68,8 @@ from autosync_source.sync import (
     shape_record,
     sort_refused,
 )
+
+logger = logging.getLogger("autosync_source")
 
 __all__ = [
     "autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES", "Checkpoint",
@@ -150,7 +153,12 @@ def autosync_source(
     reporter.attach(lambda: stats.requests, budget.limit)
     if not reporter.quiet:
         budget.on_wait = reporter.waiting_for_budget
-    plan = SyncPlan(client, stats, window, directory, selected, checkpoint, reporter, int(max_workers), bool(skip_failing_shops))
+    selection = {
+        "resources": [endpoint.name for endpoint in selected],
+        "shops": sorted(int(s) for s in shops) if shops else None,
+        "start_date": str(start_date), "end_date": str(end_date) if end_date else None,
+    }
+    plan = SyncPlan(client, stats, window, directory, selected, checkpoint, reporter, int(max_workers), bool(skip_failing_shops), selection)
     return [_endpoint_resource(endpoint, plan) for endpoint in selected]
 
 
@@ -169,13 +177,28 @@ class SyncPlan:
         progress: Progress,
         max_workers: int,
         skip_failing_shops: bool,
+        selection: Dict[str, Any],
     ) -> None:
         self.client, self.stats, self.window, self.directory = client, stats, window, directory
         self.endpoints, self.checkpoint, self.progress = endpoints, checkpoint, progress
         self.max_workers, self.skip_failing_shops = max_workers, skip_failing_shops
+        self.selection = selection
+        # resource -> shops left by the last checkpoint of this sync; None: a sync starts here
+        self.remaining: Optional[Dict[str, List[int]]] = None
         self.first_pages = FirstPages()
         self._prepared = False
         self._lock = threading.Lock()
+
+    def shops_to_read(self, endpoint: Endpoint) -> List[int]:
+        if self.remaining is not None:
+            return list(self.remaining.get(endpoint.name) or [])
+        return self.directory.ids()
+
+    def finished(self, endpoint: Endpoint) -> None:
+        """At the end of a resource: commit (with this load) which of its shops are left."""
+        state = dlt.current.source_state().setdefault("checkpoint", {})
+        state["selection"] = self.selection
+        state.setdefault("remaining", {})[endpoint.name] = self.checkpoint.stopped_shops(endpoint.name)
 
     def prepare(self) -> None:
         """Called by each resource as it starts (dlt's extract thread); the first one does it."""
@@ -184,16 +207,20 @@ class SyncPlan:
                 return
             self._prepared = True
             self.checkpoint.start(lambda: self.stats.requests)
+            source_state = dlt.current.source_state()
+            left = source_state.get("checkpoint") or {}
+            remaining = left.get("remaining") or {}
+            if left.get("selection") == self.selection and any(remaining.values()):
+                self.remaining = {name: list(shops) for name, shops in remaining.items()}
+                logger.info(
+                    "continuing the sync stopped at its last checkpoint: %s",
+                    ", ".join(f"{name} ({len(shops)} shops)" for name, shops in sorted(self.remaining.items()) if shops),
+                )
             if self.progress.quiet:
                 return
-            cursors = {
-                name: dict(state.get("shops") or {})
-                for name, state in (dlt.current.source_state().get("resources") or {}).items()
-            }
-            sample_first_pages(
-                self.client, self.endpoints, self.directory.ids(), cursors, self.window,
-                self.progress, self.first_pages, self.max_workers,
-            )
+            cursors = {name: dict(state.get("shops") or {}) for name, state in (source_state.get("resources") or {}).items()}
+            lists = {endpoint.name: self.shops_to_read(endpoint) for endpoint in self.endpoints if endpoint.shop_scoped}
+            sample_first_pages(self.client, self.endpoints, lists, cursors, self.window, self.progress, self.first_pages, self.max_workers)
 
     def reader(self, endpoint: Endpoint) -> EndpointReader:
         return EndpointReader(self.client, self.stats, endpoint, self.window, self.checkpoint, self.progress, self.first_pages)
@@ -267,10 +294,11 @@ def _endpoint_resource(endpoint: Endpoint, plan: SyncPlan) -> DltResource:
         plan.prepare()
         if endpoint.shop_scoped:
             yield from read_shops_in_parallel(
-                plan.reader(endpoint), plan.directory.ids(), book, plan.max_workers, plan.skip_failing_shops
+                plan.reader(endpoint), plan.shops_to_read(endpoint), book, plan.max_workers, plan.skip_failing_shops
             )
-        else:
+        elif plan.remaining is None:  # the shops listing is whole in the run that starts a sync
             yield from _changed_shops(endpoint, plan.directory, book, plan.window)
+        plan.finished(endpoint)
 
     return endpoint_rows
 

@@ -10,6 +10,10 @@ the rows and the cursors together: one committed load = one checkpoint. The call
 until `complete` (`run_in_checkpoints`); each run starts where the last committed one stopped
 and says so.
 
+Which listings are left is committed with each checkpoint (source state `checkpoint`), so the
+next run, in this process or after a kill, reads only those: a listing finished in an earlier
+checkpoint of the same sync is not listed again (its changes since wait for the next sync).
+
 Why not dlt's own machinery: dlt commits state only at the end of a load, and a resource cannot
 commit part of its state mid-extract; ending the run and starting another is the one way to
 get a committed cursor. The extra cost per checkpoint is one list page per (shop, resource)
@@ -42,6 +46,8 @@ class Checkpoint:
     requests: int = 0
     clock: Callable[[], float] = time.monotonic
     stopped: Dict[Tuple[str, Any], Optional[str]] = field(default_factory=dict)  # (resource, shop) -> position
+    # listings stopped part-way (the rest were not started): each costs one list page to restart
+    restarts: int = 0
     failed: Dict[Tuple[str, Any], str] = field(default_factory=dict)  # (resource, shop) -> reason
     _started_at: Optional[float] = None
     _requests_at_start: int = 0
@@ -82,9 +88,14 @@ class Checkpoint:
             parts.append(f"{self.requests} requests")
         return " or ".join(parts) or "unbounded"
 
-    def note_stopped(self, resource: str, shop_id: Any, position: Optional[str]) -> None:
+    def note_stopped(self, resource: str, shop_id: Any, position: Optional[str], started: bool = True) -> None:
         with self._lock:
             self.stopped[(resource, shop_id)] = position
+            self.restarts += bool(started)
+
+    def stopped_shops(self, resource: str) -> List[Any]:
+        with self._lock:
+            return sorted(shop for (name, shop) in self.stopped if name == resource)
 
     def note_failed(self, resource: str, shop_id: Any, reason: str) -> None:
         with self._lock:

@@ -57,7 +57,7 @@ class FirstPages:
 def sample_first_pages(
     client: AutosyncRESTClient,
     endpoints: Sequence[Endpoint],
-    shop_ids: Sequence[int],
+    lists: Dict[str, Sequence[int]],
     cursors: Dict[str, Dict[str, Any]],
     window: Any,
     progress: Progress,
@@ -65,12 +65,13 @@ def sample_first_pages(
     max_workers: int,
 ) -> None:
     """Read page 1 of the first listings, plan every listing in `progress`, log the estimate."""
-    shop_endpoints = [endpoint for endpoint in endpoints if endpoint.shop_scoped]
-    if not shop_endpoints or not shop_ids:
+    """`lists`: resource -> the shops whose listing this run reads."""
+    shop_endpoints = [endpoint for endpoint in endpoints if endpoint.shop_scoped and lists.get(endpoint.name)]
+    if not shop_endpoints:
         return
     per_resource = max(1, SAMPLE_PAGES // len(shop_endpoints))
-    sampled_shops = list(shop_ids[:per_resource])
-    jobs = [(endpoint, shop_id) for shop_id in sampled_shops for endpoint in shop_endpoints]
+    jobs = [(endpoint, shop_id) for rank in range(per_resource) for endpoint in shop_endpoints
+            if rank < len(lists[endpoint.name]) for shop_id in [lists[endpoint.name][rank]]]
 
     def fetch(job: Tuple[Endpoint, int]) -> Optional[Tuple[Endpoint, int, FirstPage]]:
         endpoint, shop_id = job
@@ -108,6 +109,6 @@ def sample_first_pages(
     for endpoint in shop_endpoints:
         totals = sampled_totals.get(endpoint.name) or [0]
         average = round(sum(totals) / len(totals))
-        for shop_id in shop_ids:
+        for shop_id in lists[endpoint.name]:
             progress.planned(endpoint.name, shop_id, average, shares.get(endpoint.name, 0.0))
-    progress.estimate(len(results), len(shop_ids) * len(shop_endpoints))
+    progress.estimate(len(results), sum(len(lists[endpoint.name]) for endpoint in shop_endpoints))
