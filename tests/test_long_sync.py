@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from autosync_emulator import Emulator
+from autosync_emulator.world import iso
 from autosync_source import Checkpoint, RequestStats, autosync_source, run_in_checkpoints
 from reliability_helpers import ROOT, assert_exactly_truth, duckdb_at
 from source_helpers import duckdb_pipeline, loaded_rows, read_table, sync
@@ -132,43 +133,61 @@ def _pending_versions(emu) -> list:
         return [obj for _due, _seq, _resource, _oid, obj in store._pending if obj is not None]
 
 
+def _edit_now(emu, resource: str, shop_id: int, count: int, note: str, skip: int = 0) -> None:
+    """Edit records at the emulator's current second: with late commits they show later."""
+    store = emu.core.store
+    with store.lock:
+        stamp = iso(store.clock)
+        ids = sorted(oid for oid, obj in store.tables[resource].latest.items() if obj["shop_id"] == shop_id)[skip:skip + count]
+        for oid in ids:
+            store.put(resource, {**store.latest(resource, oid), "notes": note, "updated_at": stamp})
+
+
 def _loaded_versions(pipeline, resource: str) -> set:
     return {(row["id"], row["updated_at"].strftime("%Y-%m-%dT%H:%M:%SZ")) for row in read_table(pipeline, resource)}
 
 
 @pytest.mark.slow
 def test_late_commits_are_caught_with_the_default_settings_at_no_cost_for_unchanged_rows(tmp_path):
-    """Changes become visible 5 s after their updated_at, while the clock moves between and
-    during syncs. With default settings every sync catches up, and the last one makes a detail
-    call only for records whose version it does not hold yet (none for an unchanged record in
-    the lag window) and loads only those."""
-    with Emulator(seed=61, shops=2, work_orders=30, late_commit_seconds=5) as emu:
+    """Changes become visible 1-5 s after their updated_at, while the clock moves between and
+    during syncs: a long transaction (5 s) commits after a shorter, newer one (1 s), so a sync
+    sees the newer rows while the older are still hidden and its cursor passes them (with
+    lag_seconds=0 this test fails). With default settings the syncs catch up, and the last one
+    makes a detail call only for records whose version it does not hold yet (none for an
+    unchanged record in the lag window) and loads only those."""
+    with Emulator(seed=61, shops=2, work_orders=30) as emu:
         pipeline = duckdb_pipeline(tmp_path)
         sync(pipeline, emu, progress="quiet")
         pending_seen = 0
-        for _ in range(3):
-            emu.advance(hours=1)  # between syncs: the last seconds' changes are still pending
+        for round_number in range(3):
+            emu.configure(late_commit_seconds=5)
+            emu.advance(hours=1)
+            _edit_now(emu, "customers", 1, 2, f"long {round_number}")  # visible 5 s late
+            _edit_now(emu, "work_orders", 2, 1, f"long {round_number}")
+            emu.configure(late_commit_seconds=1)
+            emu.advance(seconds=2)
+            _edit_now(emu, "customers", 1, 2, f"short {round_number}", skip=2)  # newer, visible 1 s late
+            _edit_now(emu, "work_orders", 2, 1, f"short {round_number}", skip=1)
+            emu.advance(seconds=1)  # the short ones show, the long ones are still hidden
             pending_seen += len(_pending_versions(emu))
-            emu.start_background_activity(hours_per_second=0.01)  # during the sync: 36 s per second
+            if round_number == 1:  # the clock also runs during this sync (36 s per second)
+                emu.start_background_activity(hours_per_second=0.01)
             try:
                 sync(pipeline, emu, progress="quiet")
             finally:
                 emu.stop_background_activity()
         assert pending_seen, "no late commit was pending at a sync: the scenario proves nothing"
-        emu.configure(late_commit_seconds=0)  # whatever is pending becomes visible now
+        emu.configure(late_commit_seconds=0)  # whatever is still pending becomes visible now
         truth = emu.truth()
         deleted = {name: set(ids) for name, ids in truth["deleted"].items()}
-        expected_details = 0
         expected_rows = {}
         for resource in ("work_orders", "inspections"):
             held = _loaded_versions(pipeline, resource)
-            changed = [row for row in truth["objects"][resource]
-                       if (row["id"], row["updated_at"]) not in held and row["id"] not in deleted.get(resource, ())]
-            expected_details += len(changed)
-            expected_rows[resource] = len(changed)
+            expected_rows[resource] = sum(1 for row in truth["objects"][resource]
+                                          if (row["id"], row["updated_at"]) not in held and row["id"] not in deleted.get(resource, ()))
         _, stats = sync(pipeline, emu, progress="quiet")
         details = sum(kinds.get("detail", 0) for kinds in stats.as_dict()["by_resource"].values())
-        assert details == expected_details
+        assert details == sum(expected_rows.values())
         loaded = loaded_rows(pipeline)
         assert {resource: loaded.get(resource, 0) for resource in expected_rows} == expected_rows
         assert_exactly_truth(pipeline, truth)
