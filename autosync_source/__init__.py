@@ -72,8 +72,9 @@ from autosync_source.sync import (
 logger = logging.getLogger("autosync_source")
 
 __all__ = [
-    "autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES", "Checkpoint",
-    "run_in_checkpoints", "Progress", "DEFAULT_LAG_SECONDS", "DEFAULT_CHECKPOINT_MINUTES",
+    "autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES", "ShopDirectory", "preflight",
+    "selected_endpoints", "Checkpoint", "run_in_checkpoints", "Progress", "DEFAULT_LAG_SECONDS",
+    "DEFAULT_CHECKPOINT_MINUTES",
 ]
 
 
@@ -126,7 +127,7 @@ def autosync_source(
             its budget is set from checkpoint_minutes / checkpoint_requests.
         progress_reporter: a Progress to report through (else one is made from `progress`).
     """
-    selected = _selected_endpoints(resources)
+    selected = selected_endpoints(resources)
     window = SyncWindow(
         start_date=_parse_date("start_date", start_date),
         end_date=_parse_date("end_date", end_date) if end_date else None,
@@ -134,7 +135,7 @@ def autosync_source(
     )
     if window.end_date is not None and window.end_date < window.start_date:
         raise ConfigurationError(f"end_date {end_date} is before start_date {start_date}.")
-    auth, resolved_base_url = _preflight(api_key, client_id, client_secret, base_url, environment, selected)
+    auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
     stats = request_stats if request_stats is not None else RequestStats()
     client = build_client(
         resolved_base_url,
@@ -321,7 +322,7 @@ def _changed_shops(endpoint: Endpoint, directory: ShopDirectory, book: CursorBoo
         yield batch
 
 
-def _selected_endpoints(resources: Optional[Sequence[str]]) -> List[Endpoint]:
+def selected_endpoints(resources: Optional[Sequence[str]]) -> List[Endpoint]:
     if not resources:
         return list(ENDPOINTS)
     if isinstance(resources, str):
@@ -348,7 +349,7 @@ def _parse_date(name: str, value: Union[str, datetime]) -> datetime:
         ) from None
 
 
-def _preflight(
+def preflight(
     api_key: Optional[str],
     client_id: Optional[str],
     client_secret: Optional[str],
