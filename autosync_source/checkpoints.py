@@ -101,6 +101,11 @@ class Checkpoint:
         with self._lock:
             self.failed[(resource, shop_id)] = reason
 
+    def requests_spent(self) -> int:
+        if self._request_count is None:
+            return 0
+        return self._request_count() - self._requests_at_start
+
     @property
     def complete(self) -> bool:
         """Every listing of this run reached its end (failed shops aside: they retry next run)."""
@@ -128,6 +133,7 @@ def run_in_checkpoints(
         results.append((checkpoint, run_once(checkpoint)))
         if checkpoint.complete:
             return results
-        logger.info("checkpoint %d committed; %d listings continue in the next load", len(results), len(checkpoint.stopped))
+        logger.info("checkpoint %d committed (%d requests); %d listings continue in the next load",
+                    len(results), checkpoint.requests_spent(), len(checkpoint.stopped))
         if max_runs is not None and len(results) >= max_runs:
             return results

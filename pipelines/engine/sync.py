@@ -14,7 +14,15 @@ from dlt.common.configuration.inject import with_config
 from dlt.pipeline.helpers import retry_schema_update
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from autosync_source import RequestStats, ShopDirectory, autosync_source, preflight, selected_endpoints
+from autosync_source import (
+    Checkpoint,
+    RequestStats,
+    ShopDirectory,
+    autosync_source,
+    preflight,
+    run_in_checkpoints,
+    selected_endpoints,
+)
 from autosync_source.client import RetryPolicy, build_client
 from autosync_source.deletes import reconcile_deletes, reconciliation_due
 from autosync_source.paging import parse_ts
@@ -83,20 +91,29 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
                 logger.warning(warning)
                 summary.warnings.append(warning)
         schema_before = columns_snapshot(pipeline)
-        source = autosync_source(**source_arguments(job, [shop_id]), request_stats=stats)
         refresh = "drop_resources" if job.full_refresh else None
         logger.info("syncing shop %s into %s (pipeline %s)", shop_id, target.describe(), name)
         active = pipeline
 
-        def run_once() -> Any:
-            try:
-                return active.run(source, refresh=refresh)
-            finally:
-                traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
+        def run_checkpoint(checkpoint: Checkpoint) -> Any:
+            # One committed load per checkpoint (autosync_source/checkpoints.py): a long sync is
+            # cut every `checkpoint_minutes`, so a kill loses at most one.
+            nonlocal refresh
+            source = autosync_source(**source_arguments(job, [shop_id]), request_stats=stats, checkpoint=checkpoint)
 
-        load_info = run_with_schema_retry(run_once)
-        load_info.raise_on_failed_jobs()
-        summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
+            def run_once() -> Any:
+                try:
+                    return active.run(source, refresh=refresh)
+                finally:
+                    traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
+
+            load_info = run_with_schema_retry(run_once)
+            load_info.raise_on_failed_jobs()
+            summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
+            refresh = None  # only the first checkpoint drops what --full-refresh drops
+            return load_info
+
+        run_in_checkpoints(run_checkpoint)
         rows = _row_counts(traces)
         for table, count in rows.items():
             summary.rows[table] = summary.rows.get(table, 0) + count
