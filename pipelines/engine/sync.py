@@ -60,8 +60,23 @@ def run_sync(job: SyncJob) -> SyncSummary:
     summary.shops = shop_ids
     logger.info("syncing %d shop(s) into %s", len(shop_ids), target.describe())
     last_pipeline: Optional[dlt.Pipeline] = None
+    failed: List[Any] = []
     for shop_id in shop_ids:
-        last_pipeline = _sync_one_shop(job, target, label, shop_id, summary)
+        try:
+            last_pipeline = _sync_one_shop(job, target, label, shop_id, summary)
+        except SyncFailed as failure:
+            # With skip_failing_shops (a source option) one shop's failure does not hold the
+            # others back (1,000 shops on one key): it is reported at the end, and its cursors,
+            # not moved, make the next run read it again. Configuration errors fail every shop.
+            if not job.source_options.get("skip_failing_shops") or failure.category == "configuration":
+                raise
+            logger.error("shop %s failed, the other shops go on (it is read again next run): %s", shop_id, failure.message)
+            failed.append((shop_id, failure))
+    if failed:
+        first = failed[0][1]
+        summary.status = "failed"
+        raise SyncFailed(f"{len(failed)} of {len(shop_ids)} shops failed (the others are loaded), e.g. shop "
+                         f"{failed[0][0]}: {first.message}", first.exit_code, first.category, summary)
     if job.run_dbt:
         summary.dbt = _run_dbt(target, summary)
     summary.duration_seconds = round(time.monotonic() - started, 2)
