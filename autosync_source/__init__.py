@@ -152,8 +152,7 @@ def autosync_source(
     reporter = progress_reporter or Progress(mode=progress, interval=float(progress_interval_seconds))
     budget = client.session.budget
     reporter.attach(lambda: stats.requests, budget.limit)
-    if not reporter.quiet:
-        budget.on_wait = reporter.waiting_for_budget
+    budget.on_wait = reporter.waiting_for_budget  # the budget is process-wide: the latest run's reporter
     selection = {
         "resources": [endpoint.name for endpoint in selected],
         "shops": sorted(int(s) for s in shops) if shops else None,

@@ -67,6 +67,7 @@ class Progress:
             raise ValueError(f"progress must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
         self.interval = interval
+        _plain_json_lines(mode == "json")
         self._clock = clock
         self._lock = threading.Lock()
         self._lists: Dict[Tuple[str, Any], ListProgress] = {}
@@ -238,6 +239,33 @@ class Progress:
             return "an unthrottled key"
         per_minute = limit[0] * 60 / limit[1]
         return f"this key's {per_minute:,.0f}/min"
+
+
+class _BareStderrHandler(logging.Handler):
+    """The message alone, on whatever sys.stderr is now."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _plain_json_lines(on: bool) -> None:
+    """In json mode each progress line is a bare JSON object on stderr (no log prefix), so a
+    program can parse stderr line by line; the other loggers keep their format."""
+    ours = [handler for handler in logger.handlers if isinstance(handler, _BareStderrHandler)]
+    if on and not ours:
+        logger.addHandler(_BareStderrHandler())
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+    elif not on and ours:
+        for handler in ours:
+            logger.removeHandler(handler)
+        logger.propagate = True
 
 
 def _count(n: int) -> str:

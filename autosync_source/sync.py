@@ -112,6 +112,7 @@ class EndpointReader:
             logger.info("%s: shop %s resumes after %s (where the last checkpoint stopped)", name, shop_id, format_ts(cursor.updated_at))
         if self.checkpoint.reached():
             self.checkpoint.note_stopped(name, shop_id, format_ts(cursor.updated_at) if cursor.updated_at else None, started=False)
+            progress.shop_stopped(name, shop_id)
             return ShopOutcome(cursor, complete=False)  # not started: the next run reads it whole
         path = endpoint.path.format(shop_id=shop_id) if endpoint.shop_scoped else endpoint.path
         first = self.first_pages.take(name, shop_id)

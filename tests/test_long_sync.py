@@ -201,13 +201,13 @@ def test_late_commits_are_caught_with_the_default_settings_at_no_cost_for_unchan
         assert_exactly_truth(pipeline, truth)
 
 
-def test_progress_estimates_first_reports_pages_and_says_when_it_waits(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="autosync_source.progress")
+def test_progress_estimates_first_reports_pages_and_says_when_it_waits(tmp_path, caplog, capsys):
     with Emulator(seed=41, shops=2, work_orders=50, rate_limit=40, rate_window_seconds=2) as emu:
         pipeline = duckdb_pipeline(tmp_path)
         _, stats = sync(pipeline, emu, progress="json", progress_interval_seconds=0.5)
         assert stats.rate_limited == 0
-        events = [json.loads(record.getMessage()) for record in caplog.records if record.name == "autosync_source.progress"]
+        # --json: one bare JSON object per stderr line
+        events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
         kinds = [event["event"] for event in events]
         assert kinds[0] == "estimate"
         estimate = events[0]
@@ -219,9 +219,10 @@ def test_progress_estimates_first_reports_pages_and_says_when_it_waits(tmp_path,
         assert last["requests_left"] <= estimate["requests"]
         assert set(last["resources"]) <= {"employees", "customers", "vehicles", "work_orders", "payments", "inspections", "appointments", "inventory"}
 
-        caplog.clear()
+        caplog.set_level(logging.INFO, logger="autosync_source.progress")
         sync(pipeline, emu, progress="quiet")
         assert not [record for record in caplog.records if record.name == "autosync_source.progress"]
+        assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
 
 
 def test_a_failing_shop_does_not_stop_the_others_and_is_read_again_next_run(tmp_path):
