@@ -240,3 +240,24 @@ def test_a_failing_shop_does_not_stop_the_others_and_is_read_again_next_run(tmp_
         emu.set_faults([])
         sync(pipeline, emu, progress="quiet", skip_failing_shops=True)
         assert_exactly_truth(pipeline, truth)
+
+
+def test_the_cli_reports_progress_as_json_lines_or_not_at_all_and_skips_a_failing_shop(tmp_path):
+    from reliability_helpers import cli_args, run_cli_process
+
+    with Emulator(seed=71, shops=2, work_orders=5) as emu:
+        emu.set_faults([{"method": "GET", "path": "/v1/shops/2/payments", "behaviour": "error", "status": 502}])
+        failing = run_cli_process(cli_args(emu, tmp_path, "--json"),
+                                  env={"SOURCES__AUTOSYNC__SKIP_FAILING_SHOPS": "true", "SOURCES__AUTOSYNC__RETRY_ATTEMPTS": "2",
+                                       "SOURCES__AUTOSYNC__RETRY_MAX_WAIT": "0.2"})
+        assert failing.returncode == 2, failing.stderr[-2000:]
+        assert "1 of 2 shops failed (the others are loaded), e.g. shop 2" in failing.stderr
+        events = [json.loads(line) for line in failing.stderr.splitlines() if line.startswith("{")]
+        assert events and events[0]["event"] == "estimate"
+        assert {row["shop_id"] for row in read_table(duckdb_at(tmp_path / "raw.duckdb"), "payments")} == {1}
+
+        emu.set_faults([])
+        quiet = run_cli_process(cli_args(emu, tmp_path, "--quiet"))
+        assert quiet.returncode == 0, quiet.stderr[-2000:]
+        assert "estimate" not in quiet.stderr and "progress:" not in quiet.stderr
+        assert_exactly_truth(duckdb_at(tmp_path / "raw.duckdb"), emu.truth())

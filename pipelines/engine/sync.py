@@ -68,7 +68,7 @@ def run_sync(job: SyncJob) -> SyncSummary:
             # With skip_failing_shops (a source option) one shop's failure does not hold the
             # others back (1,000 shops on one key): it is reported at the end, and its cursors,
             # not moved, make the next run read it again. Configuration errors fail every shop.
-            if not job.source_options.get("skip_failing_shops") or failure.category == "configuration":
+            if not _skip_failing_shops(job) or failure.category == "configuration":
                 raise
             logger.error("shop %s failed, the other shops go on (it is read again next run): %s", shop_id, failure.message)
             failed.append((shop_id, failure))
@@ -114,7 +114,9 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
             # One committed load per checkpoint (autosync_source/checkpoints.py): a long sync is
             # cut every `checkpoint_minutes`, so a kill loses at most one.
             nonlocal refresh
-            source = autosync_source(**source_arguments(job, [shop_id]), request_stats=stats, checkpoint=checkpoint)
+            # skip_failing_shops is the engine's (run_sync): a run of one shop must fail when it does
+            source = autosync_source(**{**source_arguments(job, [shop_id]), "skip_failing_shops": False},
+                                     request_stats=stats, checkpoint=checkpoint)
 
             def run_once() -> Any:
                 try:
@@ -153,6 +155,13 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
     sync_log.record(pipeline, sync_log.rows_for_shop(
         pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict()))
     return pipeline
+
+
+def _skip_failing_shops(job: SyncJob) -> bool:
+    """`skip_failing_shops` from the job's source options, else [sources.autosync] (env or toml)."""
+    if "skip_failing_shops" in job.source_options:
+        return bool(job.source_options["skip_failing_shops"])
+    return bool(dlt.config.get("sources.autosync.skip_failing_shops", bool) or False)
 
 
 def list_shop_ids(job: SyncJob) -> List[int]:
