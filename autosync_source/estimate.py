@@ -36,6 +36,7 @@ class FirstPage:
     rest: Iterator[Any]  # the paginate generator, suspended after page 1
     anchor: Any = None  # the anchor and sort it was read under (the reader checks they still hold)
     sort_by_cursor: bool = True
+    failure: Optional[BaseException] = None  # the request failed: the reader raises this, not asks again
 
 
 class FirstPages:
@@ -86,8 +87,10 @@ def sample_first_pages(
         except StopIteration:
             return None
         except (ApiError, InsufficientScope, AutosyncError) as refused:
-            # The reader asks again and reports it (sort refused, missing scope, ...).
+            # Handed to the reader, which treats it as its own first request's answer (sort
+            # refused: falls back; anything else: fails as it would have): never asked twice.
             logger.debug("estimate: %s of shop %s not sampled: %s", endpoint.name, shop_id, refused)
+            first_pages.put(endpoint.name, shop_id, FirstPage(paginator, [], iter(()), anchor, paginator.sort_by_cursor, refused))
             return None
         return endpoint, shop_id, FirstPage(paginator, list(rows), pages, anchor, paginator.sort_by_cursor)
 

@@ -116,6 +116,8 @@ class EndpointReader:
             return ShopOutcome(cursor, complete=False)  # not started: the next run reads it whole
         path = endpoint.path.format(shop_id=shop_id) if endpoint.shop_scoped else endpoint.path
         first = self.first_pages.take(name, shop_id)
+        if first is not None and first.failure is not None and first.anchor == anchor and first.sort_by_cursor == sort_by_cursor:
+            raise first.failure  # page 1, read ahead for the estimate, failed: as if asked now
         if first is not None and first.anchor == anchor and first.sort_by_cursor == sort_by_cursor:
             # page 1 was read ahead for the estimate (estimate.py): go on from there
             paginator = first.paginator
