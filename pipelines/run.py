@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--end-date", help="bound a backfill: nothing updated after this is read")
     parser.add_argument("--window", action="store_true", help="read exactly [--start-date, --end-date] with throwaway cursors (a backfill that leaves the incremental cursors alone)")
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, then reload everything")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout, and progress as JSON lines on stderr")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr (warnings and errors only)")
+    parser.add_argument("--checkpoint-minutes", type=float, help="a long sync commits what it has loaded at least this often (default 10; 0: only at the end)")
+    parser.add_argument("--checkpoint-requests", type=int, help="... or after this many requests (default: no bound)")
     parser.add_argument("--no-dbt", action="store_true", help="do not run dbt after the load")
     parser.add_argument("--reconcile-deletes", action="store_true", help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); scheduled runs do it every [autosync] reconcile_deletes_every_hours (default 24)")
     parser.add_argument("--pipelines-dir", help="where dlt keeps pipeline state (default .dlt/pipelines in the working directory, or DLT_DATA_DIR)")
@@ -112,8 +115,21 @@ def job_from_args(args: argparse.Namespace) -> SyncJob:
         window=args.window, full_refresh=args.full_refresh, reconcile_deletes=args.reconcile_deletes,
         run_dbt=not args.no_dbt, base_url=args.base_url, api_key=args.api_key,
         # Progress on stderr (stdout carries only the summary, which --json keeps parseable).
-        progress=LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
+        progress=None if args.quiet or args.json else LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
+        source_options=_long_sync_options(args),
     )
+
+
+def _long_sync_options(args: argparse.Namespace) -> dict:
+    """Checkpoints and progress (autosync_source/checkpoints.py, progress.py): only what was given."""
+    options: dict = {}
+    if args.quiet or args.json:
+        options["progress"] = "quiet" if args.quiet else "json"
+    if args.checkpoint_minutes is not None:
+        options["checkpoint_minutes"] = args.checkpoint_minutes
+    if args.checkpoint_requests is not None:
+        options["checkpoint_requests"] = args.checkpoint_requests
+    return options
 
 
 def job_from_flags(flags: Sequence[str], door: str = "cli") -> SyncJob:

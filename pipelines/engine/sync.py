@@ -14,7 +14,15 @@ from dlt.common.configuration.inject import with_config
 from dlt.pipeline.helpers import retry_schema_update
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from autosync_source import RequestStats, ShopDirectory, autosync_source, preflight, selected_endpoints
+from autosync_source import (
+    Checkpoint,
+    RequestStats,
+    ShopDirectory,
+    autosync_source,
+    preflight,
+    run_in_checkpoints,
+    selected_endpoints,
+)
 from autosync_source.client import RetryPolicy, build_client
 from autosync_source.deletes import reconcile_deletes, reconciliation_due
 from autosync_source.paging import parse_ts
@@ -57,8 +65,23 @@ def run_sync(job: SyncJob) -> SyncSummary:
     summary.shops = shop_ids
     logger.info("syncing %d shop(s) into %s", len(shop_ids), target.describe())
     last_pipeline: Optional[dlt.Pipeline] = None
+    failed: List[Any] = []
     for shop_id in shop_ids:
-        last_pipeline = _sync_one_shop(job, target, label, shop_id, summary)
+        try:
+            last_pipeline = _sync_one_shop(job, target, label, shop_id, summary)
+        except SyncFailed as failure:
+            # With skip_failing_shops (a source option) one shop's failure does not hold the
+            # others back (1,000 shops on one key): it is reported at the end, and its cursors,
+            # not moved, make the next run read it again. Configuration errors fail every shop.
+            if not _skip_failing_shops(job) or failure.category == "configuration":
+                raise
+            logger.error("shop %s failed, the other shops go on (it is read again next run): %s", shop_id, failure.message)
+            failed.append((shop_id, failure))
+    if failed:
+        first = failed[0][1]
+        summary.status = "failed"
+        raise SyncFailed(f"{len(failed)} of {len(shop_ids)} shops failed (the others are loaded), e.g. shop "
+                         f"{failed[0][0]}: {first.message}", first.exit_code, first.category, summary)
     if job.run_dbt:
         summary.dbt = _run_dbt(target, summary)
     summary.duration_seconds = round(time.monotonic() - started, 2)
@@ -88,20 +111,31 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
                 logger.warning(warning)
                 summary.warnings.append(warning)
         schema_before = columns_snapshot(pipeline)
-        source = autosync_source(**source_arguments(job, [shop_id]), request_stats=stats)
         refresh = "drop_resources" if job.full_refresh else None
         logger.info("syncing shop %s into %s (pipeline %s)", shop_id, target.describe(), name)
         active = pipeline
 
-        def run_once() -> Any:
-            try:
-                return active.run(source, refresh=refresh)
-            finally:
-                traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
+        def run_checkpoint(checkpoint: Checkpoint) -> Any:
+            # One committed load per checkpoint (autosync_source/checkpoints.py): a long sync is
+            # cut every `checkpoint_minutes`, so a kill loses at most one.
+            nonlocal refresh
+            # skip_failing_shops is the engine's (run_sync): a run of one shop must fail when it does
+            source = autosync_source(**{**source_arguments(job, [shop_id]), "skip_failing_shops": False},
+                                     request_stats=stats, checkpoint=checkpoint)
 
-        load_info = run_with_schema_retry(run_once)
-        load_info.raise_on_failed_jobs()
-        summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
+            def run_once() -> Any:
+                try:
+                    return active.run(source, refresh=refresh)
+                finally:
+                    traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
+
+            load_info = run_with_schema_retry(run_once)
+            load_info.raise_on_failed_jobs()
+            summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
+            refresh = None  # only the first checkpoint drops what --full-refresh drops
+            return load_info
+
+        run_in_checkpoints(run_checkpoint)
         rows = _row_counts(traces)
         for table, count in rows.items():
             summary.rows[table] = summary.rows.get(table, 0) + count
@@ -126,6 +160,13 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
     sync_log.record(pipeline, sync_log.rows_for_shop(
         pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict()))
     return pipeline
+
+
+def _skip_failing_shops(job: SyncJob) -> bool:
+    """`skip_failing_shops` from the job's source options, else [sources.autosync] (env or toml)."""
+    if "skip_failing_shops" in job.source_options:
+        return bool(job.source_options["skip_failing_shops"])
+    return bool(dlt.config.get("sources.autosync.skip_failing_shops", bool) or False)
 
 
 def list_shop_ids(job: SyncJob, request_stats: Optional[RequestStats] = None) -> List[int]:
