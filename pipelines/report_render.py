@@ -100,8 +100,10 @@ def _rows_of(data: Any, shop_id: Optional[int]) -> Any:
 def _kpis(data: ReportData, key: Optional[int]) -> Any:
     if isinstance(data.headline, Missing):
         return data.headline
-    period_row = data.headline.get(key) or {}
-    month_row = (data.headline_month.get(key) or {}) if isinstance(data.headline_month, dict) else {}
+    # The marts have no rows of zeros: a shop without a row in a period invoiced nothing in it.
+    nothing = {"invoiced_revenue": 0, "car_count": 0}
+    period_row = data.headline.get(key) or nothing
+    month_row = (data.headline_month.get(key) or nothing) if isinstance(data.headline_month, dict) else {}
     this_month = month(data.period.current_month)
     if data.period.as_of < _next_month(data.period.as_of) - dt.timedelta(days=1):
         this_month += " to date"
