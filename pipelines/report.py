@@ -19,7 +19,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 if __package__ in (None, ""):
     # `python pipelines/report.py` puts pipelines/ on sys.path, not the project root.
@@ -96,6 +96,21 @@ def write_report(output: str | os.PathLike = DEFAULT_OUTPUT, *, destination: Opt
     partial.write_text(html, encoding="utf-8")
     partial.replace(path)  # a reader never sees half a page
     return path
+
+
+def report_for_pipeline(pipeline: Any, output: str | os.PathLike = DEFAULT_OUTPUT) -> str:
+    """Write the report of the warehouse a dlt pipeline loads (run.py --demo ends with it); one
+    line to show the user: where the page is, or why it could not be written (the sync and the
+    marts it follows are committed either way, so this never fails the run)."""
+    destination = pipeline.destination.destination_name
+    duckdb_path = None
+    if destination == "duckdb":
+        duckdb_path = pipeline.destination_client().config.credentials.database
+    try:
+        path = write_report(output, destination=destination, duckdb_path=duckdb_path, dataset=pipeline.dataset_name)
+    except ReportError as failure:
+        return f"The owner's report was not written: {failure}"
+    return f"The owner's report: {path} (open it in a browser; python pipelines/report.py --help for more)"
 
 
 def _shop_ids(text: Optional[str]) -> Optional[list[int]]:

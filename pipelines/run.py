@@ -137,6 +137,9 @@ def _run(args: argparse.Namespace, started: float, demo: bool = False) -> int:
             print(f"error: the marts were built but could not be previewed: {_short_reason(failure)}", file=sys.stderr)
             return EXIT_DBT_FAILED
         print(preview, file=sys.stderr if args.json else sys.stdout)
+        from pipelines.report import report_for_pipeline  # the owner's report of the demo warehouse
+
+        print(report_for_pipeline(pipeline), file=sys.stderr if args.json else sys.stdout)
     return exit_code
 
 
