@@ -42,7 +42,8 @@ def _float(value: Any) -> Optional[float]:
 
 def _period_axis(grain: str) -> dict:
     if grain == "week":
-        return dict(type="date", tickformat="%d %b")
+        # ticks on Mondays, every other week: the weeks are ISO weeks (plotly would pick Sundays)
+        return dict(type="date", tickformat="%d %b", tick0="2000-01-03", dtick=14 * 86400000)
     return dict(type="date", tickformat="%b %Y")
 
 
@@ -89,7 +90,8 @@ def revenue_by_shop(rows: Sequence[dict], key: str, shops: Sequence[Any], grain:
 
 
 def technician_hours(rows: Sequence[dict]) -> Optional[dict]:
-    """One shop: billed labor hours per technician per week (a line each)."""
+    """One shop: billed labor hours per week, a stacked bar segment per technician (bars, not
+    lines: a week without a row is a week without hours, not a gap to interpolate over)."""
     rows = [r for r in rows if r["billed_labor_hours"] is not None]
     if not rows:
         return None
@@ -97,15 +99,15 @@ def technician_hours(rows: Sequence[dict]) -> Optional[dict]:
     technicians: dict[Any, str] = {}
     for r in rows:
         technicians.setdefault(r["technician_id"], str(r["technician_name"] or f"Technician {r['technician_id']}"))
-    for i, (tech_id, name) in enumerate(technicians.items()):
+    for i, (tech_id, name) in enumerate(sorted(technicians.items(), key=lambda item: item[1])):
         mine = [r for r in rows if r["technician_id"] == tech_id]
-        traces.append(go.Scatter(
+        traces.append(go.Bar(
             x=[r["week_start"].isoformat() for r in mine], y=[_float(r["billed_labor_hours"]) for r in mine],
             customdata=[int(r["work_orders_completed"] or 0) for r in mine],
-            name=name, mode="lines+markers", line=dict(color=TECHNICIAN_COLOURS[i % len(TECHNICIAN_COLOURS)], width=2),
-            marker=dict(size=5),
+            name=name, marker_color=TECHNICIAN_COLOURS[i % len(TECHNICIAN_COLOURS)],
             hovertemplate="%{y:,.1f} h, %{customdata} work orders<extra>" + _escape(name) + "</extra>"))
     layout = _layout(
+        barmode="stack", bargap=0.35,
         xaxis=dict(_period_axis("week"), showgrid=False, linecolor=GRID, tickfont=dict(color=MUTED)),
         yaxis=dict(title=dict(text="Billed hours", font=dict(color=MUTED, size=11)), gridcolor=GRID, zeroline=False,
                    rangemode="tozero", tickfont=dict(color=MUTED)),
