@@ -1,5 +1,5 @@
 """Helpers for the dbt tests: a small synthetic AutoSync world shaped like the emulator's truth dump
-(INTERFACES.md §2), a loader that writes it as the connector's raw tables (INTERFACES.md §3) into
+(API objects by resource), a loader that writes it as the connector's raw tables into
 DuckDB or Postgres, and readers for the marts.
 
 The synthetic world lets the dbt project be tested on its own and on purpose-built edge cases
@@ -30,7 +30,7 @@ MART_KEYS = {
 }
 
 # ----------------------------------------------------------------------------------------------
-# Raw table layout (INTERFACES.md §3): column -> SQL type. `ts` = timestamp with time zone.
+# Raw table layout (as the connector loads it): column -> SQL type. `ts` = timestamp with time zone.
 ID, TXT, DEC, BOOL, TS = "bigint", "text", "decimal(12,2)", "boolean", "ts"
 ADDRESS = {"address__street": TXT, "address__city": TXT, "address__state": TXT, "address__zip": TXT}
 RAW_TABLES: dict[str, dict[str, str]] = {

@@ -121,7 +121,7 @@
 
 {#-
   money / count rounded to cents, half away from zero, exactly; NULL when the count is 0.
-  Used for averages of money (average_repair_order), which METRICS.md rounds only at the end.
+  Used for averages of money (average_repair_order), which the definitions round only at the end.
 -#}
 {% macro money_divide(numerator, denominator) -%}
     {{ return(adapter.dispatch('money_divide', 'autosync')(numerator, denominator)) }}
