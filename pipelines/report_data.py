@@ -317,17 +317,38 @@ def receivables(m: Marts) -> Any:
     if not m.has("fct_accounts_receivable", *needed):
         return m.missing("fct_accounts_receivable", "Accounts receivable", *needed)
     order = " ".join(f"when '{b}' then {i}" for i, b in enumerate(AGE_BUCKETS))
+    as_of = "max(as_of_date)" if "as_of_date" in m.columns("fct_accounts_receivable") else "null"
     return m.wh.query(f"""
-        select shop_id, age_bucket, count(*) as invoices, sum(balance_due) as balance_due
+        select shop_id, age_bucket, count(*) as invoices, sum(balance_due) as balance_due, {as_of} as aged_on
         from {m.t('fct_accounts_receivable')}
         where 1=1{m.shop_filter()}
         group by grouping sets ((shop_id, age_bucket), (age_bucket))
         order by shop_id nulls first, case age_bucket {order} else 99 end""")
 
 
+SYNC_LOG = "_autosync_runs"
+
+
 def freshness(m: Marts) -> Any:
-    """Last successful sync per shop and table, from the best source the warehouse has."""
+    """Last successful sync per shop and table, from the best source the warehouse has: the
+    sync log the engine writes (one row per run, shop and resource), else the rows' own sync
+    times."""
     wh = m.wh
+    if {"shop_id", "resource", "status", "finished_at"} <= wh.columns(m.raw, SYNC_LOG):
+        rows = wh.query(f"""
+            select resource as table_name, shop_id,
+                   max(case when status = 'ok' then finished_at end) as last_synced_at,
+                   max(case when status <> 'ok' then finished_at end) as last_failed_at,
+                   coalesce(max(case when status <> 'ok' then finished_at end)
+                            > coalesce(max(case when status = 'ok' then finished_at end), timestamp '1900-01-01'),
+                            false) as failing
+            from {wh.table(m.raw, SYNC_LOG)}
+            where 1=1{m.shop_filter()}
+            group by resource, shop_id
+            order by resource, shop_id""")
+        if rows:
+            return Freshness(rows, None, "The last successful sync of each table per shop, from the sync log; "
+                                         "a red cell: the latest attempt after it failed.")
     tables = [t for t in RAW_TABLES if {"shop_id", "_autosync_synced_at"} <= wh.columns(m.raw, t)]
     if not tables:
         return Missing(f"No raw tables in the dataset {m.raw}: nothing has been synced there "

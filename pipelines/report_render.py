@@ -145,7 +145,9 @@ def _receivables_table(data: ReportData, shops: Sequence[Shop], with_total_row: 
         rows.append(dict(name=name, colour=next((s.colour for s in shops if s.shop_id == key), None), cells=cells))
     if not any(k[0] in {r["shop_id"] for r in data.receivables} for k in keys):
         return Missing("No invoice has a balance due: every invoiced repair order is paid.")
-    return dict(buckets=[f"{b} days" for b in AGE_BUCKETS], rows=rows)
+    aged_on = max((r["aged_on"] for r in data.receivables if r.get("aged_on") is not None), default=None)
+    return dict(buckets=[f"{b} days" for b in AGE_BUCKETS], rows=rows,
+                aged_on=day(aged_on.date() if isinstance(aged_on, dt.datetime) else aged_on) if aged_on else None)
 
 
 def _declined(data: ReportData, shop: Shop) -> Any:
@@ -172,11 +174,19 @@ def _freshness(data: ReportData) -> Any:
     if isinstance(fresh, Missing):
         return fresh
     assert isinstance(fresh, Freshness)
-    by_key = {(r["table_name"], r["shop_id"]): r["last_synced_at"] for r in fresh.rows}
+    by_key = {(r["table_name"], r["shop_id"]): r for r in fresh.rows}
     tables = sorted({r["table_name"] for r in fresh.rows})
+
+    def cell(row: Optional[dict]) -> dict:
+        if row is None:
+            return dict(text="never", failing=False, title="")
+        failed = row.get("last_failed_at")
+        return dict(text=timestamp(row["last_synced_at"]), failing=bool(row.get("failing")),
+                    title=f"last attempt failed at {timestamp(failed)}" if row.get("failing") else "")
+
     return dict(source=fresh.source, last_load=timestamp(fresh.last_load) if fresh.last_load else None,
                 shops=data.shops,
-                rows=[dict(table=t.replace("_", " "), cells=[timestamp(by_key.get((t, s.shop_id))) for s in data.shops])
+                rows=[dict(table=t.replace("_", " "), cells=[cell(by_key.get((t, s.shop_id))) for s in data.shops])
                       for t in tables])
 
 
