@@ -10,7 +10,8 @@ DESTINATION__POSTGRES__CREDENTIALS for Postgres. The page (headline figures, tre
 lists, data freshness, per shop and for all shops) inlines plotly.js: it opens offline.
 Needs the report extra: pip install -e ".[report]".
 
-Exit codes: 0 written, 2 bad arguments or configuration, 3 warehouse unreachable or not built.
+Exit codes: 0 written, 2 bad arguments or configuration (destination, credentials), 3 warehouse
+unreachable, not built yet or without the shops asked for.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.report_warehouse import (  # noqa: E402
-    DEFAULT_MODEL_SCHEMA, DEFAULT_RAW_DATASET, Warehouse, WarehouseError)
+    DEFAULT_MODEL_SCHEMA, DEFAULT_RAW_DATASET, Warehouse, WarehouseConfigurationError, WarehouseError)
 
 DEFAULT_OUTPUT = "autosync-report.html"
 EXIT_CONFIGURATION, EXIT_WAREHOUSE = 2, 3
@@ -85,6 +86,8 @@ def write_report(output: str | os.PathLike = DEFAULT_OUTPUT, *, destination: Opt
     try:
         with Warehouse.connect(destination, duckdb_path) as warehouse:
             data = report_data.collect(warehouse, schema, dataset, shops, weeks, months, as_of)
+    except WarehouseConfigurationError as failure:
+        raise ReportError(str(failure), EXIT_CONFIGURATION) from None
     except WarehouseError as failure:
         raise ReportError(str(failure), EXIT_WAREHOUSE) from None
     except LookupError as failure:

@@ -26,6 +26,10 @@ class WarehouseError(RuntimeError):
     """The warehouse cannot be reached or read; the message says what to do."""
 
 
+class WarehouseConfigurationError(WarehouseError):
+    """The warehouse is not configured (destination, credentials, driver): fix the settings."""
+
+
 @dataclass
 class Warehouse:
     dialect: str
@@ -40,7 +44,7 @@ class Warehouse:
 
         name = destination or dlt.config.get("autosync.destination", str) or "duckdb"
         if name not in SUPPORTED:
-            raise WarehouseError(f"the report reads DuckDB or Postgres, not {name!r}: pass --destination duckdb or postgres")
+            raise WarehouseConfigurationError(f"the report reads DuckDB or Postgres, not {name!r}: pass --destination duckdb or postgres")
         if name == "duckdb":
             path = duckdb_path or dlt.config.get("autosync.duckdb_path", str) or DEFAULT_DUCKDB_PATH
             return cls._duckdb(Path(path))
@@ -72,7 +76,7 @@ class Warehouse:
         try:
             import psycopg2
         except ImportError:
-            raise WarehouseError('Postgres needs the postgres extra: pip install -e ".[postgres]"') from None
+            raise WarehouseConfigurationError('Postgres needs the postgres extra: pip install -e ".[postgres]"') from None
         try:
             native = dlt.secrets.get("destination.postgres.credentials")
             credentials = PostgresCredentials()
@@ -80,7 +84,7 @@ class Warehouse:
                 credentials.parse_native_representation(native)
             credentials = resolve_configuration(credentials, sections=("destination", "postgres"))
         except ConfigurationException:
-            raise WarehouseError("no Postgres credentials: set DESTINATION__POSTGRES__CREDENTIALS="
+            raise WarehouseConfigurationError("no Postgres credentials: set DESTINATION__POSTGRES__CREDENTIALS="
                                  "postgresql://user:password@host:5432/database (or [destination.postgres] in "
                                  ".dlt/secrets.toml)") from None
         where = f"{credentials.host}:{credentials.port or 5432}/{credentials.database}"

@@ -340,6 +340,12 @@ def test_postgres_report_draws_every_chart_without_errors_and_shows_the_marts_fi
         h.drop_postgres_schemas(raw, f"{raw}_staging", marts)
 
 
+def test_postgres_without_credentials_says_which_setting(tmp_path, capsys):
+    with h.environ(DESTINATION__POSTGRES__CREDENTIALS=None):
+        code = report_main(["--destination", "postgres", "-o", str(tmp_path / "r.html")])
+    assert code == 2 and "no Postgres credentials: set DESTINATION__POSTGRES__CREDENTIALS" in capsys.readouterr().err
+
+
 @pytest.mark.postgres
 def test_postgres_unreachable_is_one_message_without_the_password(tmp_path, capsys):
     with h.environ(DESTINATION__POSTGRES__CREDENTIALS="postgresql://postgres:sekrit-991@127.0.0.1:1/test"):
