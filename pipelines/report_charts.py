@@ -21,7 +21,7 @@ TECHNICIAN_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#e
 
 def _layout(height: int = 300, **extra: Any) -> dict:
     layout = dict(
-        height=height, margin=dict(l=56, r=56, t=16, b=40), font=dict(family=FONT, size=12, color=INK),
+        height=height, margin=dict(l=56, r=16, t=16, b=40), font=dict(family=FONT, size=12, color=INK),
         paper_bgcolor="white", plot_bgcolor="white", hovermode="x unified",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, font=dict(size=11)),
         xaxis=dict(showgrid=False, linecolor=GRID, tickfont=dict(color=MUTED)),
@@ -65,7 +65,7 @@ def revenue_and_cars(rows: Sequence[dict], key: str, colour: str, grain: str) ->
                    gridcolor=GRID, zeroline=False, rangemode="tozero", tickfont=dict(color=MUTED)),
         yaxis2=dict(title=dict(text="Cars", font=dict(color=MUTED, size=11)), overlaying="y", side="right",
                     showgrid=False, rangemode="tozero", tickfont=dict(color=MUTED), tickformat=",d"),
-        bargap=0.35,
+        bargap=0.35, margin=dict(l=56, r=56, t=16, b=40),  # room for the car count axis
     )
     return _figure(traces, layout)
 

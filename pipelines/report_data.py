@@ -186,7 +186,7 @@ def headline(m: Marts, start: dt.date, end: dt.date) -> tuple[Any, dict[str, str
     if m.has("fct_revenue_daily", "date", "invoiced_revenue", "work_orders_invoiced"):
         # Until fct_shop_kpis_monthly exists: revenue and car count from the daily mart, over
         # the same whole months.
-        end_exclusive = _next_month(end)
+        end_exclusive = next_month(end)
         rows = m.wh.query(f"""
             select shop_id,
                    sum(invoiced_revenue) as invoiced_revenue,
@@ -201,7 +201,7 @@ def headline(m: Marts, start: dt.date, end: dt.date) -> tuple[Any, dict[str, str
     return m.missing("fct_shop_kpis_monthly", "The headline figures"), {}
 
 
-def _next_month(day: dt.date) -> dt.date:
+def next_month(day: dt.date) -> dt.date:
     return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
@@ -228,7 +228,7 @@ def revenue_monthly(m: Marts, p: Period) -> tuple[Any, str]:
             select shop_id, cast(date_trunc('month', cast(date as timestamp)) as date) as month_start,
                    sum(invoiced_revenue) as invoiced_revenue, sum(work_orders_invoiced) as car_count
             from {m.t('fct_revenue_daily')}
-            where date >= {_d(p.month_start)} and date < {_d(_next_month(p.as_of))}{m.shop_filter()}
+            where date >= {_d(p.month_start)} and date < {_d(next_month(p.as_of))}{m.shop_filter()}
             group by 1, 2 order by 1, 2"""), "fct_revenue_daily"
     return m.missing("fct_shop_kpis_monthly", "Monthly revenue"), ""
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from pipelines import report_charts as charts
-from pipelines.report_data import AGE_BUCKETS, Freshness, Missing, ReportData, Shop, _next_month
+from pipelines.report_data import AGE_BUCKETS, Freshness, Missing, ReportData, Shop, next_month
 
 TEMPLATE = Path(__file__).with_name("report_template.html")
 
@@ -105,7 +105,7 @@ def _kpis(data: ReportData, key: Optional[int]) -> Any:
     period_row = data.headline.get(key) or nothing
     month_row = (data.headline_month.get(key) or nothing) if isinstance(data.headline_month, dict) else {}
     this_month = month(data.period.current_month)
-    if data.period.as_of < _next_month(data.period.as_of) - dt.timedelta(days=1):
+    if data.period.as_of < next_month(data.period.as_of) - dt.timedelta(days=1):
         this_month += " to date"
     cards = []
     for name, (label, hint) in METRIC_LABELS.items():
