@@ -298,6 +298,31 @@ def test_a_mart_the_warehouse_lacks_becomes_a_sentence(duckdb_warehouse, tmp_pat
     assert [n.attrs["id"] for n in dom.walk() if n.tag == "section"] == ["shop-2", "freshness"]
 
 
+def test_freshness_comes_from_the_sync_log_and_a_failed_last_attempt_shows(duckdb_warehouse, tmp_path):
+    logged = tmp_path / "logged.duckdb"
+    shutil.copy(duckdb_warehouse, logged)
+    page = write_report(tmp_path / "before.html", duckdb_path=str(logged))
+    assert "This warehouse has no sync log yet" in " ".join(parse(page.read_text()).all_text().split())
+    with contextlib.closing(duckdb.connect(str(logged))) as con:
+        # the engine's sync log: a row per run, shop and resource
+        con.execute("create table autosync_raw._autosync_runs (run_id text, shop_id bigint, resource text, "
+                    "started_at timestamptz, finished_at timestamptz, status text, error text)")
+        con.execute("""insert into autosync_raw._autosync_runs values
+            ('a', 1, 'work_orders', '2025-06-01 09:59:00+00', '2025-06-01 10:00:00+00', 'ok', null),
+            ('b', 1, 'work_orders', '2025-06-01 10:59:00+00', '2025-06-01 11:00:00+00', 'failed', 'API down'),
+            ('c', 2, 'work_orders', '2025-06-01 07:59:00+00', '2025-06-01 08:00:00+00', 'failed', 'API down'),
+            ('d', 2, 'work_orders', '2025-06-01 08:59:00+00', '2025-06-01 09:00:00+00', 'ok', null)""")
+    dom = parse(write_report(tmp_path / "after.html", duckdb_path=str(logged)).read_text())
+    freshness = next(n for n in dom.walk() if n.attrs.get("id") == "freshness")
+    assert "from the sync log" in freshness.all_text()
+    row = next(n for n in freshness.walk() if n.tag == "tr" and n.children[0].all_text() == "work orders")
+    shop1, shop2, shop3 = [c for c in row.children if c.tag == "td"][1:]
+    assert shop1.all_text().startswith("2025-06-01 10:00 UTC") and "failing" in shop1.classes()
+    assert "last attempt failed at 2025-06-01 11:00 UTC" in shop1.all_text()
+    assert shop2.all_text() == "2025-06-01 09:00 UTC" and "failing" not in shop2.classes()
+    assert shop3.all_text() == "never"
+
+
 @pytest.mark.parametrize("argv, code, message", [
     (["--shops", "1,x"], 2, "--shops takes comma-separated shop ids"),
     (["--as-of", "31/05/2025"], 2, "--as-of takes a date like 2025-05-31"),
