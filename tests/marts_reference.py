@@ -434,19 +434,21 @@ def appointments_monthly(truth: dict[str, Any], clock: Clock | None = None) -> p
     return pd.DataFrame(rows)
 
 
-def accounts_receivable(truth: dict[str, Any], as_of: dt.date, clock: Clock | None = None) -> pd.DataFrame:
+def accounts_receivable(truth: dict[str, Any], as_of: dt.date | str, clock: Clock | None = None) -> pd.DataFrame:
+    """as_of: the dbt var as_of_date, or "today" (its default: today in each shop's zone)."""
     clock = clock or Clock(truth)
     rows = []
     for w in live_objects(truth)["work_orders"]:
         if w.get("invoiced_at") is None or dec(w.get("balance_due")) <= 0:
             continue
         invoiced_on = clock.date(w["shop_id"], w["invoiced_at"])
-        if invoiced_on > as_of:
+        as_of_here = dt.datetime.now(clock.zone(w["shop_id"])).date() if as_of == "today" else as_of
+        if invoiced_on > as_of_here:
             continue
-        age = (as_of - invoiced_on).days
+        age = (as_of_here - invoiced_on).days
         bucket = "0-30" if age <= 30 else "31-60" if age <= 60 else "61-90" if age <= 90 else "90+"
         rows.append({"work_order_id": w["id"], "shop_id": w["shop_id"], "customer_id": w.get("customer_id"),
-                     "invoiced_on": invoiced_on, "as_of_date": as_of, "age_days": age, "age_bucket": bucket,
+                     "invoiced_on": invoiced_on, "as_of_date": as_of_here, "age_days": age, "age_bucket": bucket,
                      "total": cents(dec(w.get("total"))), "balance_due": cents(dec(w.get("balance_due")))})
     return pd.DataFrame(rows)
 
@@ -514,7 +516,8 @@ def dim_vehicles(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFr
 
 def compute_marts(truth: dict[str, Any], as_of: dt.date | None = None, overrides: dict[int, str] | None = None,
                   default_timezone: str = "UTC") -> dict[str, pd.DataFrame]:
-    """Every mart the tests compare. `as_of` (the dbt var as_of_date) adds accounts receivable."""
+    """Every mart the tests compare. `as_of` (the dbt var as_of_date, or "today" for its default)
+    adds accounts receivable."""
     clock = Clock(truth, overrides, default_timezone)
     marts = {"fct_revenue_daily": revenue_daily(truth, clock),
              "fct_technician_throughput_weekly": technician_throughput_weekly(truth, clock),

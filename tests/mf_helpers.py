@@ -110,6 +110,7 @@ def compare_answers(answer: dict[str, Any], truth: dict[str, Any]) -> list[str]:
         for key, values in expected.items():
             for metric, want in values.items():
                 got = actual[key][metric]
+                want = None if isinstance(want, float) and math.isnan(want) else want
                 if want is None or got is None:
                     same = want is None and got is None
                 elif isinstance(want, Decimal):

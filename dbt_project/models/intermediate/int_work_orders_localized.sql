@@ -1,6 +1,9 @@
 {#- Live work orders (not deleted at the source) with their shop's zone and their milestones as
     the shop's local dates. Every mart that puts a work order on a day, week or month reads the
-    dates from here, so the conversion is written once. -#}
+    dates from here, so the conversion is written once. A table, not a view like the other
+    intermediate models: a dozen models read it, and a view would convert every timestamp
+    again for each of them. -#}
+{{ config(materialized='table') }}
 with
 
 work_orders as (
