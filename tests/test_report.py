@@ -259,11 +259,25 @@ def build_demo_warehouse(pipeline, model_schema: str | None = None) -> None:
 
 
 @pytest.fixture(scope="module")
-def duckdb_warehouse(tmp_path_factory):
-    """A small demo warehouse in DuckDB (raw dataset autosync_raw, marts in autosync)."""
+def duckdb_built(tmp_path_factory):
+    """A small demo warehouse in DuckDB (raw dataset autosync_raw, marts in autosync): its pipeline."""
     pipeline = duckdb_pipeline(tmp_path_factory.mktemp("report_duckdb"), name="report_test")
     build_demo_warehouse(pipeline)
-    return Path(pipeline.destination_client().config.credentials.database)
+    return pipeline
+
+
+@pytest.fixture(scope="module")
+def duckdb_warehouse(duckdb_built):
+    return Path(duckdb_built.destination_client().config.credentials.database)
+
+
+def test_the_demo_writes_the_report_of_the_pipelines_warehouse(duckdb_built, tmp_path):
+    """run.py --demo ends with report_for_pipeline: one line, where the page is."""
+    from pipelines.report import report_for_pipeline
+
+    line = report_for_pipeline(duckdb_built, tmp_path / "demo-report.html")
+    assert line.startswith(f"The owner's report: {(tmp_path / 'demo-report.html').resolve()} ")
+    assert "Revenue by shop, weekly" in (tmp_path / "demo-report.html").read_text(encoding="utf-8")
 
 
 @needs_chromium
