@@ -144,6 +144,8 @@ def load_shops(m: Marts) -> list[Shop]:
                       f"from {m.t('dim_shops')} order by shop_id")
     shops = [Shop(int(r["shop_id"]), str(r["shop_name"]), SHOP_COLOURS[i % len(SHOP_COLOURS)], r.get("timezone"))
              for i, r in enumerate(rows)]
+    if not shops:
+        raise LookupError(f"{m.schema}.dim_shops has no shop: sync a shop (python pipelines/run.py) before the report")
     if m.shop_ids:
         unknown = sorted(set(m.shop_ids) - {s.shop_id for s in shops})
         if unknown:
