@@ -336,6 +336,19 @@ def freshness(m: Marts) -> Any:
     sync log the engine writes (one row per run, shop and resource), else the rows' own sync
     times."""
     wh = m.wh
+    if m.has("sync_health", "shop_id", "table_name", "last_success_at", "last_status", "last_attempt_at"):
+        error = "last_error" if "last_error" in m.columns("sync_health") else "null"
+        rows = wh.query(f"""
+            select table_name, shop_id, last_success_at as last_synced_at,
+                   case when last_status <> 'ok' then last_attempt_at end as last_failed_at,
+                   coalesce(last_status <> 'ok', false) as failing,
+                   case when last_status <> 'ok' then {error} end as last_error
+            from {m.t('sync_health')}
+            where 1=1{m.shop_filter()}
+            order by table_name, shop_id""")
+        if rows:
+            return Freshness(rows, None, "The last successful sync of each table per shop (sync_health, from the "
+                                         "sync log); a red cell: the latest attempt after it failed.")
     if {"shop_id", "resource", "status", "finished_at"} <= wh.columns(m.raw, SYNC_LOG):
         rows = wh.query(f"""
             select resource as table_name, shop_id,

@@ -181,8 +181,12 @@ def _freshness(data: ReportData) -> Any:
         if row is None:
             return dict(text="never", failing=False, title="")
         failed = row.get("last_failed_at")
-        return dict(text=timestamp(row["last_synced_at"]), failing=bool(row.get("failing")),
-                    title=f"last attempt failed at {timestamp(failed)}" if row.get("failing") else "")
+        title = ""
+        if row.get("failing"):
+            title = f"last attempt failed at {timestamp(failed)}"
+            if row.get("last_error"):
+                title += f": {row['last_error']}"
+        return dict(text=timestamp(row["last_synced_at"]), failing=bool(row.get("failing")), title=title)
 
     return dict(source=fresh.source, last_load=timestamp(fresh.last_load) if fresh.last_load else None,
                 shops=data.shops,
