@@ -26,6 +26,7 @@ import requests
 import dbt_helpers as h
 import marts_reference as ref
 from autosync_emulator import Emulator
+from autosync_source.deletes import reconcile_deletes
 from pipelines.dbt_runner import fetch_mart, preview_marts, run_dbt
 from source_helpers import advance_with_changes, sync
 
@@ -233,6 +234,9 @@ def test_postgres_marts_equal_the_truth_after_full_and_incremental_syncs(tmp_pat
             truth_later = emu.truth()
             _assert_the_clock_cases(truth_later, before_dst_end, late_invoice)
             sync(pipeline, emu)[0].raise_on_failed_jobs()
+            # the emulator's activity hard-deletes records (appointments among them): the
+            # reconciliation marks them, as run.py --reconcile-deletes does in the DuckDB test
+            reconcile_deletes(pipeline, api_key=emu.api_key, base_url=emu.base_url)
             run_dbt(pipeline, extra_args=as_of, model_schema=marts)
             _assert_marts_equal_truth(pipeline, truth_later, marts)
 
