@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -232,13 +233,27 @@ def test_reconciliation_catches_a_mart_that_drifts_from_its_work_orders(built_du
     assert "sums_reconcile_fct_revenue_daily_net_collected" in failing
 
 
-def test_source_freshness_passes_after_a_load_and_fails_on_stale_data(built_duckdb, tmp_path, dbt_work_dir):
+def test_source_freshness_passes_after_a_sync_and_fails_when_the_last_sync_is_stale(built_duckdb, tmp_path, dbt_work_dir):
+    # Freshness reads the sync log (_autosync_runs), which every sync of the engine appends to:
+    # here, one successful sync of every table just now (tests/test_sync_log.py runs the real one).
+    import dlt
+
+    from pipelines.engine import sync_log
+
     path = _copy(built_duckdb[0], tmp_path)
+    now = datetime.now(timezone.utc)
+    rows = [{name: None for name, _ in sync_log.COLUMNS} | {
+        "run_id": "r1", "door": "test", "shop_id": 1, "resource": table, "status": "ok",
+        "started_at": now, "finished_at": now} for table in h.TOP_LEVEL]
+    probe = dlt.pipeline("probe", destination=dlt.destinations.duckdb(str(path)), dataset_name="autosync_raw",
+                         pipelines_dir=str(tmp_path / "dlt"))
+    assert sync_log.record(probe, rows)
     target = DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir)
     fresh = invoke_dbt(target, "source freshness")
     assert fresh.success and fresh.counts.get("pass", 0) == len(h.TOP_LEVEL), fresh.summary
     with contextlib.closing(duckdb.connect(str(path))) as con:
-        con.execute("update autosync_raw.work_orders set _autosync_synced_at = _autosync_synced_at - interval 10 day")
+        con.execute("update autosync_raw._autosync_runs set finished_at = finished_at - interval 10 day "
+                    "where resource = 'work_orders'")
     with pytest.raises(DbtRunError) as stale:
         invoke_dbt(target, "source freshness")
     assert "source.autosync.autosync.work_orders" in str(stale.value)
