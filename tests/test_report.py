@@ -22,6 +22,8 @@ import pytest
 
 import dbt_helpers as h
 from autosync_emulator import Emulator
+from pipelines.engine.sync_log import COLUMNS as SYNC_LOG_COLUMNS
+from pipelines.engine.sync_log import TABLE as SYNC_LOG_TABLE
 from pipelines.report import main as report_main
 from pipelines.report import write_report
 from source_helpers import duckdb_pipeline, sync
@@ -318,21 +320,35 @@ def test_freshness_comes_from_the_sync_log_and_a_failed_last_attempt_shows(duckd
     page = write_report(tmp_path / "before.html", duckdb_path=str(logged))
     assert "This warehouse has no sync log yet" in " ".join(parse(page.read_text()).all_text().split())
     with contextlib.closing(duckdb.connect(str(logged))) as con:
-        # the engine's sync log: a row per run, shop and resource
-        con.execute("create table autosync_raw._autosync_runs (run_id text, shop_id bigint, resource text, "
-                    "started_at timestamptz, finished_at timestamptz, status text, error text)")
-        con.execute("""insert into autosync_raw._autosync_runs values
+        # the engine's sync log (its own columns): a row per run, shop and resource
+        types = {"text": "text", "int": "bigint", "timestamp": "timestamptz"}
+        con.execute(f"create table autosync_raw.{SYNC_LOG_TABLE} "
+                    f"({', '.join(f'{name} {types[kind]}' for name, kind in SYNC_LOG_COLUMNS)})")
+        con.execute(f"""insert into autosync_raw.{SYNC_LOG_TABLE} (run_id, shop_id, resource, started_at, finished_at, status, error) values
             ('a', 1, 'work_orders', '2025-06-01 09:59:00+00', '2025-06-01 10:00:00+00', 'ok', null),
             ('b', 1, 'work_orders', '2025-06-01 10:59:00+00', '2025-06-01 11:00:00+00', 'failed', 'API down'),
             ('c', 2, 'work_orders', '2025-06-01 07:59:00+00', '2025-06-01 08:00:00+00', 'failed', 'API down'),
             ('d', 2, 'work_orders', '2025-06-01 08:59:00+00', '2025-06-01 09:00:00+00', 'ok', null)""")
-    dom = parse(write_report(tmp_path / "after.html", duckdb_path=str(logged)).read_text())
-    freshness = next(n for n in dom.walk() if n.attrs.get("id") == "freshness")
-    assert "from the sync log" in freshness.all_text()
-    row = next(n for n in freshness.walk() if n.tag == "tr" and n.children[0].all_text() == "work orders")
-    shop1, shop2, shop3 = [c for c in row.children if c.tag == "td"][1:]
+
+    def work_orders_row(page: Path) -> tuple[Node, list[Node]]:
+        freshness = next(n for n in parse(page.read_text()).walk() if n.attrs.get("id") == "freshness")
+        row = next(n for n in freshness.walk() if n.tag == "tr" and n.children[0].all_text() == "work orders")
+        return freshness, [c for c in row.children if c.tag == "td"][1:]
+
+    # read from the raw log
+    freshness, (shop1, shop2, shop3) = work_orders_row(write_report(tmp_path / "raw-log.html", duckdb_path=str(logged)))
+    assert "from the sync log" in freshness.all_text() and "sync_health" not in freshness.all_text()
     assert shop1.all_text().startswith("2025-06-01 10:00 UTC") and "failing" in shop1.classes()
     assert "last attempt failed at 2025-06-01 11:00 UTC" in shop1.all_text()
+    assert shop2.all_text() == "2025-06-01 09:00 UTC" and "failing" not in shop2.classes()
+    assert shop3.all_text() == "never"
+
+    # read from the dbt model over it, which also gives the failure's message
+    from pipelines.dbt_runner import DbtTarget, invoke_dbt
+    invoke_dbt(DbtTarget.duckdb(logged, "autosync_raw", work_dir=str(tmp_path / "dbt")), "run", ["--select", "sync_health"])
+    freshness, (shop1, shop2, shop3) = work_orders_row(write_report(tmp_path / "health.html", duckdb_path=str(logged)))
+    assert "sync_health" in freshness.all_text()
+    assert "last attempt failed at 2025-06-01 11:00 UTC: API down" in shop1.all_text() and "failing" in shop1.classes()
     assert shop2.all_text() == "2025-06-01 09:00 UTC" and "failing" not in shop2.classes()
     assert shop3.all_text() == "never"
 
