@@ -163,6 +163,9 @@ def _run_demo(job: SyncJob, args: argparse.Namespace, started: float) -> int:
         print(f"error: the marts were built but could not be previewed: {str(failure).splitlines()[0][:300]}", file=sys.stderr)
         return EXIT_DBT_FAILED
     print(preview, file=sys.stderr if args.json else sys.stdout)
+    from pipelines.report import report_for_pipeline  # the owner's report of the demo warehouse
+
+    print(report_for_pipeline(marts_pipeline(job.target)), file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
