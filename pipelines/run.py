@@ -46,7 +46,7 @@ from pipelines.engine import (  # noqa: E402
 logger = logging.getLogger("autosync.run")
 
 # duckdb_destination: benchmarks/worker.py builds the connector's DuckDB destination from here
-__all__ = ["DEMO_WORLD", "build_parser", "duckdb_destination", "job_from_args", "job_from_flags", "main"]
+__all__ = ["DEMO_WORLD", "build_parser", "duckdb_destination", "job_from_args", "main"]
 
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 
@@ -130,14 +130,6 @@ def _long_sync_options(args: argparse.Namespace) -> dict:
     if args.checkpoint_requests is not None:
         options["checkpoint_requests"] = args.checkpoint_requests
     return options
-
-
-def job_from_flags(flags: Sequence[str], door: str = "cli") -> SyncJob:
-    """The job `python pipelines/run.py <flags>` would run (for doors configured with CLI flags,
-    such as the webhook receiver's `--sync-arg`); bad flags raise SystemExit, as argparse does."""
-    job = job_from_args(build_parser().parse_args(list(flags)))
-    job.door = door
-    return job
 
 
 def _run_demo(job: SyncJob, args: argparse.Namespace, started: float) -> int:

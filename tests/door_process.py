@@ -57,9 +57,7 @@ def main(door: str, config: dict) -> int:
     if door == "webhook":
         from pipelines.webhooks import connector_sync_trigger
 
-        flags = ["--base-url", config["base_url"], "--duckdb-path", config["duckdb_path"],
-                 "--pipelines-dir", config["pipelines_dir"]]
-        connector_sync_trigger(flags)(set(RESOURCES), set(shops))
+        connector_sync_trigger(target, base_url=config["base_url"])(set(RESOURCES), set(shops))
         return 0
     raise SystemExit(f"unknown door {door}")
 

@@ -438,7 +438,7 @@ def test_webhooks_connector_trigger_runs_the_sync_engine(monkeypatch):
     received = []
     monkeypatch.setattr(engine, "run_sync", lambda job: received.append(job))
 
-    trigger = connector_sync_trigger(["--destination", "duckdb", "--duckdb-path", "w.duckdb"])
+    trigger = connector_sync_trigger(engine.Target("duckdb", duckdb_path="w.duckdb"))
     trigger({"work_orders", "payments"}, {3, 1})
     (job,) = received
     assert (job.door, job.resources, job.shops, job.run_dbt) == ("webhook", ["payments", "work_orders"], [1, 3], False)

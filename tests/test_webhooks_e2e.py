@@ -172,6 +172,7 @@ def test_webhooks_emulator_events_trigger_an_incremental_sync(tmp_path, monkeypa
     """Deliveries trigger pipelines.run for the touched resources; those tables then equal the truth."""
     from autosync_emulator import Emulator
     from pipelines import run
+    from pipelines.engine import Target
     from source_helpers import compare_with_truth
 
     warehouse = str(tmp_path / "warehouse.duckdb")
@@ -183,7 +184,8 @@ def test_webhooks_emulator_events_trigger_an_incremental_sync(tmp_path, monkeypa
         assert run.main([*source_args, *destination_args, "--no-dbt"]) == 0  # the initial full sync
 
         syncs = []
-        trigger = connector_sync_trigger([*source_args, *destination_args])
+        trigger = connector_sync_trigger(Target("duckdb", duckdb_path=warehouse, pipelines_dir=str(tmp_path / "dlt")),
+                                         base_url=emu.base_url)
         gate = threading.Event()  # holds the first sync until the test has seen the stale tables
 
         def recording_trigger(resources, shop_ids):

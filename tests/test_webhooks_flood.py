@@ -68,7 +68,7 @@ def test_webhooks_flood_stores_each_event_once_and_syncs_to_truth(tmp_path, monk
             tmp_path, truth["objects"],
             ["--postgres", "--dataset", dataset, "--debounce-seconds", "1", "--max-delay-seconds", "60",
              "--header-timeout", "5", "--body-timeout", "5",
-             *(f"--sync-arg={arg}" for arg in sync_args)],
+             *sync_args],
             env,
             valid=VALID, senders=50, replay_ratio=0.1, forged=FORGED, oversize=OVERSIZE, oversize_mb=50,
             slow=SLOW,

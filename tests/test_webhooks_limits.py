@@ -175,9 +175,11 @@ def test_webhooks_slow_headers_slow_body_and_huge_headers_are_cut_off(store):
 def test_webhooks_sync_in_child_process_reports_its_failure(tmp_path):
     from pipelines.engine import SyncFailed
 
-    # A flag pipelines.run refuses: the child exits 2, and the receiver's thread gets an error.
+    from pipelines.engine import Target
+
+    # A destination the engine refuses: the child exits 2, and the receiver's thread gets an error.
     with pytest.raises(SyncFailed, match="exit 2"):
-        sync_touched({"customers"}, {1}, SyncOptions(("--no-such-flag",), in_child_process=True))
+        sync_touched({"customers"}, {1}, SyncOptions(Target(destination="no_such_warehouse"), in_child_process=True))
 
 
 def test_webhooks_writer_answers_each_delivery_of_a_batch(store):

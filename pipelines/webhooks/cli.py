@@ -56,10 +56,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-delay-seconds", type=float, default=30.0)
     parser.add_argument("--no-sync", action="store_true", help="store events only, trigger no sync")
     parser.add_argument("--with-dbt", action="store_true", help="run dbt after each triggered sync")
-    parser.add_argument(
-        "--sync-arg", action="append", default=[], metavar="ARG",
-        help="extra flag for the triggered `pipelines.run` (repeatable), e.g. --sync-arg=--base-url=...",
-    )
+    parser.add_argument("--base-url", help="the API the triggered syncs read (default: from the key's environment)")
+    parser.add_argument("--pipelines-dir", help="where the sync state lives (default: as for pipelines/run.py)")
     limits = parser.add_argument_group("limits")
     limits.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes,
                         help="refuse a body past this many bytes, 413 (default %(default)s)")
@@ -76,13 +74,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _open_store(args: argparse.Namespace) -> tuple[WebhookEventStore, list[str]]:
-    """The store and the `pipelines.run` flags that sync into the same warehouse."""
+def _open_store(args: argparse.Namespace) -> tuple[WebhookEventStore, str]:
+    """The store, and the destination the triggered syncs load into (the same warehouse)."""
     if args.duckdb_path:
-        return duckdb_store(args.duckdb_path, args.dataset), ["--destination", "duckdb", "--duckdb-path", args.duckdb_path]
+        return duckdb_store(args.duckdb_path, args.dataset), "duckdb"
     if args.postgres:
-        return postgres_store(None, args.dataset), ["--destination", "postgres"]
-    return bigquery_store(args.dataset), ["--destination", "bigquery"]
+        return postgres_store(None, args.dataset), "postgres"
+    return bigquery_store(args.dataset), "bigquery"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
     try:
-        store, destination_args = _open_store(args)
+        store, destination = _open_store(args)
     except ConfigFieldMissingException:
         kind = "postgres" if args.postgres else "bigquery"
         print(
@@ -121,8 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     on_events = None
     if not args.no_sync:
+        from pipelines.engine import Target
+
+        target = Target(destination, args.dataset, args.duckdb_path, args.pipelines_dir)
         on_events = connector_sync_trigger(
-            [*destination_args, "--dataset", args.dataset, *args.sync_arg], run_dbt=args.with_dbt,
+            target, base_url=args.base_url, run_dbt=args.with_dbt,
             in_child_process=not args.duckdb_path,  # see SyncOptions: DuckDB takes one writing process
         )
     metrics = ReceiverMetrics()

@@ -7,42 +7,43 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
 
 from pipelines.webhooks.batcher import OnEvents
+
+if TYPE_CHECKING:
+    from pipelines.engine import Target
 
 
 @dataclass(frozen=True)
 class SyncOptions:
     """How the triggered sync runs.
 
-    `destination_args` are `pipelines.run` flags that pick the destination (the same warehouse
-    this receiver stores events in) and anything else the sync needs (e.g. `--base-url`); they
-    become an engine job with `pipelines.run.job_from_flags`. dbt is
-    off by default: a dbt build per webhook batch is heavy, and the marts refresh on the scheduled
-    run.
+    `target`: the warehouse this receiver stores events in (the sync lands there too); unset
+    fields come from the same configuration as every other door's (`[autosync]`, AUTOSYNC__...).
+    `base_url`: the API, when not the one the key's environment implies. dbt is off by default:
+    a dbt build per webhook batch is heavy, and the marts refresh on the scheduled run.
     `in_child_process`: run the sync in a child process, so the memory a sync needs (dlt's
     normalizer, pyarrow, the load) is never held by the process that listens to the internet,
     and a sync that crashes cannot take the receiver down. Not for DuckDB: its file takes one
     writing process at a time, and the receiver writes deliveries into it during the sync.
     """
 
-    destination_args: Sequence[str] = field(default_factory=tuple)
+    target: Optional["Target"] = None
+    base_url: Optional[str] = None
     run_dbt: bool = False
     in_child_process: bool = False
 
 
 def _run_sync(resources: list[str], shops: list[int], options: SyncOptions) -> None:
-    """The sync itself, through the sync engine; raises `pipelines.engine.SyncFailed` if it
-    failed (SystemExit for flags `pipelines.run` refuses, as argparse does)."""
+    """The sync itself, through the sync engine; raises `pipelines.engine.SyncFailed` if it failed."""
     # lazy: the connector is heavy and optional for receiving
-    from pipelines.engine import run_sync
-    from pipelines.run import job_from_flags
+    from pipelines.engine import SyncJob, Target, run_sync
 
-    job = job_from_flags(options.destination_args, door="webhook")
-    job.resources, job.shops, job.run_dbt = resources, shops, options.run_dbt
-    run_sync(job)
+    run_sync(SyncJob(target=options.target or Target(), door="webhook", resources=resources, shops=shops,
+                     run_dbt=options.run_dbt, base_url=options.base_url))
 
 
 def _child_main(resources: list[str], shops: list[int], options: SyncOptions) -> None:
@@ -73,10 +74,10 @@ def sync_touched(resources: Iterable[str], shops: Iterable[int], options: SyncOp
                          f"(exit {child.exitcode}; its error is in the log above)", exit_code=child.exitcode or 1)
 
 
-def connector_sync_trigger(destination_args: Sequence[str] = (), run_dbt: bool = False,
-                           in_child_process: bool = False) -> OnEvents:
+def connector_sync_trigger(target: Optional["Target"] = None, base_url: Optional[str] = None,
+                           run_dbt: bool = False, in_child_process: bool = False) -> OnEvents:
     """An `on_events` for the app: `sync_touched` with these options."""
-    options = SyncOptions(tuple(destination_args), run_dbt, in_child_process)
+    options = SyncOptions(target, base_url, run_dbt, in_child_process)
 
     def run_incremental_sync(resources: set[str], shop_ids: set[int]) -> None:
         sync_touched(resources, shop_ids, options)
