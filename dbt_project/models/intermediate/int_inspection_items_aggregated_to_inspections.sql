@@ -1,5 +1,8 @@
 {#- One row per inspection still live (neither it nor its work order deleted at the source), with
-    its items counted by outcome. Items are aggregated per inspection before the join. -#}
+    its items counted by outcome. Items are aggregated per inspection before the join. A table:
+    three marts and their tests read it, and a view would convert its timestamps to the shop's
+    zone again for each. -#}
+{{ config(materialized='table') }}
 with
 
 inspections as (

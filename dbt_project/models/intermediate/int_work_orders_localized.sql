@@ -36,7 +36,6 @@ localized as (
     select
         *,
         {{ autosync.local_date('created_at', 'shop_timezone') }} as created_on,
-        {{ autosync.local_date('started_at', 'shop_timezone') }} as started_on,
         {{ autosync.local_date('completed_at', 'shop_timezone') }} as completed_on,
         {{ autosync.local_date('invoiced_at', 'shop_timezone') }} as invoiced_on
 
