@@ -73,7 +73,7 @@ class Endpoint:
 
 
 def _cols(**types: str) -> Dict[str, dict]:
-    """Column hints from short type names; money is decimal(12,2) per INTERFACES.md §3."""
+    """Column hints from short type names; money is decimal(12,2): cents exact in every warehouse."""
     columns: Dict[str, dict] = {}
     for name, short in types.items():
         if short == "money":

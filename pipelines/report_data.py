@@ -1,7 +1,7 @@
 """What the owner's report shows, read from the dbt marts with SQL.
 
 Every figure is computed by the warehouse: sums over a period and the rates of a period (e.g. the
-average repair order of 12 months = revenue / car count of those months, per METRICS.md) are SQL
+average repair order of 12 months = revenue / car count of those months, as dbt_project/README.md defines it) are SQL
 aggregates over the marts; Python only picks the period and formats. A mart that is not in the
 warehouse (an older dbt project) turns its section into a sentence (`Missing`), never an error.
 

@@ -1,6 +1,6 @@
 """Compare the raw tables the connector loaded with the emulator's truth, exactly.
 
-The truth is flattened here by its own reading of INTERFACES.md §3 (not by the connector's
+The truth is flattened here by its own reading of the raw layout (not by the connector's
 code): nested objects become `parent__child` columns, embedded lists become child tables whose
 rows carry `shop_id` and their parents' ids. Every row and every value is compared: money as
 Decimal (never float), timestamps as UTC instants.
