@@ -38,7 +38,7 @@ from pipelines.engine import (  # noqa: E402
     Target,
     demo_target,
     duckdb_destination,
-    raise_on_sigterm,
+    raise_on_interrupts,
     refuse_non_demo_warehouse,
     run_sync,
 )
@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    previous_handler = raise_on_sigterm()
+    previous_handlers = raise_on_interrupts()
     started = time.monotonic()
     try:
         job = job_from_args(args)
@@ -96,8 +96,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         return _report_failure(as_sync_failed(interrupt), args, started)
     finally:
-        if previous_handler is not None:  # main() may run inside a longer-lived process
-            signal.signal(signal.SIGTERM, previous_handler)
+        for sig, handler in (previous_handlers or {}).items():  # main() may run inside a longer-lived process
+            signal.signal(sig, handler)
 
 
 def job_from_args(args: argparse.Namespace) -> SyncJob:

@@ -21,9 +21,9 @@ from autosync_source import RESOURCE_NAMES as RESOURCES  # noqa: E402
 
 def main(door: str, config: dict) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
-    from pipelines.engine import Target, raise_on_sigterm
+    from pipelines.engine import Target, raise_on_interrupts
 
-    raise_on_sigterm()
+    raise_on_interrupts()
     target = Target("duckdb", "autosync_raw", config["duckdb_path"], config["pipelines_dir"])
     shops = [int(shop) for shop in config["shops"]]
     if door == "cli":

@@ -11,6 +11,7 @@ import pytest
 
 import pipelines.run as run
 from autosync_emulator import Emulator
+from pipelines.engine import INTERRUPTED_MESSAGE
 from pipelines.run import main
 from source_helpers import RESOURCES, assert_raw_equals_truth
 
@@ -160,7 +161,7 @@ def test_an_interrupted_run_exits_with_one_line_and_the_next_run_completes(tmp_p
             os.kill(proc.pid, getattr(signal, signal_name))
             assert proc.wait(timeout=120) == exit_code
         lines = (tmp_path / "err.txt").read_text().strip().splitlines()
-        assert lines[-1] == "error: interrupted: nothing of this run is committed; the next run resumes"
+        assert lines[-1] == "error: " + INTERRUPTED_MESSAGE
         assert not any("Traceback" in line for line in lines)
         emu.set_faults([])
         done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),

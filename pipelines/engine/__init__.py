@@ -33,7 +33,8 @@ from pipelines.engine.errors import (
     TerminationRequested,
     as_sync_failed,
     autosync_error_in,
-    raise_on_sigterm,
+    raise_if_interrupted,
+    raise_on_interrupts,
 )
 from pipelines.engine.job import SyncJob, SyncSummary, add_request_counts
 from pipelines.engine.sync import (
@@ -63,6 +64,6 @@ __all__ = [
     "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "INTERRUPTED_MESSAGE", "SyncFailed", "SyncJob", "SyncSummary",
     "Target", "TerminationRequested", "add_request_counts", "api_label", "autosync_error_in", "duckdb_destination", "as_sync_failed", "build_marts", "cursor_positions",
     "default_pipelines_dir", "demo_target", "finish_interrupted_run", "list_shop_ids", "marts_pipeline",
-    "raise_on_sigterm", "refuse_non_demo_warehouse", "run_sync", "run_with_schema_retry", "shop_staging_layout",
+    "raise_if_interrupted", "raise_on_interrupts", "refuse_non_demo_warehouse", "run_sync", "run_with_schema_retry", "shop_staging_layout",
     "source_arguments", "start_date_warning", "state_home", "visible_shop_ids", "DEMO_API_LABEL",
 ]

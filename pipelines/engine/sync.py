@@ -29,7 +29,7 @@ from autosync_source.paging import parse_ts
 from autosync_source.schema_changes import columns_snapshot, schema_changes
 from autosync_source.schema_changes import describe as describe_schema_change
 from pipelines.engine import sync_log
-from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, short_reason
+from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, raise_if_interrupted, short_reason
 from pipelines.engine.job import SyncJob, SyncSummary, add_request_counts
 from pipelines.engine.target import Target, api_label, shop_staging_layout, state_home
 
@@ -129,7 +129,9 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
                 finally:
                     traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
 
+            raise_if_interrupted()
             load_info = run_with_schema_retry(run_once)
+            raise_if_interrupted()  # one that arrived while DuckDB ran is not lost
             load_info.raise_on_failed_jobs()
             summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
             refresh = None  # only the first checkpoint drops what --full-refresh drops
