@@ -104,8 +104,10 @@ class RateBudget:
         self._limit = limit
         if reset is not None and (self._reset_at is None or reset > self._reset_at):
             # First answer of a newer window: trust its count.
-            if self._last_reset is not None and 0 < reset - self._last_reset <= 3600 and reset - self._last_reset < self.window_seconds * 1.5:
-                self.window_seconds = float(reset - self._last_reset)
+            if self._last_reset is not None:
+                gap = reset - self._last_reset
+                if 0 < gap <= 3600 and gap < self.window_seconds * 1.5:
+                    self.window_seconds = float(gap)
             self._last_reset = float(reset)
             self._reset_at, self._remaining = float(reset), remaining
         elif reset is not None and reset < self._reset_at:
