@@ -66,7 +66,6 @@ class ClientCredentialsAuth(OAuth2ClientCredentials):
         super().__post_init__()
         self._lock = threading.Lock()
         self._expires_at = 0.0  # monotonic clock
-        self.tokens_fetched = 0
 
     @property
     def credential_id(self) -> str:
@@ -108,7 +107,6 @@ class ClientCredentialsAuth(OAuth2ClientCredentials):
         margin = min(self.renew_margin_seconds, lifetime * 0.1)
         self.access_token = token
         self._expires_at = time.monotonic() + lifetime - margin
-        self.tokens_fetched += 1
 
     def build_access_token_request(self) -> Dict[str, Any]:
         data = {"grant_type": "client_credentials"}
