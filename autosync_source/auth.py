@@ -5,6 +5,7 @@ ever shows a secret in repr(), str(), logs or error messages.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any, Dict, Optional, Sequence
@@ -36,8 +37,9 @@ class ApiKeyAuth(BearerTokenAuth):
 
     @property
     def credential_id(self) -> str:
-        """What the rate limit is counted against: the key itself (hashed by the budget)."""
-        return f"key:{self.token}"
+        """What the rate limit is counted against: the key, as a sha256 digest so the raw key
+        is not held in one more place (the budget registry only needs a stable identity)."""
+        return "key:" + hashlib.sha256((self.token or "").encode()).hexdigest()
 
     def describe(self) -> str:
         return f"API key {mask_secret(self.token)}"
