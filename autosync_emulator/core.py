@@ -120,7 +120,8 @@ class EmulatorCore:
               start: str | None = None) -> None:
         """Rebuild the world (same parameters unless given); credentials and settings stay."""
         for name, value, hi in (("seed", seed, 2**63), ("shops", shops, 1000), ("work_orders", work_orders, 1_000_000)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "seed" else 1) <= value <= hi):
+            lowest = 0 if name == "seed" else 1
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= hi):
                 raise ValueError(f"{name} must be an integer in [{0 if name == 'seed' else 1}, {hi}]")
         if start is not None:
             _check_start(start)

@@ -395,6 +395,7 @@ def _matches(obj: dict, filters: list[tuple[str, Any]], search: str | None) -> b
             # phone digits match regardless of punctuation
             digits = "".join(ch for ch in search if ch.isdigit())
             phone_digits = "".join(ch for ch in str(obj.get("phone") or "") if ch.isdigit())
-            if not digits or digits != search.replace(" ", "").replace("-", "").replace("(", "").replace(")", "") or digits not in phone_digits:
+            punctuation_free = search.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
+            if not digits or digits != punctuation_free or digits not in phone_digits:
                 return False
     return True

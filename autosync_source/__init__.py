@@ -264,7 +264,9 @@ class ShopDirectory:
                 rows = self._pages(endpoint, sort_by_cursor=False)
         except InsufficientScope as missing:
             raise ScopeError(missing.scope or endpoint.scope, "shops", str(missing)) from None
-        unique = {row["id"]: row for row in rows}  # a shop listed twice (moved): keep the newest
+        # A shop listed twice (it moved between pages): keep the copy listed last, which came
+        # from a later request and so is at least as new as the first.
+        unique = {row["id"]: row for row in rows}
         if self._chosen is None:
             return sorted(unique.values(), key=lambda row: row["id"])
         missing_ids = sorted(set(self._chosen) - set(unique))

@@ -27,7 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Dict, List, MutableMapping, Optional, Tuple
+from typing import Any, Dict, MutableMapping, Optional, Tuple
 
 from autosync_source.paging import format_ts, parse_ts
 
@@ -119,6 +119,3 @@ class CursorBook:
     def set(self, shop_id: int, cursor: ShopCursor) -> None:
         if cursor.updated_at is not None:
             self._shops[str(shop_id)] = cursor.to_state()
-
-    def shop_ids(self) -> List[str]:
-        return list(self._shops)

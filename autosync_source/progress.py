@@ -170,7 +170,10 @@ class Progress:
             by_resource: Dict[str, Dict[str, Any]] = {}
             active = []
             for (resource, shop_id), entry in self._lists.items():
-                agg = by_resource.setdefault(resource, {"pages_done": 0, "pages_total": 0, "details_done": 0, "details_needed": 0, "shops_done": 0, "shops": 0, "failed": 0})
+                agg = by_resource.setdefault(resource, {
+                    "pages_done": 0, "pages_total": 0, "details_done": 0, "details_needed": 0,
+                    "shops_done": 0, "shops": 0, "failed": 0,
+                })
                 agg["pages_done"] += entry.pages_done
                 agg["pages_total"] += entry.pages_total if entry.pages_total is not None else max(1, entry.pages_done)
                 agg["details_done"] += entry.details_done
@@ -197,7 +200,10 @@ class Progress:
             detail = f", {entry.details_done}/{entry.details_needed} details" if entry.details_needed else ""
             parts.append(f"[{resource} shop {shop_id}: {entry.pages_done}/{total} pages{detail}]")
         eta = f", ETA {_duration(seconds)}" if seconds is not None else ""
-        figures = {"requests_done": done, "requests_left": left, "eta_seconds": None if seconds is None else round(seconds), "resources": by_resource}
+        figures = {
+            "requests_done": done, "requests_left": left,
+            "eta_seconds": None if seconds is None else round(seconds), "resources": by_resource,
+        }
         self._emit("progress", f"progress: {_count(done)} requests done, about {_count(left)} left{eta}; " + "; ".join(parts), figures)
         return figures
 

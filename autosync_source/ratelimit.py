@@ -37,8 +37,6 @@ class RateBudget:
         self._reset_at: Optional[float] = None
         self._blocked_until = 0.0
         self._in_flight = 0
-        self.waits = 0
-        self.waited_seconds = 0.0
         # The window's length is not in the headers; the contract says one minute, and two
         # consecutive Reset values correct it (the emulator's windows can be shorter).
         self.window_seconds = 60.0
@@ -48,22 +46,18 @@ class RateBudget:
 
     def acquire(self) -> None:
         """Block until one more request fits in the window, then count it as in flight."""
-        started: Optional[float] = None
+        waiting = False
         with self._cond:
             while True:
-                now = self._clock()
-                delay = self._delay(now)
+                delay = self._delay(self._clock())
                 if delay <= 0:
                     break
-                if started is None:
-                    started = now
-                    self.waits += 1
+                if not waiting:
+                    waiting = True  # tell on_wait once per wait, not on every wake-up
                     if self.on_wait is not None and self._reset_at is not None and delay >= 1.0:
                         self.on_wait(delay)
                 self._cond.wait(timeout=min(delay, 1.0))
             self._in_flight += 1
-            if started is not None:
-                self.waited_seconds += self._clock() - started
 
     def _delay(self, now: float) -> float:
         if now < self._blocked_until:
@@ -98,14 +92,18 @@ class RateBudget:
         remaining = _int_header(headers, "X-RateLimit-Remaining")
         reset = _int_header(headers, "X-RateLimit-Reset")
         if limit is None or remaining is None or limit <= 0:
-            # No limit announced (or 0: the emulator's "unlimited"): nothing to pace by.
+            # No limit announced (or a limit of 0 or less): nothing to pace by. The emulator's
+            # "unlimited" is not this case: it announces Limit = Remaining = 1,000,000 with a
+            # Reset, which is paced like any limit and never reached.
             self._limit, self._remaining, self._reset_at = None, 1 << 30, None
             return
         self._limit = limit
         if reset is not None and (self._reset_at is None or reset > self._reset_at):
             # First answer of a newer window: trust its count.
-            if self._last_reset is not None and 0 < reset - self._last_reset <= 3600 and reset - self._last_reset < self.window_seconds * 1.5:
-                self.window_seconds = float(reset - self._last_reset)
+            if self._last_reset is not None:
+                gap = reset - self._last_reset
+                if 0 < gap <= 3600 and gap < self.window_seconds * 1.5:
+                    self.window_seconds = float(gap)
             self._last_reset = float(reset)
             self._reset_at, self._remaining = float(reset), remaining
         elif reset is not None and reset < self._reset_at:

@@ -84,7 +84,7 @@ def lag_cost() -> Dict[str, Any]:
                                     dataset_name="autosync_raw", pipelines_dir=str(Path(tmp) / "p"))
             pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, lag_seconds=lag, progress="quiet"))
             pipelines[lag] = pipeline
-        for day in range(3):
+        for _day in range(3):
             emu.advance(hours=24)
             for lag, pipeline in pipelines.items():
                 stats = RequestStats()

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--destination", choices=("duckdb", "postgres"), help="default: [autosync] destination, else duckdb")
     parser.add_argument("--duckdb-path", help="DuckDB file (default: [autosync] duckdb_path, else warehouse.duckdb)")
     parser.add_argument("--schema", help=f"schema dbt builds the marts into (default $AUTOSYNC_DBT_SCHEMA or {DEFAULT_MODEL_SCHEMA})")
-    parser.add_argument("--dataset", help=f"raw dataset the pipeline loads, for data freshness (default [autosync] dataset or {DEFAULT_RAW_DATASET})")
+    parser.add_argument("--dataset", help="raw dataset the pipeline loads, for data freshness "
+                        f"(default [autosync] dataset or {DEFAULT_RAW_DATASET})")
     parser.add_argument("--shops", help="comma-separated shop ids (default: every shop in the warehouse)")
     parser.add_argument("--weeks", type=int, default=12, help="weekly trends cover this many weeks (default 12)")
     parser.add_argument("--months", type=int, default=12, help="monthly trends and headline figures cover this many months (default 12)")

@@ -56,25 +56,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pipelines/run.py",
         description="Sync the AutoSync Shop Manager API into a warehouse (dlt), then run dbt.",
     )
-    parser.add_argument("--demo", action="store_true", help="start the local emulator with a seeded world and sync it into its own DuckDB file (autosync_demo.duckdb, dataset autosync_demo_raw)")
-    parser.add_argument("--base-url", help="API base URL, e.g. https://sandbox.api.autosyncshopmanager.com/v1 (default: from the key prefix)")
+    parser.add_argument("--demo", action="store_true",
+                        help="start the local emulator with a seeded world and sync it into its own DuckDB file "
+                        "(autosync_demo.duckdb, dataset autosync_demo_raw)")
+    parser.add_argument("--base-url",
+                        help="API base URL, e.g. https://sandbox.api.autosyncshopmanager.com/v1 (default: from the key prefix)")
     parser.add_argument("--api-key", help="API key (better: SOURCES__AUTOSYNC__API_KEY or .dlt/secrets.toml; a flag shows in `ps`)")
     parser.add_argument("--destination", choices=("duckdb", "postgres", "bigquery"), default=None, help="default duckdb")
     parser.add_argument("--duckdb-path", help=f"DuckDB file (default {DEFAULT_DUCKDB_PATH})")
     parser.add_argument("--dataset", help=f"raw dataset/schema name (default {DEFAULT_DATASET})")
     parser.add_argument("--resources", help=f"comma-separated subset of: {','.join(RESOURCE_NAMES)}")
     parser.add_argument("--shops", help="comma-separated shop ids (default: every shop the credentials see)")
-    parser.add_argument("--start-date", help="a first sync reads records updated from this date (ISO 8601); ignored, with a warning, once cursors exist")
+    parser.add_argument("--start-date", help="a first sync reads records updated from this date (ISO 8601); "
+                        "ignored, with a warning, once cursors exist")
     parser.add_argument("--end-date", help="bound a backfill: nothing updated after this is read")
-    parser.add_argument("--window", action="store_true", help="read exactly [--start-date, --end-date] with throwaway cursors (a backfill that leaves the incremental cursors alone)")
+    parser.add_argument("--window", action="store_true",
+                        help="read exactly [--start-date, --end-date] with throwaway cursors "
+                        "(a backfill that leaves the incremental cursors alone)")
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, then reload everything")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout, and progress as JSON lines on stderr")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr (warnings and errors only)")
-    parser.add_argument("--checkpoint-minutes", type=float, help="a long sync commits what it has loaded at least this often (default 10; 0: only at the end)")
+    parser.add_argument("--checkpoint-minutes", type=float,
+                        help="a long sync commits what it has loaded at least this often (default 10; 0: only at the end)")
     parser.add_argument("--checkpoint-requests", type=int, help="... or after this many requests (default: no bound)")
     parser.add_argument("--no-dbt", action="store_true", help="do not run dbt after the load")
-    parser.add_argument("--reconcile-deletes", action="store_true", help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); scheduled runs do it every [autosync] reconcile_deletes_every_hours (default 24)")
-    parser.add_argument("--pipelines-dir", help="where dlt keeps pipeline state (default .dlt/pipelines in the working directory, or DLT_DATA_DIR)")
+    parser.add_argument("--reconcile-deletes", action="store_true",
+                        help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); "
+                        "scheduled runs do it every [autosync] reconcile_deletes_every_hours (default 24)")
+    parser.add_argument("--pipelines-dir",
+                        help="where dlt keeps pipeline state (default .dlt/pipelines in the working directory, or DLT_DATA_DIR)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
 

@@ -265,7 +265,8 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
                            "status": pay_status, "card_brand": "visa", "last4": "4242",
                            "refunded_amount": money(sum(Decimal(str(r["amount"])) for r in refunds)),
                            "refunds": refunds, "created_at": iso(p_at),
-                           "updated_at": iso(max([p_at] + [dt.datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")) for r in refunds]))}
+                           "updated_at": iso(max([p_at] + [dt.datetime.fromisoformat(r["created_at"].replace("Z", "+00:00"))
+                                                           for r in refunds]))}
                     if pay_status == "succeeded":
                         paid += amount
                     payments.append(pay)

@@ -234,7 +234,8 @@ def inspection_approval_monthly(truth: dict[str, Any], clock: Clock | None = Non
         approved = [i for i in recommended if i.get("approval") == "approved"]
         red = [i for i in items if i.get("condition") == "red"]
         per_inspection.append({
-            "shop_id": insp["shop_id"], "technician_id": insp["technician_id"], "month_start": clock.month(insp["shop_id"], insp["sent_at"]),
+            "shop_id": insp["shop_id"], "technician_id": insp["technician_id"],
+            "month_start": clock.month(insp["shop_id"], insp["sent_at"]),
             "items": len(items), "recommended": len(recommended), "approved": len(approved),
             "declined": sum(1 for i in recommended if i.get("approval") == "declined"),
             "pending": sum(1 for i in recommended if i.get("approval") == "pending"),

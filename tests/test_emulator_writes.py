@@ -138,7 +138,8 @@ def test_payments_partial_refund_and_limits(client, emu):
     wo = make_work_order(client, emu)
     client.patch(f"/shops/1/workorders/{wo['id']}/status", json={"status": "in_progress"})
     total = client.get(f"/shops/1/workorders/{wo['id']}").json()["data"]["total"]
-    r = client.post("/shops/1/payments", json={"work_order_id": wo["id"], "amount": 20, "method": "card", "card_number": "4242424242424242"})
+    r = client.post("/shops/1/payments",
+                    json={"work_order_id": wo["id"], "amount": 20, "method": "card", "card_number": "4242424242424242"})
     assert r.status_code == 201, r.text
     pay = r.json()["data"]
     assert pay["status"] == "succeeded" and pay["last4"] == "4242" and pay["refunds"] == []

@@ -217,7 +217,9 @@ def test_progress_estimates_first_reports_pages_and_says_when_it_waits(tmp_path,
         assert "waiting" in kinds and "progress" in kinds
         last = [event for event in events if event["event"] == "progress"][-1]
         assert last["requests_left"] <= estimate["requests"]
-        assert set(last["resources"]) <= {"employees", "customers", "vehicles", "work_orders", "payments", "inspections", "appointments", "inventory"}
+        assert set(last["resources"]) <= {
+            "employees", "customers", "vehicles", "work_orders", "payments", "inspections", "appointments", "inventory",
+        }
 
         caplog.set_level(logging.INFO, logger="autosync_source.progress")
         sync(pipeline, emu, progress="quiet")

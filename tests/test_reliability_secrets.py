@@ -81,7 +81,8 @@ def test_no_secret_anywhere_after_every_kind_of_run(tmp_path, monkeypatch):
         outputs.append(run_cli_process(oauth_args, env=oauth_env))
         assert outputs[-1].returncode == 2 and "HTTP 500" in outputs[-1].stderr
         # 4. a wrong secret, and a wrong key
-        outputs.append(run_cli_process(oauth_args, env={**oauth_env, "SOURCES__AUTOSYNC__CLIENT_SECRET": emu.oauth_client_secret[:-4] + "0000"}))
+        wrong_secret = emu.oauth_client_secret[:-4] + "0000"
+        outputs.append(run_cli_process(oauth_args, env={**oauth_env, "SOURCES__AUTOSYNC__CLIENT_SECRET": wrong_secret}))
         assert outputs[-1].returncode == 2
         outputs.append(run_cli_process(cli_args(emu, tmp_path)[:3] + [emu.api_key[:-4] + "0000"] + cli_args(emu, tmp_path)[4:]))
         assert outputs[-1].returncode == 2

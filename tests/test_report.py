@@ -48,10 +48,15 @@ ERROR_COLLECTOR = """<script>
   window.addEventListener("unhandledrejection", function (e) { record("rejection", String(e.reason)); });
   ["error", "warn"].forEach(function (level) {
     var original = console[level];
-    console[level] = function () { record("console." + level, Array.prototype.join.call(arguments, " ")); return original.apply(console, arguments); };
+    console[level] = function () {
+      record("console." + level, Array.prototype.join.call(arguments, " "));
+      return original.apply(console, arguments);
+    };
   });
   window.addEventListener("load", function () {
-    var box = document.createElement("pre"); box.id = "test-loaded"; box.hidden = true; box.textContent = "loaded"; document.body.appendChild(box);
+    var box = document.createElement("pre");
+    box.id = "test-loaded"; box.hidden = true; box.textContent = "loaded";
+    document.body.appendChild(box);
   });
 })();
 </script>"""

@@ -62,7 +62,8 @@ from pipelines.engine.target import (
 __all__ = [
     "DEFAULT_DUCKDB_PATH", "DEMO_DATASET", "DEMO_DUCKDB_PATH", "EXIT_DBT_FAILED", "EXIT_DESTINATION", "EXIT_FAILED",
     "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "INTERRUPTED_MESSAGE", "SyncFailed", "SyncJob", "SyncSummary",
-    "Target", "TerminationRequested", "add_request_counts", "api_label", "autosync_error_in", "duckdb_destination", "as_sync_failed", "build_marts", "cursor_positions",
+    "Target", "TerminationRequested", "add_request_counts", "api_label", "autosync_error_in", "duckdb_destination",
+    "as_sync_failed", "build_marts", "cursor_positions",
     "default_pipelines_dir", "demo_target", "finish_interrupted_run", "list_shop_ids", "marts_pipeline",
     "raise_if_interrupted", "raise_on_interrupts", "refuse_non_demo_warehouse", "run_sync", "run_with_schema_retry", "shop_staging_layout",
     "source_arguments", "start_date_warning", "state_home", "visible_shop_ids", "DEMO_API_LABEL",

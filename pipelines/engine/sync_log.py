@@ -81,7 +81,8 @@ def record(pipeline: Any, rows: List[Dict[str, Any]]) -> bool:
                                 *[row[name] for name in names])
         return True
     except Exception as failure:
-        logger.warning("could not write the sync log (%s): %s", TABLE, str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__)
+        reason = str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__
+        logger.warning("could not write the sync log (%s): %s", TABLE, reason)
         return False
 
 
