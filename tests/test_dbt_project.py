@@ -64,7 +64,9 @@ def built_duckdb(world, tmp_path_factory, dbt_work_dir):
 
 
 def _copy(path: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "copy.duckdb"
+    # the same file name: DuckDB names the catalog after the file, and dbt-duckdb's views refer to
+    # their inputs through it ("warehouse"."autosync"....), so a renamed copy breaks every view
+    copy = tmp_path / path.name
     shutil.copy(path, copy)
     return copy
 
