@@ -1,5 +1,9 @@
 {#- Line items of live work orders, with their job's status and their work order's milestones.
-    Every join is many-to-one on a primary key, so the row count is the line items'. -#}
+    Every join is many-to-one on a primary key, so the row count is the line items'.
+    A table, not a view: fct_line_items, int_line_items_aggregated_to_work_orders,
+    fct_technician_throughput_weekly and this model's own tests all read it, and as a view each of
+    them would join the million line items to their jobs, work orders and technicians again. -#}
+{{ config(materialized='table') }}
 with
 
 line_items as (
