@@ -149,7 +149,9 @@ def _pipeline(args: argparse.Namespace) -> dlt.Pipeline:
     elif destination_name == "postgres":
         destination = dlt.destinations.postgres()  # DESTINATION__POSTGRES__CREDENTIALS or secrets.toml
     elif destination_name == "bigquery":
-        destination = dlt.destinations.bigquery()  # DESTINATION__BIGQUERY__CREDENTIALS__* or secrets.toml
+        from pipelines.bigquery_destination import bigquery_destination
+
+        destination = bigquery_destination()  # DESTINATION__BIGQUERY__CREDENTIALS__* or secrets.toml
     else:
         raise AutosyncError(f"Unknown destination '{destination_name}': use duckdb, postgres or bigquery.")
     dataset = args.dataset or dlt.config.get("autosync.dataset", str) or DEFAULT_DATASET
