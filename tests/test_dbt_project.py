@@ -256,7 +256,8 @@ def test_bigquery_parse_and_compile_offline_with_portable_sql(tmp_path):
             assert forbidden not in sql.lower(), (sql_file.name, forbidden)
         sqlglot.parse_one(sql, read="bigquery")  # raises on a syntax BigQuery's grammar rejects
     weekly = (compiled_dir / "marts" / "fct_technician_throughput_weekly.sql").read_text()
-    assert "isoweek" in weekly and "date_trunc(date(completed_at), isoweek)" in weekly
+    # the Monday of the ISO week (BigQuery's `week` starts on Sunday), stepped back by day of week
+    assert "mod(extract(dayofweek from date(completed_at)) + 5, 7)" in weekly
     revenue = (compiled_dir / "marts" / "fct_revenue_daily.sql").read_text()
     assert "union distinct" in revenue and "bignumeric" in revenue
 
