@@ -26,19 +26,38 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import dlt
+from dlt.common.configuration import configspec, resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration, CredentialsConfiguration
+from dlt.common.typing import TSecretStrValue
 
-CREDENTIALS_SECTION = "destination.bigquery.credentials"
+
+@configspec
+class AccessTokenCredentials(CredentialsConfiguration):
+    """The fields of `[destination.bigquery.credentials]` this module reads. The token fields are
+    secret hints, so dlt's run trace (trace.pickle) records them as `<secret>`, never the value."""
+
+    token: Optional[TSecretStrValue] = None
+    refresh_token: Optional[TSecretStrValue] = None
+    project_id: Optional[str] = None
+
+
+@configspec
+class _BigQuerySettings(BaseConfiguration):
+    credentials: AccessTokenCredentials = None
+    project_id: Optional[str] = None
+
+
+def _settings() -> _BigQuerySettings:
+    return resolve_configuration(_BigQuerySettings(), sections=("destination", "bigquery"), accept_partial=True)
 
 
 def configured_access_token() -> Optional[str]:
     """The access token configured for BigQuery when it is the whole credential (no refresh
     token, i.e. not dlt's OAuth client flow), else None."""
-    token = dlt.secrets.get(f"{CREDENTIALS_SECTION}.token", str)
-    if not token:
-        return None
-    if dlt.secrets.get(f"{CREDENTIALS_SECTION}.refresh_token", str):
-        return None  # dlt's OAuth client flow: refresh token, client id and secret; dlt handles it
-    return str(token)
+    credentials = _settings().credentials
+    if credentials is None or not credentials.token or credentials.refresh_token:
+        return None  # no token, or dlt's OAuth client flow (refresh token, client id, secret)
+    return str(credentials.token)
 
 
 def bigquery_destination(**destination_kwargs: Any) -> Any:
@@ -46,8 +65,8 @@ def bigquery_destination(**destination_kwargs: Any) -> Any:
     token = configured_access_token()
     if token is None:
         return dlt.destinations.bigquery(**destination_kwargs)  # dlt resolves credentials itself
-    project = dlt.secrets.get(f"{CREDENTIALS_SECTION}.project_id", str) or dlt.config.get(
-        "destination.bigquery.project_id", str)
+    settings = _settings()
+    project = settings.credentials.project_id or settings.project_id
     if not project:
         from autosync_source.errors import DestinationError
 

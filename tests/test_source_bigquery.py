@@ -62,7 +62,14 @@ def test_an_access_token_alone_is_used_as_it_is_by_dlt_and_by_dbt(monkeypatch, t
 
     monkeypatch.setenv("DESTINATION__BIGQUERY__CREDENTIALS__TOKEN", TOKEN)
     monkeypatch.setenv("DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID", "my-project")
+    from dlt.common.configuration import is_secret_hint
+    from dlt.common.configuration.utils import get_resolved_traces
+
+    get_resolved_traces().clear()
     destination = bigquery_destination()
+    # dlt's run trace (trace.pickle) keeps each looked-up value unless its hint is a secret one
+    looked_up = [t for t in get_resolved_traces().resolved_traces if t.key == "token"]
+    assert looked_up and all(is_secret_hint(t.hint) for t in looked_up)
     credentials = destination.config_params["credentials"]
     # a token without expiry or refresh token: valid as it is, never refreshed against Google
     assert credentials.token == TOKEN and credentials.refresh_token is None
