@@ -57,7 +57,8 @@ from autosync_source.sync import (
     sort_refused,
 )
 
-__all__ = ["autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES"]
+__all__ = ["autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES", "ShopDirectory", "preflight",
+           "selected_endpoints"]
 
 
 @dlt.source(name="autosync")
@@ -93,7 +94,7 @@ def autosync_source(
         max_workers: shops read in parallel per resource (and requests in flight at once).
         request_stats: pass one to read the run's request counts afterwards (run.py does).
     """
-    selected = _selected_endpoints(resources)
+    selected = selected_endpoints(resources)
     window = SyncWindow(
         start_date=_parse_date("start_date", start_date),
         end_date=_parse_date("end_date", end_date) if end_date else None,
@@ -101,7 +102,7 @@ def autosync_source(
     )
     if window.end_date is not None and window.end_date < window.start_date:
         raise ConfigurationError(f"end_date {end_date} is before start_date {start_date}.")
-    auth, resolved_base_url = _preflight(api_key, client_id, client_secret, base_url, environment, selected)
+    auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
     stats = request_stats if request_stats is not None else RequestStats()
     client = build_client(
         resolved_base_url,
@@ -213,7 +214,7 @@ def _changed_shops(endpoint: Endpoint, directory: ShopDirectory, book: CursorBoo
         yield batch
 
 
-def _selected_endpoints(resources: Optional[Sequence[str]]) -> List[Endpoint]:
+def selected_endpoints(resources: Optional[Sequence[str]]) -> List[Endpoint]:
     if not resources:
         return list(ENDPOINTS)
     if isinstance(resources, str):
@@ -240,7 +241,7 @@ def _parse_date(name: str, value: Union[str, datetime]) -> datetime:
         ) from None
 
 
-def _preflight(
+def preflight(
     api_key: Optional[str],
     client_id: Optional[str],
     client_secret: Optional[str],

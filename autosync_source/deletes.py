@@ -127,10 +127,10 @@ def reconcile_deletes(
 ) -> ReconciliationReport:
     """Mark the warehouse rows whose records are gone at the source; same settings as the source."""
     # Imported here: the package __init__ imports the modules this one is built from.
-    from autosync_source import ShopDirectory, _preflight, _selected_endpoints
+    from autosync_source import ShopDirectory, preflight, selected_endpoints
 
-    selected = [endpoint for endpoint in _selected_endpoints(resources) if endpoint.shop_scoped]
-    auth, resolved_base_url = _preflight(api_key, client_id, client_secret, base_url, environment, selected)
+    selected = [endpoint for endpoint in selected_endpoints(resources) if endpoint.shop_scoped]
+    auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
     stats = RequestStats()
     client = build_client(
         resolved_base_url,

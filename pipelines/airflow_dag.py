@@ -11,9 +11,12 @@ inside Airflow, dlt's Airflow provider: a Variable `dlt_secrets_toml` holding th
 text. Nothing secret is in this file.
 
 Shops: `[sources.autosync] shops` (or SOURCES__AUTOSYNC__SHOPS) when set, else every shop
-`GET /shops` lists at run time. Each shop task is `pipelines.orchestration.sync_shop`: its own
-dlt pipeline (state restored from the warehouse, so any worker can run it) and staging dataset,
-so the executor may run shops in parallel into one Postgres/BigQuery dataset. DuckDB takes one
+`GET /shops` lists at run time. Each shop task is one call of the sync engine the CLI uses
+(`pipelines.orchestration.sync_shop_for_interval` -> `pipelines.engine.run_sync`): the shop's own
+dlt pipeline, the same one a CLI run of that shop uses (state restored from the warehouse, so any
+worker can run it), its own staging dataset, recovery of a package a killed worker left, the
+scheduled delete reconciliation and a row per table in the sync log; the executor may run shops
+in parallel into one Postgres/BigQuery dataset. DuckDB takes one
 writer at a time: use it with the sequential executor or `dags test` only.
 
 The data interval drives what is read: a scheduled or manual run syncs each shop incrementally
@@ -62,12 +65,10 @@ def autosync() -> None:
 
     @task(max_active_tis_per_dagrun=SHOPS_IN_PARALLEL)
     def sync_shop(shop_id: int) -> Dict[str, Any]:
-        from pipelines.orchestration import sync_shop as sync_one_shop
+        from pipelines.orchestration import sync_shop_for_interval
 
         start, end, window = _interval(get_current_context())
-        if window:
-            return sync_one_shop(shop_id, start_date=start, end_date=end, window=True)
-        return sync_one_shop(shop_id, end_date=end)
+        return sync_shop_for_interval(shop_id, start, end, window)
 
     @task
     def build_marts() -> str:

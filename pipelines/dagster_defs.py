@@ -7,8 +7,11 @@
 Configuration is the CLI's (pipelines/run.py): `.dlt/config.toml`, `.dlt/secrets.toml` and the
 environment (SOURCES__AUTOSYNC__API_KEY, DESTINATION__POSTGRES__CREDENTIALS, ...); the
 `warehouse` resource only overrides where the CLI's flags would (destination, dataset, DuckDB
-file, pipelines dir). Each shop partition runs `pipelines.orchestration`'s per-shop pipeline
-(own dlt state, own staging dataset), so Dagster's workers can sync different shops into one
+file, pipelines dir). Each shop partition is one call of the sync engine (`pipelines.engine.
+run_sync`, through `orchestration.sync_shop`): the shop's own pipeline (the one the CLI uses for
+that shop, so a partition continues from a CLI run's cursors and the other way round), its own
+staging dataset, recovery of a package a killed worker left, the scheduled delete reconciliation
+and a row per table in the sync log. Dagster's workers can sync different shops into one
 Postgres or BigQuery dataset at the same time; one shop can be backfilled or re-synced alone by
 materializing its partition.
 
@@ -20,32 +23,18 @@ Schedules: `autosync_shops_daily` (02:00 UTC, one run per shop) and `autosync_ma
 """
 
 from pathlib import Path
-from typing import Any, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
-from dagster_dlt.translator import DltResourceTranslatorData
 
-from pipelines.orchestration import (
-    Warehouse,
-    build_marts,
-    configured_shop_ids,
-    list_shop_ids,
-    make_pipeline,
-    make_source,
-    run_with_schema_retry,
-)
+from autosync_source import RESOURCE_NAMES
+from pipelines.engine import SyncFailed
+from pipelines.orchestration import Warehouse, build_marts, configured_shop_ids, list_shop_ids, sync_shop
 
 RAW_KEY_PREFIX = "autosync_raw"
 MARTS_KEY_PREFIX = "autosync"
 SHOP_PARTITIONS_NAME = "autosync_shops"
 MARTS_DIR = Path(__file__).resolve().parents[1] / "dbt_project" / "models" / "marts"
-
-# Only shapes the asset definitions (one asset per resource); never used for a request. A real
-# key is not needed, and not wanted at import: definitions must load where no secret is set.
-# Explicit base_url so no configured environment can contradict the placeholder key's prefix.
-_DEFINITION_KEY = "sk_sandbox_asset_definitions_only"
-_DEFINITION_URL = "http://asset-definitions.invalid/v1"
 
 
 class AutosyncWarehouse(dg.ConfigurableResource):
@@ -60,15 +49,6 @@ class AutosyncWarehouse(dg.ConfigurableResource):
         return Warehouse(self.destination, self.dataset, self.duckdb_path, self.pipelines_dir)
 
 
-class AutosyncTranslator(DagsterDltTranslator):
-    def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
-        # autosync_raw/<table>, with no upstream "source" assets: the API is not something
-        # Dagster materializes.
-        return super().get_asset_spec(data).replace_attributes(
-            key=dg.AssetKey([RAW_KEY_PREFIX, data.resource.name]), deps=[], group_name="autosync_raw",
-        )
-
-
 def shop_partitions() -> dg.PartitionsDefinition:
     configured = configured_shop_ids()
     if configured:
@@ -77,31 +57,37 @@ def shop_partitions() -> dg.PartitionsDefinition:
 
 
 SHOP_PARTITIONS = shop_partitions()
-_TRANSLATOR = AutosyncTranslator()
+RAW_SPECS = [
+    # autosync_raw/<table>, with no upstream "source" assets: the API is not something Dagster
+    # materializes. One asset per resource (its child tables load with it).
+    dg.AssetSpec(dg.AssetKey([RAW_KEY_PREFIX, name]), group_name="autosync_raw", kinds={"dlt"},
+                 description=f"AutoSync `{name}` (and its child tables), merged on id")
+    for name in RESOURCE_NAMES
+]
 
 
-@dlt_assets(
-    dlt_source=make_source(api_key=_DEFINITION_KEY, base_url=_DEFINITION_URL),
-    dlt_pipeline=make_pipeline(pipeline_name="autosync_dagster_definitions"),
+@dg.multi_asset(
+    specs=RAW_SPECS,
     name="autosync_raw",
-    dagster_dlt_translator=_TRANSLATOR,
     partitions_def=SHOP_PARTITIONS,
+    can_subset=True,
     # one run per shop: each partition is its own dlt pipeline, they cannot share a run
     backfill_policy=dg.BackfillPolicy.multi_run(1),
 )
-def autosync_raw_assets(context: dg.AssetExecutionContext, dagster_dlt: DagsterDltResource,
-                        warehouse: AutosyncWarehouse) -> Iterator[Any]:
+def autosync_raw_assets(context: dg.AssetExecutionContext, warehouse: AutosyncWarehouse) -> Iterator[dg.MaterializeResult]:
     shop_id = int(context.partition_key)
-    pipeline = make_pipeline(warehouse.as_warehouse(), shop_id)
-
-    def run_shop() -> List[Any]:
-        # dagster-dlt drops the pipeline's local files before running (the state comes back from
-        # the warehouse), so a retry after a lost DDL race extracts this shop again: cursors
-        # did not move, nothing is lost or doubled (tables merge on id).
-        return list(dagster_dlt.run(context=context, dlt_source=make_source(shop_id), dlt_pipeline=pipeline,
-                            dagster_dlt_translator=_TRANSLATOR))
-
-    yield from run_with_schema_retry(run_shop)
+    resources = [key.path[-1] for key in context.selected_asset_keys]
+    try:
+        summary = sync_shop(shop_id, warehouse.as_warehouse(), resources=resources, door="dagster")
+    except SyncFailed as failure:  # one line in Dagster's UI, not a traceback through dlt
+        raise dg.Failure(description=failure.message, metadata={"category": failure.category}) from None
+    for key in context.selected_asset_keys:
+        name = key.path[-1]
+        rows = sum(n for table, n in summary["rows"].items() if table == name or table.startswith(name + "__"))
+        yield dg.MaterializeResult(asset_key=key, metadata={
+            "rows_loaded": rows, "pipeline": summary["pipeline"], "run_id": summary["run_id"],
+            "requests": sum(summary["requests_by_resource"].get(name, {}).values()),
+        })
 
 
 def mart_names() -> List[str]:
@@ -157,5 +143,5 @@ defs = dg.Definitions(
     jobs=[autosync_shops_job, autosync_marts_job],
     schedules=[autosync_shops_daily, autosync_marts_daily],
     sensors=[autosync_shop_discovery] if isinstance(SHOP_PARTITIONS, dg.DynamicPartitionsDefinition) else [],
-    resources={"dagster_dlt": DagsterDltResource(), "warehouse": AutosyncWarehouse()},
+    resources={"warehouse": AutosyncWarehouse()},
 )

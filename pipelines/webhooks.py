@@ -447,26 +447,21 @@ class SyncTriggerBatcher:
 
 
 def connector_sync_trigger(destination_args: Sequence[str] = (), run_dbt: bool = False) -> OnEvents:
-    """An `on_events` that runs the connector's incremental sync of the touched resources/shops.
+    """An `on_events` that runs the sync engine's incremental sync of the touched resources/shops.
 
     `destination_args` are `pipelines.run` flags that pick the destination (the same warehouse
     this receiver stores events in). dbt is off by default: a dbt build per webhook batch is heavy,
-    and the marts refresh on the scheduled run.
+    and the marts refresh on the scheduled run. A failed sync raises `pipelines.engine.SyncFailed`.
     """
 
     def run_incremental_sync(resources: set[str], shop_ids: set[int]) -> None:
-        from pipelines import run  # lazy: the connector is heavy and optional for receiving
+        # lazy: the connector is heavy and optional for receiving
+        from pipelines.engine import run_sync
+        from pipelines.run import job_from_flags
 
-        argv = [
-            "--resources", ",".join(sorted(resources)),
-            "--shops", ",".join(str(shop_id) for shop_id in sorted(shop_ids)),
-            *destination_args,
-        ]
-        if not run_dbt:
-            argv.append("--no-dbt")
-        exit_code = run.main(argv)
-        if exit_code != 0:
-            raise RuntimeError(f"pipelines.run exited with {exit_code} for {sorted(resources)}")
+        job = job_from_flags(destination_args, door="webhook")
+        job.resources, job.shops, job.run_dbt = sorted(resources), sorted(shop_ids), run_dbt
+        run_sync(job)
 
     return run_incremental_sync
 

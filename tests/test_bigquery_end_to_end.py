@@ -115,7 +115,7 @@ def _duckdb_run(emu: Emulator, tmp_path: Path, *extra: str) -> None:
     from pipelines.run import main
 
     argv = ["--base-url", emu.base_url, "--api-key", emu.api_key, "--pipelines-dir", str(tmp_path / "duck"),
-            "--duckdb-path", str(tmp_path / "warehouse.duckdb"), "--pipeline-name", "bq_twin", *extra]
+            "--duckdb-path", str(tmp_path / "warehouse.duckdb"), *extra]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(argv) == 0
 

@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 import pytest
 
 dg = pytest.importorskip("dagster", reason="the [dagster] extra is not installed")
-pytest.importorskip("dagster_dlt", reason="the [dagster] extra is not installed")
 
 import duckdb  # noqa: E402
 
@@ -53,8 +52,6 @@ def _marts(path):
 
 @pytest.mark.slow
 def test_one_shop_partition_matches_the_cli(tmp_path, monkeypatch):
-    from dagster_dlt import DagsterDltResource
-
     from pipelines import dagster_defs, run
 
     cli_db, dagster_db = tmp_path / "cli.duckdb", tmp_path / "dagster.duckdb"
@@ -68,7 +65,6 @@ def test_one_shop_partition_matches_the_cli(tmp_path, monkeypatch):
         instance = dg.DagsterInstance.ephemeral()
         instance.add_dynamic_partitions(dagster_defs.SHOP_PARTITIONS_NAME, [str(SHOP)])
         resources = {
-            "dagster_dlt": DagsterDltResource(),
             "warehouse": dagster_defs.AutosyncWarehouse(destination="duckdb", duckdb_path=str(dagster_db),
                                                         pipelines_dir=str(tmp_path / "dagster_state")),
         }

@@ -74,10 +74,11 @@ def test_two_workers_sync_two_shops_into_one_postgres_dataset(tmp_path, monkeypa
             for worker in workers:
                 worker.join(timeout=30)
             truth = emulator.truth()
+            base_url = emulator.base_url
 
         assert all(status == "ok" for status, _ in outcomes.values()), outcomes
         for shop_id, (_, summary) in outcomes.items():
-            assert summary["pipeline"] == shop_pipeline_name(shop_id)
+            assert summary["pipeline"] == shop_pipeline_name(shop_id, base_url=base_url)
             assert summary["rows"].get("work_orders", 0) > 0
 
         # Tables: exactly the truth of shops 1 and 2 (nothing missing, doubled, or from shop 3).
@@ -90,7 +91,8 @@ def test_two_workers_sync_two_shops_into_one_postgres_dataset(tmp_path, monkeypa
         # cursors for its own shop only, on every resource.
         for shop_id in SHOPS_SYNCED:
             fresh = make_pipeline(Warehouse(destination="postgres", dataset=dataset,
-                                            pipelines_dir=str(tmp_path / f"fresh_{shop_id}")), shop_id)
+                                            pipelines_dir=str(tmp_path / f"fresh_{shop_id}")), shop_id,
+                                  base_url=base_url)
             fresh.sync_destination()
             resources_state = fresh.state["sources"]["autosync"]["resources"]
             assert set(resources_state) == set(RESOURCES)

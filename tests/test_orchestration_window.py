@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from autosync_emulator import Emulator
-from pipelines.orchestration import Warehouse, make_pipeline, sync_shop
+from pipelines.orchestration import Warehouse, make_pipeline, shop_pipeline_name, sync_shop
 from source_helpers import RESOURCES, compare_with_truth
 
 SHOP = 1
@@ -26,7 +26,7 @@ def test_window_run_reads_its_interval_only_and_leaves_incremental_cursors_alone
         credentials = dict(base_url=emulator.base_url, api_key=emulator.api_key)
 
         summary = sync_shop(SHOP, warehouse, start_date=start, end_date=end, window=True, **credentials)
-        assert summary["pipeline"] == "autosync_shop_1_window"
+        assert summary["pipeline"] == shop_pipeline_name(SHOP, window=True, base_url=emulator.base_url)
         for resource in RESOURCES:
             if resource == "shops":  # the shop listing is not filtered by time (only bounded by end)
                 continue

@@ -38,11 +38,13 @@ def test_json_summary_reports_rows_requests_429s_and_duration(tmp_path, capsys, 
     assert summary["requests"] == sum(sum(kinds.values()) for kinds in summary["requests_by_resource"].values())
     assert summary["rate_limited_429"] == 0 and summary["duration_seconds"] > 0
 
-    # the second run: nothing changed, nothing loaded, list requests only
+    # the second run: nothing changed, nothing loaded, list requests only (each shop's own
+    # pipeline lists the shops once and each of its resources once)
     assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--json") == 0
     again = json.loads(capsys.readouterr().out)
     assert again["rows"] == {} and again["rows_total"] == 0
-    assert again["requests"] == 1 + 2 * (len(RESOURCES) - 1)
+    assert again["shops"] == [1, 2]
+    assert again["requests"] == 2 * len(RESOURCES)
 
 
 def test_flags_pick_dataset_resources_shops_and_dates(tmp_path, capsys, emulator):
@@ -73,8 +75,11 @@ def test_environment_variables_configure_the_source(tmp_path, capsys, emulator, 
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert key not in path.read_bytes(), f"the API key leaked into {path}"
-    local = dlt.pipeline("autosync", pipelines_dir=str(tmp_path / "p"))
-    assert emulator.api_key not in json.dumps(local.state, default=str)
+    homes = list((tmp_path / "p").glob("*/autosync_*_shop_*"))
+    assert homes
+    for home in homes:
+        local = dlt.pipeline(home.name, pipelines_dir=str(home.parent))
+        assert emulator.api_key not in json.dumps(local.state, default=str)
 
 
 def test_full_refresh_flag_reloads_everything(tmp_path, capsys, emulator):

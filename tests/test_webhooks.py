@@ -9,13 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-import types
 import uuid
 
 import pytest
 from starlette.testclient import TestClient
 
-import pipelines
 from pipelines import webhooks
 from pipelines.webhooks import (
     DuckDBWebhookEventStore,
@@ -424,21 +422,23 @@ def test_webhooks_batcher_stop_runs_pending_batch():
     assert recorder.calls == [({"customers"}, {2})]
 
 
-def test_webhooks_connector_trigger_calls_pipelines_run(monkeypatch):
+def test_webhooks_connector_trigger_runs_the_sync_engine(monkeypatch):
+    import pipelines.engine as engine
+
     received = []
-    fake_run = types.ModuleType("pipelines.run")
-    fake_run.main = lambda argv: received.append(list(argv)) or 0
-    monkeypatch.setitem(sys.modules, "pipelines.run", fake_run)
-    monkeypatch.setattr(pipelines, "run", fake_run, raising=False)
+    monkeypatch.setattr(engine, "run_sync", lambda job: received.append(job))
 
     trigger = connector_sync_trigger(["--destination", "duckdb", "--duckdb-path", "w.duckdb"])
     trigger({"work_orders", "payments"}, {3, 1})
-    assert received == [[
-        "--resources", "payments,work_orders", "--shops", "1,3",
-        "--destination", "duckdb", "--duckdb-path", "w.duckdb", "--no-dbt",
-    ]]
-    fake_run.main = lambda argv: 1
-    with pytest.raises(RuntimeError, match="exited with 1"):
+    (job,) = received
+    assert (job.door, job.resources, job.shops, job.run_dbt) == ("webhook", ["payments", "work_orders"], [1, 3], False)
+    assert (job.target.destination, job.target.duckdb_path) == ("duckdb", "w.duckdb")
+
+    def failing(job):
+        raise engine.SyncFailed("the API refused the key")
+
+    monkeypatch.setattr(engine, "run_sync", failing)
+    with pytest.raises(engine.SyncFailed, match="refused the key"):
         connector_sync_trigger()({"customers"}, {1})
 
 

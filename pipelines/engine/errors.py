@@ -1,0 +1,152 @@
+"""One error model for every door: `SyncFailed` (a one-line message without secrets, a category,
+the CLI's exit code), and interrupts (Ctrl-C, SIGTERM) turned into it."""
+from __future__ import annotations
+
+import logging
+import signal
+from typing import TYPE_CHECKING, Any, Optional
+
+from autosync_source.errors import AutosyncError, ConfigurationError, DestinationError
+
+if TYPE_CHECKING:
+    import dlt
+
+    from pipelines.engine.job import SyncSummary
+
+logger = logging.getLogger("autosync.engine")
+
+EXIT_OK = 0
+EXIT_FAILED = 2  # configuration, credentials or API
+EXIT_DESTINATION = 3
+EXIT_DBT_FAILED = 4
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
+EXIT_TERMINATED = 143  # SIGTERM
+INTERRUPTED_MESSAGE = "interrupted: nothing of this run is committed; the next run resumes"
+
+class SyncFailed(Exception):
+    """The one error every door sees: a one-line message (no secrets), a category and the exit
+    code the CLI ends with. `summary` holds what was done before the failure (shops completed)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED, category: str = "sync",
+                 summary: Optional["SyncSummary"] = None) -> None:
+        super().__init__(message)
+        self.message, self.exit_code, self.category, self.summary = message, exit_code, category, summary
+
+
+class TerminationRequested(KeyboardInterrupt):
+    """Raised by the SIGTERM handler a door installs (`raise_on_sigterm`): stops a run the way
+    Ctrl-C does, so both take the same path (exit 143 instead of 130)."""
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into `TerminationRequested` in this (main) thread; a no-op elsewhere."""
+    def handler(_signum: int, _frame: Any) -> None:
+        raise TerminationRequested()
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: the host (Dagster, Airflow) owns signals there
+        pass
+
+
+
+def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = None,
+                   summary: Optional[SyncSummary] = None) -> SyncFailed:
+    """Any failure of a run as one `SyncFailed`; a failed load's package is dropped here so the
+    next run starts from the state the destination committed."""
+    if isinstance(failure, SyncFailed):
+        return failure
+    step = getattr(failure, "step", None)
+    interrupt = _find(failure, KeyboardInterrupt)
+    if (step == "load" or interrupt is not None) and pipeline is not None:
+        # dlt keeps a failed package to retry it and has already saved the advanced cursors
+        # locally. Drop both, so the next run starts from the state the destination committed
+        # (restored from it) and re-reads exactly what this run could not load.
+        try:
+            pipeline.drop()
+        except BaseException:  # the message below matters more than the clean-up
+            logger.debug("could not drop the failed package", exc_info=True)
+    if interrupt is not None:
+        code = EXIT_TERMINATED if isinstance(interrupt, TerminationRequested) else EXIT_INTERRUPTED
+        return SyncFailed(INTERRUPTED_MESSAGE, code, "interrupted", summary)
+    known = _find(failure, AutosyncError)
+    missing = _missing_configuration_in(failure)
+    if known is None and missing is not None:
+        spec, fields = missing
+        where = "destination" if "Client" in spec or "Credentials" in spec else "configuration"
+        error_type = DestinationError if where == "destination" else ConfigurationError
+        known = error_type(
+            f"Missing {where} setting(s) {', '.join(fields)} ({spec}). Put them in .dlt/secrets.toml "
+            "or environment variables (see .dlt/example.secrets.toml), then run again."
+        )
+    if known is None and step == "load" and pipeline is not None:
+        known = DestinationError(
+            f"The destination {pipeline.destination.destination_name} refused or could not be "
+            f"reached: {short_reason(failure)}. Nothing was committed and no cursor moved; check "
+            f"it is up and its credentials ({_credentials_hint(pipeline)}), then run again."
+        )
+    if known is None and pipeline is not None and step in (None, "sync") and _looks_like_destination(failure):
+        known = DestinationError(
+            f"The destination {pipeline.destination.destination_name} could not be reached: "
+            f"{short_reason(failure)}. Nothing was loaded; check it is up and its credentials "
+            f"({_credentials_hint(pipeline)})."
+        )
+    if known is None:
+        logger.debug("unexpected failure", exc_info=failure)
+        return SyncFailed(f"The sync failed unexpectedly: {type(failure).__name__}: {short_reason(failure)}",
+                          EXIT_FAILED, "unexpected", summary)
+    category = "destination" if isinstance(known, DestinationError) else "source"
+    return SyncFailed(str(known), known.exit_code, category, summary)
+
+
+def _find(failure: BaseException, kind: type) -> Any:
+    seen = set()
+    current: Optional[BaseException] = failure
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        nested = getattr(current, "exception", None)  # dlt's PipelineStepFailed keeps the cause here too
+        current = current.__cause__ or current.__context__ or (nested if isinstance(nested, BaseException) else None)
+    return None
+
+
+def _missing_configuration_in(failure: BaseException) -> Optional[tuple]:
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+    found = _find(failure, ConfigFieldMissingException)
+    return (found.spec_name, list(found.fields)) if found is not None else None
+
+
+def _looks_like_destination(failure: BaseException) -> bool:
+    from dlt.destinations.exceptions import DestinationTerminalException, DestinationTransientException
+
+    seen = set()
+    current: Optional[BaseException] = failure
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (DestinationTerminalException, DestinationTransientException)):
+            return True
+        if type(current).__module__.startswith(("psycopg2", "duckdb", "google")):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def short_reason(failure: BaseException) -> str:
+    root: BaseException = failure
+    seen = set()
+    while (root.__cause__ is not None or root.__context__ is not None) and id(root) not in seen:
+        seen.add(id(root))
+        root = root.__cause__ or root.__context__  # type: ignore[assignment]
+    text = str(root).strip().splitlines()
+    return text[0][:300] if text else type(root).__name__
+
+
+def _credentials_hint(pipeline: "dlt.Pipeline") -> str:
+    name = pipeline.destination.destination_name
+    if name == "postgres":
+        return "DESTINATION__POSTGRES__CREDENTIALS"
+    if name == "bigquery":
+        return "DESTINATION__BIGQUERY__CREDENTIALS__*"
+    return "--duckdb-path"

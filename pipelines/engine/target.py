@@ -1,0 +1,150 @@
+"""Where a sync lands (`Target`) and where its state lives: one working directory per target,
+one pipeline per (API, shop) inside it (`state_home`)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional
+from urllib.parse import urlparse
+
+import dlt
+
+from autosync_source.auth import key_environment
+from autosync_source.settings import BASE_URLS, DEFAULT_DATASET, ENVIRONMENT_HOSTS
+from pipelines.engine.errors import SyncFailed
+
+DEFAULT_DUCKDB_PATH = "warehouse.duckdb"
+DESTINATIONS = ("duckdb", "postgres", "bigquery")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a sync lands. Unset fields come from dlt config (`[autosync] destination`, `dataset`,
+    `duckdb_path`, `pipelines_dir`, or AUTOSYNC__... variables), then the defaults."""
+
+    destination: Optional[str] = None  # duckdb, postgres or bigquery
+    dataset: Optional[str] = None
+    duckdb_path: Optional[str] = None
+    pipelines_dir: Optional[str] = None  # the root; each target works in a directory of its own below it
+
+    def resolved(self) -> "Target":
+        destination = self.destination or dlt.config.get("autosync.destination", str) or "duckdb"
+        if destination not in DESTINATIONS:
+            raise SyncFailed(f"Unknown destination '{destination}': use duckdb, postgres or bigquery.",
+                             category="configuration")
+        duckdb_path = None
+        if destination == "duckdb":
+            path = self.duckdb_path or dlt.config.get("autosync.duckdb_path", str) or DEFAULT_DUCKDB_PATH
+            duckdb_path = str(Path(path).expanduser().resolve())
+        return Target(
+            destination=destination,
+            dataset=self.dataset or dlt.config.get("autosync.dataset", str) or DEFAULT_DATASET,
+            duckdb_path=duckdb_path,
+            pipelines_dir=str(Path(self.pipelines_dir or default_pipelines_dir()).expanduser().resolve()),
+        )
+
+    def location(self) -> str:
+        """Which warehouse of its kind (never a secret): the DuckDB file, the Postgres
+        host:port/database, the BigQuery project."""
+        if self.destination == "duckdb":
+            return str(self.duckdb_path)
+        if self.destination == "postgres":
+            try:
+                from dlt.common.configuration import resolve_configuration
+                from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+                credentials = resolve_configuration(PostgresCredentials(), sections=("destination", "postgres", "credentials"))
+                return f"{credentials.host}:{credentials.port}/{credentials.database}"
+            except Exception:  # unresolved: the load step will say what is missing
+                return "postgres"
+        project = dlt.secrets.get("destination.bigquery.credentials.project_id") or dlt.config.get("destination.bigquery.project_id")
+        return str(project or "bigquery")
+
+    def key(self) -> str:
+        """The name of this target's working directory: readable, and unique per warehouse."""
+        identity = "|".join([str(self.destination), self.location(), str(self.dataset)])
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+        return f"{self.destination}_{_slug(str(self.dataset))}_{digest}"
+
+    def working_dir(self) -> str:
+        return str(Path(str(self.pipelines_dir)) / self.key())
+
+    def destination_factory(self, staging_layout: Optional[str] = None) -> Any:
+        if self.destination == "duckdb":
+            # Parquet: dlt's default for DuckDB (insert_values) made the load the largest cost
+            # of a sync and its memory grow with the world (benchmarks/README.md).
+            factory: Any = dlt.destinations.duckdb(str(self.duckdb_path), preferred_loader_file_format="parquet")
+        elif self.destination == "postgres":
+            factory = dlt.destinations.postgres()  # DESTINATION__POSTGRES__CREDENTIALS or secrets.toml
+        else:
+            from pipelines.bigquery_destination import bigquery_destination
+
+            factory = bigquery_destination()  # DESTINATION__BIGQUERY__CREDENTIALS__* or secrets.toml
+        if staging_layout:
+            # Factories keep explicit settings in config_params, read when the load step
+            # resolves the destination configuration.
+            factory.config_params["staging_dataset_name_layout"] = staging_layout
+        return factory
+
+    def pipeline(self, pipeline_name: str, staging_layout: Optional[str] = None, progress: Any = None) -> dlt.Pipeline:
+        """A dlt pipeline of this target (resolved first), in the target's working directory."""
+        target = self if self.pipelines_dir and self.dataset and self.destination else self.resolved()
+        kwargs: Dict[str, Any] = {"progress": progress} if progress is not None else {}
+        return dlt.pipeline(
+            pipeline_name=pipeline_name,
+            destination=target.destination_factory(staging_layout),
+            dataset_name=target.dataset,
+            pipelines_dir=target.working_dir(),
+            **kwargs,
+        )
+
+    def describe(self) -> str:
+        where = f" {self.duckdb_path}" if self.destination == "duckdb" else ""
+        return f"{self.destination}{where} dataset {self.dataset}"
+
+
+def default_pipelines_dir() -> str:
+    """`[autosync] pipelines_dir`, else DLT_DATA_DIR's pipelines dir, else `.dlt/pipelines` in the
+    working directory (the project, next to `.dlt/config.toml`; git-ignored). Never dlt's
+    default under the home directory: run as root that is one directory for every checkout on
+    the machine, and one checkout's state would be another's."""
+    configured = dlt.config.get("autosync.pipelines_dir", str)
+    if configured:
+        return configured
+    if os.environ.get("DLT_DATA_DIR"):
+        return str(Path(os.environ["DLT_DATA_DIR"]) / "pipelines")
+    return str(Path.cwd() / ".dlt" / "pipelines")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")[:40] or "x"
+
+
+def api_label(base_url: Optional[str] = None, api_key: Optional[str] = None, environment: Optional[str] = None) -> str:
+    """Which API the cursors belong to: `sandbox`, `live`, or `api<hash>` for any other base URL
+    (an emulator, a proxy). Values not given come from dlt config, as the source reads them."""
+    base_url = base_url or dlt.config.get("sources.autosync.base_url", str)
+    if base_url:
+        host = urlparse(base_url).hostname or ""
+        if host in ENVIRONMENT_HOSTS and base_url.rstrip("/") == BASE_URLS[ENVIRONMENT_HOSTS[host]]:
+            return ENVIRONMENT_HOSTS[host]
+        return "api" + hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:8]
+    api_key = api_key or dlt.secrets.get("sources.autosync.api_key", str)
+    if api_key and key_environment(api_key):
+        return str(key_environment(api_key))
+    environment = environment or dlt.config.get("sources.autosync.environment", str)
+    return environment if environment in BASE_URLS else "sandbox"
+
+
+def state_home(label: str, shop_id: int, window: bool = False) -> str:
+    """The pipeline name that holds one shop's cursors for one API (its home, in every door)."""
+    return f"autosync_{label}_shop_{int(shop_id)}" + ("_window" if window else "")
+
+
+def shop_staging_layout(shop_id: int) -> str:
+    # dlt merges through staging tables it truncates at the start of each load: one per shop, so
+    # two workers loading different shops into one dataset never empty each other's rows.
+    return f"%s_staging_shop_{int(shop_id)}"
