@@ -14,7 +14,7 @@ import uvicorn
 
 from .core import ENVIRONMENT_RATE_LIMITS, EmulatorCore
 from .server import make_server, serve_socket
-from .world import DEFAULT_START
+from .timefmt import DEFAULT_START
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

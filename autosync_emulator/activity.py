@@ -13,7 +13,8 @@ import heapq
 import threading
 from typing import Any
 
-from .world import HOUR, iso, rng_for
+from .seeding import rng_for
+from .timefmt import HOUR, iso
 
 # events per shop per hour (a busy shop), what each does is in Activity._apply
 RATES: dict[str, float] = {
@@ -36,9 +37,13 @@ RATES: dict[str, float] = {
 
 
 class Activity:
-    def __init__(self, core):
-        self.core = core
-        self.rng = rng_for(core.seed, "activity")
+    """Draws and applies a span's events through the backend's public methods; owns no state but
+    its seeded generator and the background thread."""
+
+    def __init__(self, store, backend, seed: int):
+        self.store = store
+        self.backend = backend
+        self.rng = rng_for(seed, "activity")
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.events_applied = 0
@@ -49,15 +54,14 @@ class Activity:
         seconds = int(seconds)
         if seconds < 0:
             raise ValueError("the clock only moves forward")
-        core = self.core
-        store = core.store
+        store = self.store
         with store.lock:
-            backend = core.backend
+            backend = self.backend
             start = store.clock
             end = start + seconds
             schedule: list[tuple[int, int, int, str]] = []
             seq = 0
-            for shop_id in sorted(backend.contexts):
+            for shop_id in backend.shop_ids():
                 for kind, per_hour in RATES.items():
                     t = float(start)
                     while True:
@@ -80,19 +84,19 @@ class Activity:
 
     # -------------------------------------------------------------- one event
     def _apply(self, shop_id: int, kind: str) -> bool:
-        b = self.core.backend
+        b = self.backend
         r = self.rng
         if kind == "new_customer":
             b.new_customer(shop_id, r, with_vehicles=True)
         elif kind == "new_lead":
             b.new_customer(shop_id, r, with_vehicles=False)
         elif kind == "new_vehicle":
-            cust = self._pick_latest(shop_id, "customers")
+            cust = b.random_latest(shop_id, "customers", r)
             if cust is None:
                 return False
             b.new_vehicle(cust, r)
         elif kind == "update_customer":
-            cust = self._pick_latest(shop_id, "customers")
+            cust = b.random_latest(shop_id, "customers", r)
             if cust is None:
                 return False
             changes = r.choice(({"phone": f"({r.randint(201, 989)}) {r.randint(200, 999)}-{r.randint(0, 9999):04d}"},
@@ -115,13 +119,13 @@ class Activity:
         elif kind == "payment":
             return self._payment(shop_id)
         elif kind == "settle_pending_payment":
-            pending = b.pending_payments[shop_id]
+            pending = b.pending_payment_ids(shop_id)
             if not pending:
                 return False
             pay = b.latest("payments", pending[r.randrange(len(pending))])
             b.settle_payment(pay, "succeeded" if r.random() < 0.85 else "failed")
         elif kind == "refund":
-            refundable = b.refundable[shop_id]
+            refundable = b.refundable_payment_ids(shop_id)
             if not refundable:
                 return False
             # refunds concern recent payments
@@ -130,15 +134,15 @@ class Activity:
             amount = remaining if r.random() < 0.4 else max(1, remaining * r.randint(5, 60) // 100)
             b.add_refund(pay, amount, r.choice(("customer_request", "goodwill", "overcharge", "warranty")))
         elif kind == "stock":
-            part = self._pick_latest(shop_id, "inventory")
+            part = b.random_latest(shop_id, "inventory", r)
             if part is None:
                 return False
             qty = part["quantity_on_hand"]
             qty = qty + r.randint(5, 30) if qty < part["reorder_point"] or r.random() < 0.3 else max(0, qty - r.randint(1, 4))
             b.save_part({**part, "quantity_on_hand": qty})
         elif kind == "new_appointment":
-            cust = self._pick_latest(shop_id, "customers")
-            vehicles = b.vehicles_of_customer.get(cust["id"]) if cust else None
+            cust = b.random_latest(shop_id, "customers", r)
+            vehicles = b.vehicle_ids_of(cust["id"]) if cust else None
             if not vehicles:
                 return False
             starts = b.clock + r.randint(2, 14 * 24) * HOUR
@@ -146,7 +150,7 @@ class Activity:
             b.add_appointment(shop_id, cust["id"], vehicles[0], None, starts, starts + r.choice((1, 2)) * HOUR,
                               r.choice(("Oil change", "State inspection", "Tire rotation", "A/C not cold")))
         elif kind == "appointment_status":
-            scheduled = b.appointments_by_status[shop_id]["scheduled"]
+            scheduled = b.appointment_ids_with_status(shop_id, "scheduled")
             if not scheduled:
                 return False
             appt = b.latest("appointments", scheduled[r.randrange(len(scheduled))])
@@ -157,19 +161,11 @@ class Activity:
             return self._bulk_edit(shop_id)
         return True
 
-    def _pick_latest(self, shop_id: int, resource: str) -> dict | None:
-        idx = self.core.store.tables[resource].index.get(shop_id)
-        if idx is None or not len(idx.by_id):
-            return None
-        oid = idx.by_id[self.rng.randrange(len(idx.by_id))]
-        return self.core.store.latest(resource, oid)
-
     def _progress(self, shop_id: int) -> bool:
-        b = self.core.backend
+        b = self.backend
         r = self.rng
-        by_status = b.wo_by_status[shop_id]
         status = r.choices(("draft", "in_progress", "waiting_parts", "completed"), (3, 4, 2, 3))[0]
-        ids = by_status[status]
+        ids = b.work_order_ids_with_status(shop_id, status)
         if not ids:
             return False
         wo = b.latest("work_orders", ids[r.randrange(len(ids))])
@@ -184,32 +180,33 @@ class Activity:
         return True
 
     def _inspect(self, shop_id: int) -> bool:
-        b = self.core.backend
+        b = self.backend
         r = self.rng
-        opened = b.open_inspections[shop_id]
+        in_progress = b.open_inspection_ids(shop_id, "in_progress")
+        sent = b.open_inspection_ids(shop_id, "sent")
         step = r.choice(("create", "send", "respond"))
-        if step == "send" and opened["in_progress"]:
-            b.send_inspection(b.latest("inspections", opened["in_progress"][r.randrange(len(opened["in_progress"]))]))
+        if step == "send" and in_progress:
+            b.send_inspection(b.latest("inspections", in_progress[r.randrange(len(in_progress))]))
             return True
-        if step == "respond" and opened["sent"]:
-            b.respond_inspection(b.latest("inspections", opened["sent"][r.randrange(len(opened["sent"]))]), r)
+        if step == "respond" and sent:
+            b.respond_inspection(b.latest("inspections", sent[r.randrange(len(sent))]), r)
             return True
-        candidates = [wid for wid in b.wo_by_status[shop_id]["in_progress"] if wid not in b.inspection_of_wo]
+        candidates = b.uninspected_in_progress_ids(shop_id)
         if not candidates:
             return False
         b.create_inspection(b.latest("work_orders", candidates[r.randrange(len(candidates))]), r)
         return True
 
     def _payment(self, shop_id: int) -> bool:
-        b = self.core.backend
+        b = self.backend
         r = self.rng
-        unpaid = b.unpaid[shop_id]
+        unpaid = b.unpaid_work_order_ids(shop_id)
         if not unpaid:
             return False
         # mostly the freshest invoices get paid
         wid = unpaid[max(0, len(unpaid) - 1 - r.randrange(min(30, len(unpaid))))]
         wo = b.latest("work_orders", wid)
-        outstanding = b._outstanding_c(wo)
+        outstanding = b.outstanding_cents(wo)
         if outstanding <= 0:
             return False
         amount = outstanding if r.random() < 0.75 else max(1, outstanding * r.choice((25, 50)) // 100)
@@ -222,58 +219,34 @@ class Activity:
 
     def _delete(self, shop_id: int) -> bool:
         """Hard deletes (no webhook), only where nothing refers to the row."""
-        b = self.core.backend
+        b = self.backend
         r = self.rng
         choice = r.choice(("appointment", "work_order", "customer"))
         if choice == "appointment":
-            cancelled = b.appointments_by_status[shop_id]["cancelled"]
+            cancelled = b.appointment_ids_with_status(shop_id, "cancelled")
             if cancelled:
                 b.delete_appointment(b.latest("appointments", cancelled[r.randrange(len(cancelled))]))
                 return True
         if choice == "work_order":
-            drafts = [wid for wid in b.wo_by_status[shop_id]["draft"]
-                      if wid not in b.linked_wo and not b.payments_of_wo.get(wid) and wid not in b.inspection_of_wo]
+            drafts = b.deletable_draft_ids(shop_id)
             if drafts:
                 b.delete_work_order(b.latest("work_orders", drafts[r.randrange(len(drafts))]))
                 return True
-        customers = self.core.store.tables["customers"].index.get(shop_id)
-        if customers is None:
+        oid = b.deletable_recent_customer(shop_id)
+        if oid is None:
             return False
-        # the most recent sign-ups are the likeliest leads without vehicles
-        for oid in list(customers.by_id.islice(max(0, len(customers.by_id) - 200), reverse=True)):
-            if not b.vehicles_of_customer.get(oid) and not b.wo_count_of_customer.get(oid) \
-                    and not b.appointments_of_customer.get(oid) and b.latest("customers", oid) is not None:
-                b.delete_customer(shop_id, oid)
-                return True
-        return False
+        b.delete_customer(shop_id, oid)
+        return True
 
     def _bulk_edit(self, shop_id: int) -> bool:
-        """Hundreds of rows get the same updated_at second, as a bulk edit in the shop's admin does."""
-        b = self.core.backend
+        b = self.backend
         r = self.rng
-        store = self.core.store
         resource = r.choice(("inventory", "customers", "work_orders"))
-        idx = store.tables[resource].index.get(shop_id)
-        if idx is None or not len(idx.by_id):
+        ids = b.object_ids(shop_id, resource)
+        if not len(ids):
             return False
-        ids = list(idx.by_id)
-        chosen = r.sample(ids, min(len(ids), r.randint(150, 400)))
-        stamp = b.now_iso()
-        for oid in sorted(chosen):
-            obj = store.latest(resource, oid)
-            if obj is None:
-                continue
-            if resource == "inventory":
-                price = round(obj["unit_price"] * 100)
-                store.put("inventory", {**obj, "unit_price": (price + price * 3 // 100) / 100, "updated_at": stamp})
-            elif resource == "customers":
-                new = {**obj, "notes": "Marketing opt-in", "updated_at": stamp}
-                store.put("customers", new)
-                b.emit("customer.updated", "customers", new)
-            else:
-                new = {**obj, "notes": ((obj["notes"] or "") + " [reviewed]").strip(), "updated_at": stamp}
-                store.put("work_orders", new)
-                b.emit("workorder.updated", "work_orders", new)
+        ids = list(ids)
+        b.bulk_edit(resource, r.sample(ids, min(len(ids), r.randint(150, 400))))
         return True
 
     # -------------------------------------------------------------- background

@@ -1,8 +1,8 @@
 """Credentials: API keys, OAuth 2.0 client credentials, access tokens and scopes.
 
 API keys carry every scope; an OAuth token carries the scopes it asked for (a subset of
-its client's grant). Token lifetimes use the wall clock (time.monotonic), like the rate
-limit, because a client tracks `expires_in` in real time while the emulator's own clock
+its client's grant). Token lifetimes use the wall clock (injectable, epoch seconds), like
+the rate limit, because a client tracks `expires_in` in real time while the emulator's own clock
 may jump by hours.
 """
 from __future__ import annotations
@@ -13,13 +13,12 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from .errors import ApiError
-from .world import rng_for
+from .routes import ALL_SCOPES
+from .seeding import rng_for
 
-ALL_SCOPES = ("shops:read", "customers:read", "customers:write", "vehicles:read", "vehicles:write",
-              "workorders:read", "workorders:write", "payments:read", "payments:charge",
-              "inventory:read", "inventory:write", "employees:read", "webhooks:manage")
 ENVIRONMENTS = ("sandbox", "live")
 
 
@@ -59,7 +58,9 @@ class _Token:
 
 
 class Auth:
-    def __init__(self, seed: int, environment: str, token_ttl_seconds: int = 3600):
+    def __init__(self, seed: int, environment: str, token_ttl_seconds: int = 3600,
+                 clock: Callable[[], float] = time.time):
+        self.clock = clock
         if environment not in ENVIRONMENTS:
             raise ValueError(f"environment must be one of {ENVIRONMENTS}, not {environment!r}")
         self.environment = environment
@@ -119,7 +120,7 @@ class Auth:
             scopes = frozenset(wanted)
         token = "at_" + secrets.token_hex(24)
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             # forget expired tokens so a long run does not grow without bound
             for old in [t for t, v in self._tokens.items() if v.expires_at <= now]:
                 del self._tokens[old]
@@ -147,7 +148,7 @@ class Auth:
         token = self._tokens.get(credential)
         if token is None:
             raise AuthError(401, "unauthorized", "Invalid access token.")
-        if token.expires_at <= time.monotonic():
+        if token.expires_at <= self.clock():
             raise AuthError(401, "unauthorized", "The access token has expired; request a new one.")
         return Principal("oauth", token.client_id, token.scopes, token.shops)
 

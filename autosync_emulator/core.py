@@ -5,21 +5,23 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
 
 from .activity import Activity
 from .auth import Auth
 from .faults import FaultRules
 from .webhooks import Webhooks
-from .backend import Backend
+from .models import Backend
 from .requestlog import RequestLog
 from .ratelimit import RateLimiter
 from .store import RESOURCES, Store
-from .world import DEFAULT_START, iso, parse_iso
+from .timefmt import DEFAULT_START, iso, parse_iso
 
 ENVIRONMENT_RATE_LIMITS = {"sandbox": 300, "live": 100}
 
-# API-variant settings (CONTRACT.md, last section); defaults are the contract's behaviour
+# API variants: behaviours some deployments of the API show (see the README, "API variants");
+# the defaults are the documented behaviour
 DEFAULT_SETTINGS: dict[str, Any] = {
     "updated_after_inclusive": False,
     "ignore_updated_after": [],
@@ -71,7 +73,9 @@ def _check_start(start: str) -> None:
 class EmulatorCore:
     def __init__(self, seed: int = 42, shops: int = 3, work_orders: int = 50, environment: str = "sandbox",
                  rate_limit: int = 0, rate_window_seconds: float = 60, start: str = DEFAULT_START,
-                 **settings: Any) -> None:
+                 wall_clock: Callable[[], float] = time.time, **settings: Any) -> None:
+        """`wall_clock` (epoch seconds) drives what runs on real time: rate windows and token
+        lifetimes. Tests inject a fake one instead of waiting; the emulator clock is separate."""
         if shops < 1 or work_orders < 1:
             raise ValueError("shops and work_orders must be >= 1")
         _check_start(start)
@@ -82,14 +86,15 @@ class EmulatorCore:
         self.start = start
         self.settings: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v) for k, v in DEFAULT_SETTINGS.items()}
         self.settings_lock = threading.Lock()
-        self.auth = Auth(seed, environment, DEFAULT_SETTINGS["token_ttl_seconds"])
-        self.ratelimiter = RateLimiter(rate_limit, rate_window_seconds)
+        self.wall_clock = wall_clock
+        self.auth = Auth(seed, environment, DEFAULT_SETTINGS["token_ttl_seconds"], clock=wall_clock)
+        self.ratelimiter = RateLimiter(rate_limit, rate_window_seconds, clock=wall_clock)
         self.request_log = RequestLog()
         self.store = Store()
         self.backend = Backend(self.store, seed, shops, work_orders, start)
         self.faults = FaultRules(seed)
-        self.webhooks = Webhooks(self)
-        self.activity = Activity(self)
+        self.webhooks = Webhooks(now_iso=lambda: self.backend.now_iso())
+        self.activity = Activity(self.store, self.backend, seed)
         self.configure(rate_limit=rate_limit, rate_window_seconds=rate_window_seconds, **settings)
         self.backend.generate()
         self._attach(self.backend)
@@ -115,7 +120,8 @@ class EmulatorCore:
               start: str | None = None) -> None:
         """Rebuild the world (same parameters unless given); credentials and settings stay."""
         for name, value, hi in (("seed", seed, 2**63), ("shops", shops, 1000), ("work_orders", work_orders, 1_000_000)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not (0 if name == "seed" else 1) <= value <= hi):
+            lowest = 0 if name == "seed" else 1
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= hi):
                 raise ValueError(f"{name} must be an integer in [{0 if name == 'seed' else 1}, {hi}]")
         if start is not None:
             _check_start(start)
@@ -131,7 +137,7 @@ class EmulatorCore:
         self._attach(backend)
         with self.store.lock:
             self.store, self.backend = store, backend
-        self.activity = Activity(self)
+        self.activity = Activity(store, backend, self.seed)
 
     def _attach(self, backend: Backend) -> None:
         backend.event_sink = self.webhooks.enqueue

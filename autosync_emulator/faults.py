@@ -21,7 +21,7 @@ import threading
 from typing import Any, Callable
 
 from .errors import ApiError
-from .world import rng_for
+from .seeding import rng_for
 
 BEHAVIOURS = ("error", "rate_limit", "slow", "timeout", "drop", "truncate", "malformed")
 RULE_FIELDS = {"method", "path", "behaviour", "status", "probability", "count", "delay", "retry_after"}

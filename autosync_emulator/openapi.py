@@ -1,7 +1,10 @@
-"""OpenAPI 3.0 description of the emulated API, served at /v1/openapi.json.
+"""The OpenAPI 3.0 document of the emulated API, served at /v1/openapi.json.
 
-Built from the same tables the routes use (collections, filters, writes), so the two
-cannot drift apart.
+Built from the route table (`routes.py`) that the app serves from, and the component schemas
+of `openapi_schemas.py`: every operation with its scope (an API key, or an OAuth 2.0
+client-credentials token with that scope), parameters and their limits, request body, every
+status it can answer with the headers that come with it, and links from each create to the
+operations that use the new id (for stateful testing).
 """
 from __future__ import annotations
 
@@ -9,211 +12,179 @@ import functools
 
 import orjson
 
-from .app import BOOL_FILTERS, ENUM_FILTERS, INT_FILTERS, READ_SCOPES, STR_FILTERS, WRITES
-from .webhooks import EVENTS
+from .openapi_schemas import REQUEST_EXAMPLES, SCHEMAS, enum, obj, ref
+from .routes import (ALL_SCOPES, BOOL_FILTERS, DEFAULT_PER_PAGE, ENUM_FILTERS, INT_FILTERS, MAX_INT, MAX_PAGE,
+                     MAX_PER_PAGE, OPERATIONS, SEARCH, STR_FILTERS, Operation)
+from .vin import VIN_PATTERN
 
-TS = {"type": "string", "format": "date-time", "example": "2024-01-15T10:30:00Z"}
-TS_NULL = {**TS, "nullable": True}
-MONEY = {"type": "number", "multipleOf": 0.01}
-MONEY_NULL = {**MONEY, "nullable": True}
-INT = {"type": "integer"}
-INT_NULL = {"type": "integer", "nullable": True}
-STR = {"type": "string"}
-STR_NULL = {"type": "string", "nullable": True}
-BOOL = {"type": "boolean"}
-
-
-def _obj(props: dict, required: list[str] | None = None) -> dict:
-    return {"type": "object", "properties": props, "required": required if required is not None else list(props)}
-
-
-def _enum(*values: str) -> dict:
-    return {"type": "string", "enum": list(values)}
-
-
-ADDRESS = _obj({"street": STR_NULL, "city": STR_NULL, "state": STR_NULL, "zip": STR_NULL})
-BASE = {"id": INT, "shop_id": INT, "created_at": TS, "updated_at": TS}
-LINE_ITEM = _obj({"id": INT, "job_id": INT, "type": _enum("labor", "part", "fee"), "description": STR_NULL,
-                  "technician_id": INT_NULL, "hours": MONEY_NULL, "rate": MONEY_NULL, "part_id": INT_NULL,
-                  "part_number": STR_NULL, "quantity": MONEY_NULL, "unit_cost": MONEY_NULL,
-                  "unit_price": MONEY_NULL, "taxable": BOOL, "total": MONEY})
-JOB = _obj({"id": INT, "work_order_id": INT, "name": STR, "technician_id": INT_NULL,
-            "status": _enum("pending", "approved", "declined", "completed"), "approved_at": TS_NULL,
-            "labor_total": MONEY, "parts_total": MONEY, "total": MONEY,
-            "line_items": {"type": "array", "items": {"$ref": "#/components/schemas/LineItem"}}})
-REFUND = _obj({"id": INT, "amount": MONEY, "reason": STR_NULL, "created_at": TS})
-PAYMENT = _obj({**BASE, "work_order_id": INT, "amount": MONEY, "method": _enum("card", "cash", "check", "text_to_pay"),
-                "status": _enum("pending", "succeeded", "failed"), "card_brand": STR_NULL, "last4": STR_NULL,
-                "refunded_amount": MONEY, "refunds": {"type": "array", "items": {"$ref": "#/components/schemas/Refund"}}})
-WO_FIELDS = {**BASE, "number": INT, "customer_id": INT, "vehicle_id": INT, "technician_id": INT_NULL,
-             "service_advisor_id": INT_NULL, "status": _enum("draft", "in_progress", "waiting_parts", "completed", "invoiced"),
-             "notes": STR_NULL, "mileage_in": INT_NULL, "labor_total": MONEY, "parts_total": MONEY, "fees_total": MONEY,
-             "subtotal": MONEY, "tax_total": MONEY, "total": MONEY, "amount_paid": MONEY, "balance_due": MONEY,
-             "started_at": TS_NULL, "completed_at": TS_NULL, "invoiced_at": TS_NULL}
-PHOTO = _obj({"id": INT, "url": STR, "caption": STR_NULL})
-ITEM = _obj({"id": INT, "job_id": INT_NULL, "name": STR, "category": STR, "condition": _enum("green", "yellow", "red"),
-             "notes": STR_NULL, "estimate_amount": MONEY_NULL,
-             "approval": _enum("not_applicable", "pending", "approved", "declined"), "approved_at": TS_NULL,
-             "photos": {"type": "array", "items": {"$ref": "#/components/schemas/Photo"}}})
-INSPECTION_FIELDS = {**BASE, "work_order_id": INT, "vehicle_id": INT, "technician_id": INT_NULL,
-                     "status": _enum("in_progress", "sent", "responded"), "sent_at": TS_NULL, "responded_at": TS_NULL}
-
-SCHEMAS = {
-    "Shop": _obj({**BASE, "name": STR, "slug": STR, "status": STR, "phone": STR_NULL, "email": STR_NULL,
-                  "address": ADDRESS, "settings": _obj({"tax_rate": MONEY, "labor_rate": MONEY})}),
-    "Employee": _obj({**BASE, "first_name": STR, "last_name": STR, "email": STR_NULL,
-                      "role": _enum("technician", "service_advisor", "manager"), "active": BOOL, "hourly_rate": MONEY_NULL}),
-    "Customer": _obj({**BASE, "first_name": STR, "last_name": STR, "email": STR_NULL, "phone": STR_NULL,
-                      "is_business": BOOL, "company_name": STR_NULL, "address": {**ADDRESS, "nullable": True},
-                      "notes": STR_NULL}),
-    "Vehicle": _obj({**BASE, "customer_id": INT, "year": INT, "make": STR, "model": STR, "trim": STR_NULL,
-                     "vin": {"type": "string", "minLength": 17, "maxLength": 17, "nullable": True},
-                     "mileage": INT_NULL, "license_plate": STR_NULL}),
-    "WorkOrderSummary": _obj(WO_FIELDS),
-    "WorkOrder": _obj({**WO_FIELDS, "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
-                       "payments": {"type": "array", "items": {"$ref": "#/components/schemas/Payment"}}}),
-    "Job": JOB, "LineItem": LINE_ITEM, "Payment": PAYMENT, "Refund": REFUND,
-    "InspectionSummary": _obj(INSPECTION_FIELDS),
-    "Inspection": _obj({**INSPECTION_FIELDS, "items": {"type": "array", "items": {"$ref": "#/components/schemas/InspectionItem"}}}),
-    "InspectionItem": ITEM, "Photo": PHOTO,
-    "Appointment": _obj({**BASE, "customer_id": INT, "vehicle_id": INT_NULL, "work_order_id": INT_NULL,
-                         "starts_at": TS, "ends_at": TS,
-                         "status": _enum("scheduled", "arrived", "completed", "cancelled", "no_show"), "title": STR_NULL}),
-    "InventoryPart": _obj({**BASE, "part_number": STR, "name": STR, "brand": STR_NULL, "quantity_on_hand": INT,
-                           "reorder_point": INT, "unit_cost": MONEY, "unit_price": MONEY, "location": STR_NULL}),
-    "Webhook": _obj({"id": INT, "url": STR, "events": {"type": "array", "items": _enum(*EVENTS)}, "active": BOOL,
-                     "created_at": TS, "updated_at": TS}),
-    "Pagination": _obj({"page": INT, "per_page": INT, "total": INT, "pages": INT, "has_more": BOOL},
-                       ["page", "per_page", "total"]),
-    "Error": _obj({"success": {"type": "boolean", "enum": [False]},
-                   "error": _obj({"code": _enum("validation_error", "invalid_parameter", "invalid_request", "unauthorized",
-                                                "insufficient_scope", "not_found", "conflict", "rate_limited", "server_error"),
-                                  "message": STR, "field": STR, "status": INT}, ["code", "message", "status"]),
-                   "request_id": STR}),
-    "VinDecode": _obj({"vin": STR, "year": INT_NULL, "make": STR, "model": STR, "trim": STR_NULL, "engine": STR,
-                       "drive_type": STR, "body_style": STR}),
-    "Token": _obj({"access_token": STR, "token_type": _enum("Bearer"), "expires_in": INT, "scope": STR}),
+SCOPE_DESCRIPTIONS = {scope: f"{scope.split(':')[1]} {scope.split(':')[0]}" for scope in ALL_SCOPES}
+RATE_HEADERS = {
+    "X-RateLimit-Limit": {"description": "requests allowed per window for this credential (1000000: unlimited)",
+                          "required": True, "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "requests left in the current window", "required": True,
+                              "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {"description": "epoch second at which the window ends", "required": True,
+                          "schema": {"type": "integer"}},
+    "X-Request-Id": {"description": "also in the error envelope", "required": True, "schema": {"type": "string"}},
 }
-
-# resource -> (path segment, detail schema, list-row schema)
-RESOURCE_PATHS = {
-    "customers": ("customers", "Customer", "Customer"), "vehicles": ("vehicles", "Vehicle", "Vehicle"),
-    "work_orders": ("workorders", "WorkOrder", "WorkOrderSummary"), "payments": ("payments", "Payment", "Payment"),
-    "inspections": ("inspections", "Inspection", "InspectionSummary"),
-    "appointments": ("appointments", "Appointment", "Appointment"),
-    "inventory": ("inventory", "InventoryPart", "InventoryPart"), "employees": ("employees", "Employee", "Employee"),
-}
-HEADERS = {name: {"schema": {"type": "integer"}} for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")}
-HEADERS["X-Request-Id"] = {"schema": {"type": "string"}}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "required": True,
+                               "schema": {"type": "integer", "minimum": 0}}}
+ERROR_DESCRIPTIONS = {400: "the body is not JSON (or not an object, or over 1 MB)", 401: "no valid credential",
+                      403: "the credential lacks the scope", 404: "no such shop or object for this credential",
+                      409: "the change breaks a business rule (state, references, duplicates)",
+                      422: "a parameter or body field is invalid (`error.field` names it)",
+                      429: "rate limit of this credential exhausted"}
 
 
-def _ref(name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{name}"}
+def _param(name: str, schema: dict, where: str = "query", required: bool = False, description: str = "") -> dict:
+    out = {"name": name, "in": where, "required": required, "schema": schema}
+    if description:
+        out["description"] = description
+    return out
 
 
-def _errors(*statuses: int) -> dict:
-    return {str(s): {"description": "error", "headers": HEADERS,
-                     "content": {"application/json": {"schema": _ref("Error")}}} for s in statuses}
+TS_PARAM = {"type": "string", "format": "date-time", "maxLength": 40}
+LIST_PARAMS = [
+    _param("page", {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
+    _param("per_page", {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_INT,
+                        "default": DEFAULT_PER_PAGE}, description=f"values above {MAX_PER_PAGE} are clamped to it"),
+    _param("sort", {**enum("created_at", "updated_at", "id"), "default": "created_at"}),
+    _param("order", {**enum("asc", "desc"), "default": "desc"}),
+    _param("created_after", TS_PARAM, description="strictly after (ISO 8601; an offset or fraction is accepted)"),
+    _param("updated_after", TS_PARAM, description="strictly after (ISO 8601; an offset or fraction is accepted)"),
+]
+PATH_INT = {"type": "integer", "format": "int64", "minimum": 0}
+# every world has shop 1, whose first customer (1) owns vehicle 1: the examples use them
+SHOP_ID = {**_param("shop_id", PATH_INT, "path", True), "example": 1}
+OBJ_ID = _param("id", PATH_INT, "path", True)
+VIN = _param("vin", {"type": "string", "minLength": 17, "maxLength": 17, "pattern": VIN_PATTERN}, "path", True,
+             "a 17-character VIN (any case); its check digit is verified (422 otherwise)")
 
 
-def _ok(schema: dict, status: int = 200, description: str = "OK") -> dict:
-    return {str(status): {"description": description, "headers": HEADERS,
-                          "content": {"application/json": {"schema": schema}}}}
+def _filters(resource: str | None) -> list[dict]:
+    if resource is None:
+        return []
+    out = [_param(f, enum(*values)) for f, values in ENUM_FILTERS.get(resource, {}).items()]
+    out += [_param(f, {"type": "integer", "format": "int64"}) for f in INT_FILTERS.get(resource, ())]
+    out += [_param(f, {"type": "string"}) for f in STR_FILTERS.get(resource, ())]
+    out += [_param(f, {"type": "boolean"}) for f in BOOL_FILTERS.get(resource, ())]
+    if resource in SEARCH:
+        out.append(_param("search", {"type": "string"}, description="names, company, email or phone digits"))
+    return out
 
 
-def _envelope(name: str) -> dict:
-    return _obj({"success": {"type": "boolean"}, "data": _ref(name)})
+def _error(status: int) -> dict:
+    headers = {**RATE_HEADERS, **(RETRY_AFTER if status == 429 else {})}
+    return {str(status): {"description": ERROR_DESCRIPTIONS[status], "headers": headers,
+                          "content": {"application/json": {"schema": ref("Error")}}}}
 
 
-def _list_envelope(name: str) -> dict:
-    return _obj({"success": {"type": "boolean"}, "data": {"type": "array", "items": _ref(name)},
-                 "pagination": _ref("Pagination")})
+def _success(op: Operation) -> dict:
+    if op.status == 204:
+        return {"204": {"description": "done", "headers": RATE_HEADERS}}
+    if op.handler == "oauth_token":
+        data = ref(op.response)
+    elif op.handler in ("list", "list_shops", "list_webhooks"):
+        data = obj({"success": {"type": "boolean"}, "data": {"type": "array", "items": ref(op.response)},
+                    "pagination": ref("Pagination")})
+    else:
+        data = obj({"success": {"type": "boolean"}, "data": ref(op.response)})
+    out = {"description": "OK" if op.status == 200 else "created", "headers": RATE_HEADERS,
+           "content": {"application/json": {"schema": data}}}
+    links = LINKS.get(op.operation_id)
+    if links:
+        out["links"] = links
+    return {str(op.status): out}
 
 
-def _param(name: str, schema: dict, where: str = "query", required: bool = False) -> dict:
-    return {"name": name, "in": where, "required": required, "schema": schema}
+def _statuses(op: Operation) -> list[int]:
+    if op.handler == "oauth_token":
+        return [400, 401]  # no bearer credential: neither scopes nor a rate limit apply
+    statuses = {401, 403, 429}
+    if "{shop_id}" in op.path or "{id}" in op.path or op.handler == "decode_vin":
+        statuses.add(404)
+    if op.handler in ("list", "list_shops", "list_webhooks", "decode_vin"):
+        statuses.add(422)
+    if op.request is not None:
+        statuses |= {400, 422}
+    if op.conflicts:
+        statuses.add(409)
+    return sorted(statuses)
 
 
-LIST_PARAMS = [_param("page", {"type": "integer", "minimum": 1, "default": 1}),
-               _param("per_page", {"type": "integer", "minimum": 1, "default": 25, "description": "max 100 (larger is clamped)"}),
-               _param("sort", _enum("created_at", "updated_at", "id")), _param("order", _enum("asc", "desc")),
-               _param("created_after", TS), _param("updated_after", TS)]
-SHOP_ID = _param("shop_id", INT, "path", True)
-OBJ_ID = _param("id", INT, "path", True)
+def _link(op_id: str, **params: str) -> dict:
+    return {"operationId": op_id, "parameters": params}
 
 
-def _filters(resource: str) -> list[dict]:
-    out = [_param(f, _enum(*values)) for f, values in ENUM_FILTERS.get(resource, {}).items()]
-    out += [_param(f, INT) for f in INT_FILTERS.get(resource, ())]
-    out += [_param(f, STR) for f in STR_FILTERS.get(resource, ())]
-    out += [_param(f, BOOL) for f in BOOL_FILTERS.get(resource, ())]
-    if resource == "customers":
-        out.append(_param("search", STR))
+def _links() -> dict[str, dict]:
+    """Each create links to the operations that take the new id; the id comes from the response."""
+    new_id = "$response.body#/data/id"
+    shop = "$request.path.shop_id"
+    follow = {
+        "createCustomer": ("getCustomer", "updateCustomer", "deleteCustomer"),
+        "createVehicle": ("getVehicle", "updateVehicle"),
+        "createWorkOrder": ("getWorkOrder", "updateWorkOrder", "setWorkOrderStatus", "addJob"),
+        "createPayment": ("getPayment", "createRefund"),
+        "createAppointment": ("getAppointment",),
+    }
+    out = {src: {dst: _link(dst, shop_id=shop, id=new_id) for dst in dsts} for src, dsts in follow.items()}
+    out["createWebhook"] = {dst: _link(dst, id=new_id) for dst in ("getWebhook", "deleteWebhook")}
+    out["listShops"] = {"getShop": _link("getShop", shop_id="$response.body#/data/0/id")}
+    return out
+
+
+LINKS = _links()
+
+
+def _operation(op: Operation) -> dict:
+    params: list[dict] = []
+    if "{shop_id}" in op.path:
+        params.append(SHOP_ID)
+    if "{id}" in op.path:
+        params.append(OBJ_ID)
+    if op.handler == "decode_vin":
+        params.append(VIN)
+    if op.handler in ("list", "list_shops", "list_webhooks"):
+        params += LIST_PARAMS + _filters(op.resource)
+    out: dict = {"operationId": op.operation_id, "summary": op.summary, "parameters": params}
+    if op.scope is None:
+        out["security"] = [{"clientBasic": []}]
+    else:
+        out["security"] = [{"apiKey": []}, {"oauth2": [op.scope]}]
+        out["description"] = f"Needs the `{op.scope}` scope (an API key carries every scope)."
+    if op.request is not None:
+        media = "application/x-www-form-urlencoded" if op.handler == "oauth_token" else "application/json"
+        content = {"schema": ref(op.request)}
+        if op.request in REQUEST_EXAMPLES:
+            content["example"] = REQUEST_EXAMPLES[op.request]
+        out["requestBody"] = {"required": True, "content": {media: content}}
+    out["responses"] = {**_success(op), **{k: v for s in _statuses(op) for k, v in _error(s).items()}}
     return out
 
 
 def build() -> dict:
     paths: dict[str, dict] = {}
-    sec = lambda scope: [{"bearer": [scope]}]  # noqa: E731
-    paths["/oauth/token"] = {"post": {
-        "summary": "OAuth 2.0 client credentials", "security": [{"basic": []}],
-        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": _obj(
-            {"grant_type": _enum("client_credentials"), "scope": STR}, ["grant_type"])}}},
-        "responses": {**_ok(_ref("Token")), **_errors(400, 401)}}}
-    paths["/shops"] = {"get": {"summary": "List shops", "security": sec("shops:read"), "parameters": LIST_PARAMS,
-                               "responses": {**_ok(_list_envelope("Shop")), **_errors(401, 403, 422, 429)}}}
-    paths["/shops/{shop_id}"] = {"get": {"summary": "Get a shop", "security": sec("shops:read"), "parameters": [SHOP_ID],
-                                         "responses": {**_ok(_envelope("Shop")), **_errors(401, 403, 404, 429)}}}
-    paths["/vehicles/decode/{vin}"] = {"get": {"summary": "Decode a VIN", "security": sec("vehicles:read"),
-                                               "parameters": [_param("vin", STR, "path", True)],
-                                               "responses": {**_ok(_envelope("VinDecode")), **_errors(401, 404, 422)}}}
-    for resource, (segment, detail, row) in RESOURCE_PATHS.items():
-        scope = READ_SCOPES[resource]
-        coll = f"/shops/{{shop_id}}/{segment}"
-        obj = coll + "/{id}"
-        paths[coll] = {"get": {"summary": f"List {resource}", "security": sec(scope),
-                               "parameters": [SHOP_ID, *LIST_PARAMS, *_filters(resource)],
-                               "responses": {**_ok(_list_envelope(row)), **_errors(401, 403, 404, 422, 429)}}}
-        paths[obj] = {"get": {"summary": f"Get one of {resource}", "security": sec(scope), "parameters": [SHOP_ID, OBJ_ID],
-                              "responses": {**_ok(_envelope(detail)), **_errors(401, 403, 404, 429)}}}
-    for (kind, resource), (scope, _method, status, shape) in WRITES.items():
-        segment, detail, _row = RESOURCE_PATHS[resource]
-        base = f"/shops/{{shop_id}}/{segment}"
-        path, verb, params = {
-            "create": (base, "post", [SHOP_ID]), "update": (base + "/{id}", "patch", [SHOP_ID, OBJ_ID]),
-            "delete": (base + "/{id}", "delete", [SHOP_ID, OBJ_ID]), "status": (base + "/{id}/status", "patch", [SHOP_ID, OBJ_ID]),
-            "jobs": (base + "/{id}/jobs", "post", [SHOP_ID, OBJ_ID]), "refunds": (base + "/{id}/refunds", "post", [SHOP_ID, OBJ_ID]),
-        }[kind]
-        result = {"jobs": "Job", "refunds": "Refund"}.get(kind, detail)
-        op = {"summary": f"{kind} {resource}", "security": sec(scope), "parameters": params,
-              "responses": ({"204": {"description": "deleted", "headers": HEADERS}} if status == 204 else _ok(_envelope(result), status))}
-        op["responses"].update(_errors(400, 401, 403, 404, 409, 422, 429))
-        if verb != "delete":
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
-        paths.setdefault(path, {})[verb] = op
-    paths["/webhooks"] = {
-        "get": {"summary": "List webhooks", "security": sec("webhooks:manage"), "parameters": LIST_PARAMS,
-                "responses": {**_ok(_list_envelope("Webhook")), **_errors(401, 403, 422)}},
-        "post": {"summary": "Create a webhook", "security": sec("webhooks:manage"),
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": _obj(
-                     {"url": STR, "events": {"type": "array", "items": _enum(*EVENTS)}, "secret": STR, "active": BOOL},
-                     ["url", "events"])}}},
-                 "responses": {**_ok(_envelope("Webhook"), 201), **_errors(400, 401, 403, 422)}}}
-    paths["/webhooks/{id}"] = {
-        "get": {"summary": "Get a webhook", "security": sec("webhooks:manage"), "parameters": [OBJ_ID],
-                "responses": {**_ok(_envelope("Webhook")), **_errors(401, 403, 404)}},
-        "delete": {"summary": "Delete a webhook", "security": sec("webhooks:manage"), "parameters": [OBJ_ID],
-                   "responses": {"204": {"description": "deleted"}, **_errors(401, 403, 404)}}}
-    return {"openapi": "3.0.3",
-            "info": {"title": "AutoSync Shop Manager API (emulator)", "version": "1.0.0",
-                     "description": "The contract of CONTRACT.md as the emulator serves it. work-orders and work_orders "
-                                    "are accepted as aliases of workorders."},
-            "servers": [{"url": "/v1"}],
-            "components": {"schemas": SCHEMAS, "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "API key (sk_sandbox_/sk_live_) or OAuth token"},
-                "basic": {"type": "http", "scheme": "basic"}}},
-            "security": [{"bearer": []}],
-            "paths": paths}
+    for op in OPERATIONS:
+        if op.documented:
+            paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "AutoSync Shop Manager API (emulator)", "version": "1.0.0",
+                 "description": "The AutoSync Shop Manager API as the local emulator serves it. `work-orders` and "
+                                "`work_orders` are accepted as aliases of `workorders`. Every response carries "
+                                "`X-RateLimit-*` and `X-Request-Id`; errors use the `Error` envelope. Webhook "
+                                "deliveries have the `WebhookDelivery` shape."},
+        "servers": [{"url": "/v1"}],
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "apiKey": {"type": "http", "scheme": "bearer",
+                       "description": "an API key (sk_sandbox_... / sk_live_..., the environment's own) or an "
+                                      "access token from /oauth/token"},
+            "oauth2": {"type": "oauth2", "flows": {"clientCredentials": {
+                "tokenUrl": "/v1/oauth/token", "scopes": SCOPE_DESCRIPTIONS}}},
+            "clientBasic": {"type": "http", "scheme": "basic", "description": "OAuth client id and secret"}}},
+        "security": [{"apiKey": []}],
+        "paths": paths,
+    }
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,4 +1,4 @@
-"""A real fixed-window rate limit per API key or OAuth client, on wall time.
+"""A real fixed-window rate limit per API key or OAuth client, on wall time (an injectable clock).
 
 Windows are aligned to multiples of the window length in epoch seconds (one-minute
 windows start on the minute), so `X-RateLimit-Reset` is the epoch second the window ends.
@@ -9,6 +9,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 UNLIMITED_HEADER = 1_000_000  # what Limit/Remaining say when limiting is off (never 0: a client would wait)
 
@@ -23,7 +24,8 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, limit: int, window_seconds: float = 60):
+    def __init__(self, limit: int, window_seconds: float = 60, clock: Callable[[], float] = time.time):
+        self.clock = clock
         self.limit = int(limit)
         self.window_seconds = float(window_seconds)
         self._lock = threading.Lock()
@@ -44,7 +46,7 @@ class RateLimiter:
         return start, start + self.window_seconds
 
     def hit(self, identity: str, now: float | None = None) -> Decision:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             start, end = self._window(now)
             if self.limit <= 0:
@@ -60,7 +62,7 @@ class RateLimiter:
             return Decision(True, self.limit, self.limit - used, math.ceil(end), 0)
 
     def peek(self, identity: str | None, now: float | None = None) -> Decision:
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         with self._lock:
             start, end = self._window(now)
             if self.limit <= 0:

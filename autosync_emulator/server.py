@@ -1,10 +1,12 @@
 """Serve an emulator on 127.0.0.1: `Emulator` runs uvicorn in a thread, as a context manager."""
 from __future__ import annotations
 
+import ipaddress
+import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 import uvicorn
@@ -12,10 +14,28 @@ import uvicorn
 from .app import build_app
 from .core import EmulatorCore
 
+logger = logging.getLogger("autosync_emulator")
+
+CONTROL_PLANE_EXPOSED = (
+    "the emulator's control plane (/_emulator/: truth, faults, clock, API keys) has no authentication; "
+    "listening on {host} exposes it to every machine that can reach that address. Bind 127.0.0.1 "
+    "unless that network is yours alone.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only "localhost" is known to stay on this machine
+        return False
+
 
 def serve_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
     # socket says it is TCP; without it Nagle + delayed ACK cost ~40 ms per response.
+    if not is_loopback(host):
+        logger.warning(CONTROL_PLANE_EXPOSED.format(host=host))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -37,13 +57,18 @@ class Emulator:
 
     with Emulator(seed=42, shops=3, work_orders=50) as emu:
         requests.get(emu.base_url + "/shops", headers={"Authorization": f"Bearer {emu.api_key}"})
+
+    `wall_clock` (epoch seconds, default `time.time`) runs the rate windows and token lifetimes:
+    a test passes a clock it moves by hand instead of sleeping. The emulator's own clock (the
+    world's time, moved by `advance`) is separate.
     """
 
     def __init__(self, seed: int = 42, shops: int = 3, work_orders: int = 50, environment: str = "sandbox",
                  rate_limit: int = 0, rate_window_seconds: float = 60, host: str = "127.0.0.1", port: int = 0,
-                 **settings: Any) -> None:
+                 wall_clock: Callable[[], float] = time.time, **settings: Any) -> None:
         self.core = EmulatorCore(seed=seed, shops=shops, work_orders=work_orders, environment=environment,
-                                 rate_limit=rate_limit, rate_window_seconds=rate_window_seconds, **settings)
+                                 rate_limit=rate_limit, rate_window_seconds=rate_window_seconds,
+                                 wall_clock=wall_clock, **settings)
         self._host = host
         self._port = port
         self._server: uvicorn.Server | None = None

@@ -22,11 +22,15 @@ from typing import Any, Iterable
 import orjson
 from sortedcontainers import SortedList
 
-from .world import parse_iso, resource_names, iso
+from .records import resource_names
+from .timefmt import iso, parse_iso
 
 RESOURCES = resource_names()
 # fields that only the detail view (GET {id}) carries; list rows drop them unless embed_children
 DETAIL_ONLY = {"work_orders": ("jobs", "payments"), "inspections": ("items",)}
+
+
+_EMPTY = SortedList()
 
 
 class ShopIndex:
@@ -149,6 +153,27 @@ class Store:
 
     def visible(self, resource: str, oid: int) -> dict | None:
         return self.tables[resource].visible.get(oid)
+
+    def latest_objects(self, resource: str):
+        """Every object's newest version (uncommitted ones included), in insertion order: a live view."""
+        return self.tables[resource].latest.values()
+
+    def visible_ids(self, resource: str):
+        """The ids a client can see now, in insertion order: a live view."""
+        return self.tables[resource].visible.keys()
+
+    def ids_of_shop(self, resource: str, shop_id: int) -> SortedList:
+        """The sorted ids of one shop's visible objects (a live view: do not modify)."""
+        idx = self.tables[resource].index.get(shop_id)
+        return idx.by_id if idx is not None else _EMPTY
+
+    def find_visible(self, resource: str, field: str, value: Any) -> dict | None:
+        """The first visible object (in insertion order) whose `field` equals `value`; a scan."""
+        with self.lock:
+            for obj in self.tables[resource].visible.values():
+                if obj[field] == value:
+                    return obj
+        return None
 
     # ------------------------------------------------------------------ writes
     def put(self, resource: str, obj: dict) -> None:
@@ -370,6 +395,7 @@ def _matches(obj: dict, filters: list[tuple[str, Any]], search: str | None) -> b
             # phone digits match regardless of punctuation
             digits = "".join(ch for ch in search if ch.isdigit())
             phone_digits = "".join(ch for ch in str(obj.get("phone") or "") if ch.isdigit())
-            if not digits or digits != search.replace(" ", "").replace("-", "").replace("(", "").replace(")", "") or digits not in phone_digits:
+            punctuation_free = search.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
+            if not digits or digits != punctuation_free or digits not in phone_digits:
                 return False
     return True

@@ -15,7 +15,7 @@ import hmac
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import orjson
@@ -28,13 +28,17 @@ EVENTS = ("workorder.created", "workorder.updated", "workorder.completed", "work
           "appointment.created", "inspection.completed", "inspection.approved", "inventory.low_stock")
 
 
+SIGNATURE_HEADER = "X-AutoSync-Signature"
+
+
 def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 class Webhooks:
-    def __init__(self, core, max_retries: int = 5, retry_base_seconds: float = 1.0, timeout_seconds: float = 5.0):
-        self.core = core
+    def __init__(self, now_iso: Callable[[], str], max_retries: int = 5, retry_base_seconds: float = 1.0,
+                 timeout_seconds: float = 5.0):
+        self.now_iso = now_iso  # the emulator clock, stamped on subscriptions and deliveries
         self.max_retries = max_retries
         self.retry_base_seconds = retry_base_seconds
         self.timeout_seconds = timeout_seconds
@@ -60,7 +64,10 @@ class Webhooks:
         if unknown:
             raise ApiError(422, "validation_error", f"Unknown field '{unknown[0]}'.", unknown[0])
         url = body.get("url")
-        parts = urlsplit(url) if isinstance(url, str) and len(url) <= 2000 else None
+        try:
+            parts = urlsplit(url) if isinstance(url, str) and len(url) <= 2000 else None
+        except ValueError:  # e.g. "http://[": an unbalanced IPv6 bracket
+            parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise ApiError(422, "validation_error", "The 'url' field must be an http(s) URL.", "url")
         events = body.get("events")
@@ -74,7 +81,7 @@ class Webhooks:
             raise ApiError(422, "validation_error", "The 'active' field must be true or false.", "active")
         generated = secret is None
         secret = secret or "whsec_" + secrets.token_hex(16)
-        stamp = self.core.backend.now_iso()
+        stamp = self.now_iso()
         with self._lock:
             self._next_id += 1
             sub = {"id": self._next_id, "url": url, "events": list(dict.fromkeys(events)), "active": active,
@@ -116,7 +123,7 @@ class Webhooks:
         return sub["active"] and event in sub["events"] and (sub["shops"] is None or shop_id in sub["shops"])
 
     def enqueue(self, event: str, shop_id: int, data: dict, event_id: str) -> None:
-        body = orjson.dumps({"id": event_id, "event": event, "created_at": self.core.backend.now_iso(),
+        body = orjson.dumps({"id": event_id, "event": event, "created_at": self.now_iso(),
                              "shop_id": shop_id, "data": data})
         with self._lock:
             for sub in self._subs.values():
@@ -165,7 +172,7 @@ class Webhooks:
                     self._lock.notify_all()
 
     def _attempt(self, session: requests.Session, delivery: dict) -> int | str:
-        headers = {"Content-Type": "application/json", "X-AutoSync-Signature": delivery["signature"],
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: delivery["signature"],
                    "X-AutoSync-Event": delivery["event"], "X-AutoSync-Delivery": delivery["event_id"],
                    "User-Agent": "AutoSync-Webhooks/1.0 (emulator)"}
         try:

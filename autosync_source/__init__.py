@@ -7,9 +7,16 @@
 
 Every table is merged on `id`; each (resource, shop) pair has its own `updated_at` cursor in
 the resource state (cursors.py), so a run costs what changed, not what exists.
+
+A long sync is read in checkpoints (checkpoints.py): each run reads for at most
+`checkpoint_minutes`, then commits; loop until the run is complete:
+
+    from autosync_source import Checkpoint, run_in_checkpoints
+    run_in_checkpoints(lambda checkpoint: pipeline.run(autosync_source(checkpoint=checkpoint)))
 """
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
@@ -27,6 +34,7 @@ from autosync_source.client import (
     RetryPolicy,
     build_client,
 )
+from autosync_source.checkpoints import DEFAULT_CHECKPOINT_MINUTES, Checkpoint, run_in_checkpoints
 from autosync_source.cursors import CursorBook, fingerprint
 from autosync_source.errors import (
     ApiError,
@@ -36,9 +44,13 @@ from autosync_source.errors import (
     ShopAccessError,
     mask_secret,
 )
+from autosync_source.estimate import FirstPages, sample_first_pages
 from autosync_source.paging import UpdatedAtPaginator, parse_ts
+from autosync_source.progress import MODES as PROGRESS_MODES
+from autosync_source.progress import Progress
 from autosync_source.settings import (
     BASE_URLS,
+    DEFAULT_LAG_SECONDS,
     DEFAULT_START_DATE,
     ENDPOINTS,
     ENDPOINTS_BY_NAME,
@@ -57,8 +69,13 @@ from autosync_source.sync import (
     sort_refused,
 )
 
-__all__ = ["autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES", "ShopDirectory", "preflight",
-           "selected_endpoints"]
+logger = logging.getLogger("autosync_source")
+
+__all__ = [
+    "autosync_source", "RequestStats", "AutosyncError", "RESOURCE_NAMES", "ShopDirectory", "preflight",
+    "selected_endpoints", "Checkpoint", "run_in_checkpoints", "Progress", "DEFAULT_LAG_SECONDS",
+    "DEFAULT_CHECKPOINT_MINUTES",
+]
 
 
 @dlt.source(name="autosync")
@@ -72,12 +89,19 @@ def autosync_source(
     resources: Optional[List[str]] = dlt.config.value,
     start_date: str = DEFAULT_START_DATE,
     end_date: Optional[str] = dlt.config.value,
-    lag_seconds: int = 0,
+    lag_seconds: int = DEFAULT_LAG_SECONDS,
     max_workers: int = 4,
     retry_attempts: int = 5,
     retry_max_wait: float = 20.0,
     request_timeout: float = 30.0,
+    checkpoint_minutes: float = DEFAULT_CHECKPOINT_MINUTES,
+    checkpoint_requests: int = 0,
+    progress: str = "log",
+    progress_interval_seconds: float = 15.0,
+    skip_failing_shops: bool = False,
     request_stats: Optional[RequestStats] = None,
+    checkpoint: Optional[Checkpoint] = None,
+    progress_reporter: Optional[Progress] = None,
 ) -> List[DltResource]:
     """All AutoSync endpoints (or `resources`) of every shop the credentials see (or `shops`).
 
@@ -90,9 +114,18 @@ def autosync_source(
         resources: endpoint names to sync (settings.RESOURCE_NAMES); default all.
         start_date: first run reads records updated at or after this instant.
         end_date: bound a backfill: nothing updated after it is read, cursors stop there.
-        lag_seconds: re-read this many seconds before each cursor (late-committed records).
+        lag_seconds: re-read this many seconds before each cursor (late-committed records);
+            rows in that window already loaded unchanged cost nothing (settings.DEFAULT_LAG_SECONDS).
         max_workers: shops read in parallel per resource (and requests in flight at once).
+        checkpoint_minutes, checkpoint_requests: stop reading after this long (0: no bound) or
+            this many requests (0: no bound), so this run's load commits as a checkpoint.
+        progress: "log", "json" or "quiet": progress lines on the `autosync_source.progress` logger.
+        skip_failing_shops: a shop that fails (not credentials, scopes or configuration) does
+            not stop the others; it is reported in `checkpoint.failed` and read again next run.
         request_stats: pass one to read the run's request counts afterwards (run.py does).
+        checkpoint: pass one to read afterwards whether the sync is complete (`.complete`);
+            its budget is set from checkpoint_minutes / checkpoint_requests.
+        progress_reporter: a Progress to report through (else one is made from `progress`).
     """
     selected = selected_endpoints(resources)
     window = SyncWindow(
@@ -112,7 +145,85 @@ def autosync_source(
         max_concurrency=int(max_workers),
     )
     directory = ShopDirectory(client, stats, [int(s) for s in shops] if shops else None)
-    return [_endpoint_resource(endpoint, client, stats, window, directory, int(max_workers)) for endpoint in selected]
+    if progress not in PROGRESS_MODES:
+        raise ConfigurationError(f"progress must be one of {', '.join(PROGRESS_MODES)}, not '{progress}'.")
+    checkpoint = checkpoint if checkpoint is not None else Checkpoint()
+    checkpoint.minutes, checkpoint.requests = float(checkpoint_minutes or 0), int(checkpoint_requests or 0)
+    reporter = progress_reporter or Progress(mode=progress, interval=float(progress_interval_seconds))
+    budget = client.session.budget
+    reporter.attach(lambda: stats.requests, budget.limit)
+    budget.on_wait = reporter.waiting_for_budget  # the budget is process-wide: the latest run's reporter
+    selection = {
+        "resources": [endpoint.name for endpoint in selected],
+        "shops": sorted(int(s) for s in shops) if shops else None,
+        "start_date": str(start_date), "end_date": str(end_date) if end_date else None,
+    }
+    plan = SyncPlan(client, stats, window, directory, selected, checkpoint, reporter, int(max_workers), bool(skip_failing_shops), selection)
+    return [_endpoint_resource(endpoint, plan) for endpoint in selected]
+
+
+class SyncPlan:
+    """What every resource of one run shares: the client, the checkpoint budget, the progress
+    reporter and, once, the estimate read ahead from page 1 of the first listings."""
+
+    def __init__(
+        self,
+        client: AutosyncRESTClient,
+        stats: RequestStats,
+        window: SyncWindow,
+        directory: "ShopDirectory",
+        endpoints: List[Endpoint],
+        checkpoint: Checkpoint,
+        progress: Progress,
+        max_workers: int,
+        skip_failing_shops: bool,
+        selection: Dict[str, Any],
+    ) -> None:
+        self.client, self.stats, self.window, self.directory = client, stats, window, directory
+        self.endpoints, self.checkpoint, self.progress = endpoints, checkpoint, progress
+        self.max_workers, self.skip_failing_shops = max_workers, skip_failing_shops
+        self.selection = selection
+        # resource -> shops left by the last checkpoint of this sync; None: a sync starts here
+        self.remaining: Optional[Dict[str, List[int]]] = None
+        self.first_pages = FirstPages()
+        self._prepared = False
+        self._lock = threading.Lock()
+
+    def shops_to_read(self, endpoint: Endpoint) -> List[int]:
+        if self.remaining is not None:
+            return list(self.remaining.get(endpoint.name) or [])
+        return self.directory.ids()
+
+    def finished(self, endpoint: Endpoint) -> None:
+        """At the end of a resource: commit (with this load) which of its shops are left."""
+        state = dlt.current.source_state().setdefault("checkpoint", {})
+        state["selection"] = self.selection
+        state.setdefault("remaining", {})[endpoint.name] = self.checkpoint.stopped_shops(endpoint.name)
+
+    def prepare(self) -> None:
+        """Called by each resource as it starts (dlt's extract thread); the first one does it."""
+        with self._lock:
+            if self._prepared:
+                return
+            self._prepared = True
+            self.checkpoint.start(lambda: self.stats.requests)
+            source_state = dlt.current.source_state()
+            left = source_state.get("checkpoint") or {}
+            remaining = left.get("remaining") or {}
+            if left.get("selection") == self.selection and any(remaining.values()):
+                self.remaining = {name: list(shops) for name, shops in remaining.items()}
+                logger.info(
+                    "continuing the sync stopped at its last checkpoint: %s",
+                    ", ".join(f"{name} ({len(shops)} shops)" for name, shops in sorted(self.remaining.items()) if shops),
+                )
+            if self.progress.quiet:
+                return
+            cursors = {name: dict(state.get("shops") or {}) for name, state in (source_state.get("resources") or {}).items()}
+            lists = {endpoint.name: self.shops_to_read(endpoint) for endpoint in self.endpoints if endpoint.shop_scoped}
+            sample_first_pages(self.client, self.endpoints, lists, cursors, self.window, self.progress, self.first_pages, self.max_workers)
+
+    def reader(self, endpoint: Endpoint) -> EndpointReader:
+        return EndpointReader(self.client, self.stats, endpoint, self.window, self.checkpoint, self.progress, self.first_pages)
 
 
 class ShopDirectory:
@@ -153,7 +264,9 @@ class ShopDirectory:
                 rows = self._pages(endpoint, sort_by_cursor=False)
         except InsufficientScope as missing:
             raise ScopeError(missing.scope or endpoint.scope, "shops", str(missing)) from None
-        unique = {row["id"]: row for row in rows}  # a shop listed twice (moved): keep the newest
+        # A shop listed twice (it moved between pages): keep the copy listed last, which came
+        # from a later request and so is at least as new as the first.
+        unique = {row["id"]: row for row in rows}
         if self._chosen is None:
             return sorted(unique.values(), key=lambda row: row["id"])
         missing_ids = sorted(set(self._chosen) - set(unique))
@@ -165,14 +278,7 @@ class ShopDirectory:
         return [unique[shop_id] for shop_id in self._chosen]
 
 
-def _endpoint_resource(
-    endpoint: Endpoint,
-    client: AutosyncRESTClient,
-    stats: RequestStats,
-    window: SyncWindow,
-    directory: ShopDirectory,
-    max_workers: int,
-) -> DltResource:
+def _endpoint_resource(endpoint: Endpoint, plan: SyncPlan) -> DltResource:
     nested = {path: make_nested_hints(columns=columns) for path, columns in endpoint.child_columns.items()}
     columns = table_columns(endpoint)
     # Two versions of one record can land in one load (it changed while we paged): keep the newest.
@@ -187,11 +293,14 @@ def _endpoint_resource(
     )
     def endpoint_rows() -> Iterator[List[Dict[str, Any]]]:
         book = CursorBook(dlt.current.resource_state())
+        plan.prepare()
         if endpoint.shop_scoped:
-            reader = EndpointReader(client, stats, endpoint, window)
-            yield from read_shops_in_parallel(reader, directory.ids(), book, max_workers)
-        else:
-            yield from _changed_shops(endpoint, directory, book, window)
+            yield from read_shops_in_parallel(
+                plan.reader(endpoint), plan.shops_to_read(endpoint), book, plan.max_workers, plan.skip_failing_shops
+            )
+        elif plan.remaining is None:  # the shops listing is whole in the run that starts a sync
+            yield from _changed_shops(endpoint, plan.directory, book, plan.window)
+        plan.finished(endpoint)
 
     return endpoint_rows
 
@@ -209,7 +318,7 @@ def _changed_shops(endpoint: Endpoint, directory: ShopDirectory, book: CursorBoo
         ):
             continue
         batch.append(shape_record(endpoint, dict(row), row["id"]))
-        book.set(row["id"], cursor.advanced({row["id"]: (stamp, row_fingerprint)}))
+        book.set(row["id"], cursor.advanced({row["id"]: (stamp, row_fingerprint)}, window.lag_seconds))
     if batch:
         yield batch
 

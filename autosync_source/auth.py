@@ -5,6 +5,7 @@ ever shows a secret in repr(), str(), logs or error messages.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any, Dict, Optional, Sequence
@@ -36,8 +37,9 @@ class ApiKeyAuth(BearerTokenAuth):
 
     @property
     def credential_id(self) -> str:
-        """What the rate limit is counted against: the key itself (hashed by the budget)."""
-        return f"key:{self.token}"
+        """What the rate limit is counted against: the key, as a sha256 digest so the raw key
+        is not held in one more place (the budget registry only needs a stable identity)."""
+        return "key:" + hashlib.sha256((self.token or "").encode()).hexdigest()
 
     def describe(self) -> str:
         return f"API key {mask_secret(self.token)}"
@@ -66,7 +68,6 @@ class ClientCredentialsAuth(OAuth2ClientCredentials):
         super().__post_init__()
         self._lock = threading.Lock()
         self._expires_at = 0.0  # monotonic clock
-        self.tokens_fetched = 0
 
     @property
     def credential_id(self) -> str:
@@ -108,7 +109,6 @@ class ClientCredentialsAuth(OAuth2ClientCredentials):
         margin = min(self.renew_margin_seconds, lifetime * 0.1)
         self.access_token = token
         self._expires_at = time.monotonic() + lifetime - margin
-        self.tokens_fetched += 1
 
     def build_access_token_request(self) -> Dict[str, Any]:
         data = {"grant_type": "client_credentials"}

@@ -8,11 +8,18 @@ the load package, so a run that fails before its load commits leaves every curso
 was.
 
 A cursor is the largest `updated_at` listed for the shop, plus a fingerprint of each row
-listed at exactly that second. The next run asks for `updated_after = cursor - lag - 1s` (the
-filter is strict and the clock has one-second precision: a record changed later in that same
-second must not be missed) and drops the rows it already loaded at that second unchanged, so
-an unchanged shop loads nothing while a second edit within the same second (same `updated_at`,
-other content) is still loaded.
+listed in the lag window behind it (`updated_at` within `lag_seconds` of the cursor, the cursor's
+own second included). The next run asks for `updated_after = cursor - lag - 1s` (the filter is
+strict and the clock has one-second precision: a record changed later in the cursor's second
+must not be missed) and drops the rows whose fingerprint it already holds: an unchanged record in
+the window costs no detail call and loads nothing, while a record that became visible late
+(a late commit, older `updated_at`, never listed) or was edited again within one second (same
+`updated_at`, other content) is loaded.
+
+A checkpoint (checkpoints.py) writes a cursor part-way through a listing: the listing is
+ascending by `updated_at`, so every row at or before the last row handled has been handled;
+rows of that same second not yet listed are listed again by the next run (one second back)
+and are not in the fingerprints, so they load.
 """
 from __future__ import annotations
 
@@ -20,12 +27,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Dict, List, MutableMapping, Optional, Tuple
+from typing import Any, Dict, MutableMapping, Optional, Tuple
 
 from autosync_source.paging import format_ts, parse_ts
 
 ONE_SECOND = timedelta(seconds=1)
-UNKNOWN = ""  # a row recorded without a fingerprint (state from before fingerprints): same as any
 
 
 def fingerprint(row: Dict[str, Any]) -> str:
@@ -37,7 +43,11 @@ def fingerprint(row: Dict[str, Any]) -> str:
 @dataclass
 class ShopCursor:
     updated_at: Optional[datetime] = None
-    rows_at_cursor: Dict[str, str] = field(default_factory=dict)  # str(id) -> fingerprint
+    # str(id) -> fingerprint of the rows listed within the lag window behind updated_at
+    recent_rows: Dict[str, str] = field(default_factory=dict)
+    # ids recorded by older state without a fingerprint: they match any row at updated_at
+    legacy_ids: Tuple[str, ...] = ()
+    partial: bool = False  # written at a checkpoint: the listing stopped here and goes on
 
     def anchor(self, start_date: datetime, lag_seconds: int) -> datetime:
         """The strict `updated_after` bound of the next listing."""
@@ -46,35 +56,55 @@ class ShopCursor:
         return self.updated_at - timedelta(seconds=lag_seconds) - ONE_SECOND
 
     def already_loaded(self, record_id: Any, updated_at: datetime, row_fingerprint: str) -> bool:
-        if updated_at != self.updated_at:
-            return False
-        known = self.rows_at_cursor.get(str(record_id))
-        return known is not None and (known == UNKNOWN or known == row_fingerprint)
+        """This exact version of the row was loaded by an earlier run (its fingerprint is known).
 
-    def advanced(self, listed: Dict[Any, Tuple[datetime, str]]) -> "ShopCursor":
-        """The cursor after a complete listing (id -> (updated_at, fingerprint)): never moves backwards."""
+        The fingerprint covers the whole list row, `updated_at` included, so a match means the
+        same version wherever in the window it sits."""
+        key = str(record_id)
+        if self.recent_rows.get(key) == row_fingerprint:
+            return True
+        return updated_at == self.updated_at and key in self.legacy_ids
+
+    def advanced(self, listed: Dict[Any, Tuple[datetime, str]], lag_seconds: int = 0) -> "ShopCursor":
+        """The cursor after a listing (id -> (updated_at, fingerprint) of every row handled, in
+        full or up to a checkpoint): never moves backwards. It remembers the fingerprints of the
+        rows within `lag_seconds` of the new position: the next run lists them again."""
         if not listed:
             return self
         newest = max(stamp for stamp, _ in listed.values())
         if self.updated_at is not None and newest < self.updated_at:
             return self
-        rows = dict(self.rows_at_cursor) if newest == self.updated_at else {}
-        rows.update({str(record_id): fp for record_id, (stamp, fp) in listed.items() if stamp == newest})
-        return ShopCursor(newest, rows)
+        window_start = newest - timedelta(seconds=max(0, lag_seconds))
+        rows: Dict[str, str] = {}
+        legacy: Tuple[str, ...] = ()
+        if newest == self.updated_at:
+            # Nothing newer: what the old window knew still holds (the rows may not be re-listed
+            # when the listing stopped at a checkpoint).
+            rows, legacy = dict(self.recent_rows), self.legacy_ids
+        rows.update({str(record_id): fp for record_id, (stamp, fp) in listed.items() if window_start <= stamp <= newest})
+        return ShopCursor(newest, rows, legacy)
 
     def to_state(self) -> Dict[str, Any]:
-        return {
+        state: Dict[str, Any] = {
             "updated_at": format_ts(self.updated_at) if self.updated_at else None,
-            "rows_at_cursor": dict(sorted(self.rows_at_cursor.items())),
+            "recent_rows": dict(sorted(self.recent_rows.items())),
         }
+        if self.legacy_ids:
+            state["ids_at_cursor"] = list(self.legacy_ids)
+        if self.partial:
+            state["partial"] = True
+        return state
 
     @classmethod
     def from_state(cls, value: Optional[Dict[str, Any]]) -> "ShopCursor":
         if not value or not value.get("updated_at"):
             return cls()
+        # `rows_at_cursor` is the older name (fingerprints at the cursor's second only; the
+        # delete reconciliation still writes it when it rewinds a cursor): a subset of the window.
         rows = dict(value.get("rows_at_cursor") or {})
-        rows.update({str(record_id): UNKNOWN for record_id in value.get("ids_at_cursor") or []})
-        return cls(parse_ts(value["updated_at"]), rows)
+        rows.update(value.get("recent_rows") or {})
+        legacy = tuple(str(record_id) for record_id in value.get("ids_at_cursor") or [])
+        return cls(parse_ts(value["updated_at"]), rows, legacy, bool(value.get("partial")))
 
 
 class CursorBook:
@@ -89,6 +119,3 @@ class CursorBook:
     def set(self, shop_id: int, cursor: ShopCursor) -> None:
         if cursor.updated_at is not None:
             self._shops[str(shop_id)] = cursor.to_state()
-
-    def shop_ids(self) -> List[str]:
-        return list(self._shops)

@@ -191,7 +191,7 @@ def reconcile_with_client(
                 future.result()  # the first failure fails the whole reconciliation: nothing written
 
     _write_marks(pipeline, gone, back, started)
-    for name, shop_id in _rewind_cursors(pipeline, behind):
+    for name, _shop_id in _rewind_cursors(pipeline, behind):
         report.resources[name].cursors_rewound += 1
     for name in gone:
         report.resources[name].marked_deleted = len(gone[name])

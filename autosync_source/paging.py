@@ -72,7 +72,7 @@ class UpdatedAtPaginator(BasePaginator):
         self.last_total: Optional[int] = None
         self.previous_last_ts: Optional[datetime] = None
         self.filter_ignored = False
-        self.reanchors = 0
+        self.last_page_total: Optional[int] = None  # `total` of the latest answer (for progress)
 
     # -- dlt BasePaginator ------------------------------------------------------------
     def init_request(self, request: Request) -> None:
@@ -82,6 +82,7 @@ class UpdatedAtPaginator(BasePaginator):
         rows = data or []
         pagination = (parsed_body(response) or {}).get("pagination") or {}
         total = _int_or_none(pagination.get("total"))
+        self.last_page_total = total
         moved_from = self._note_rows(rows)
         can_anchor = self.sort_by_cursor and not self.filter_ignored
         shrank = (
@@ -146,7 +147,6 @@ class UpdatedAtPaginator(BasePaginator):
         self.anchor = anchor
         self.page = 1
         self.last_total = None
-        self.reanchors += 1
 
     def _note_rows(self, rows: List[Dict[str, Any]]) -> Optional[datetime]:
         """Remember listed rows; return the earliest old position of a row that moved."""

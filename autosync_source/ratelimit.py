@@ -37,25 +37,27 @@ class RateBudget:
         self._reset_at: Optional[float] = None
         self._blocked_until = 0.0
         self._in_flight = 0
-        self.waits = 0
-        self.waited_seconds = 0.0
+        # The window's length is not in the headers; the contract says one minute, and two
+        # consecutive Reset values correct it (the emulator's windows can be shorter).
+        self.window_seconds = 60.0
+        self._last_reset: Optional[float] = None
+        # Told when every thread starts waiting for the next window (progress.py says so).
+        self.on_wait: Optional[Callable[[float], None]] = None
 
     def acquire(self) -> None:
         """Block until one more request fits in the window, then count it as in flight."""
-        started: Optional[float] = None
+        waiting = False
         with self._cond:
             while True:
-                now = self._clock()
-                delay = self._delay(now)
+                delay = self._delay(self._clock())
                 if delay <= 0:
                     break
-                if started is None:
-                    started = now
-                    self.waits += 1
+                if not waiting:
+                    waiting = True  # tell on_wait once per wait, not on every wake-up
+                    if self.on_wait is not None and self._reset_at is not None and delay >= 1.0:
+                        self.on_wait(delay)
                 self._cond.wait(timeout=min(delay, 1.0))
             self._in_flight += 1
-            if started is not None:
-                self.waited_seconds += self._clock() - started
 
     def _delay(self, now: float) -> float:
         if now < self._blocked_until:
@@ -90,18 +92,32 @@ class RateBudget:
         remaining = _int_header(headers, "X-RateLimit-Remaining")
         reset = _int_header(headers, "X-RateLimit-Reset")
         if limit is None or remaining is None or limit <= 0:
-            # No limit announced (or 0: the emulator's "unlimited"): nothing to pace by.
+            # No limit announced (or a limit of 0 or less): nothing to pace by. The emulator's
+            # "unlimited" is not this case: it announces Limit = Remaining = 1,000,000 with a
+            # Reset, which is paced like any limit and never reached.
             self._limit, self._remaining, self._reset_at = None, 1 << 30, None
             return
         self._limit = limit
         if reset is not None and (self._reset_at is None or reset > self._reset_at):
             # First answer of a newer window: trust its count.
+            if self._last_reset is not None:
+                gap = reset - self._last_reset
+                if 0 < gap <= 3600 and gap < self.window_seconds * 1.5:
+                    self.window_seconds = float(gap)
+            self._last_reset = float(reset)
             self._reset_at, self._remaining = float(reset), remaining
         elif reset is not None and reset < self._reset_at:
             return  # a late answer from the previous window tells nothing about this one
         else:
             # Same window: answers can arrive out of order, the smallest count is the truest.
             self._remaining = remaining if self._remaining is None else min(self._remaining, remaining)
+
+    def limit(self) -> Optional[tuple]:
+        """(requests per window, window seconds) as the API announced, or None (unlimited)."""
+        with self._cond:
+            if self._limit is None:
+                return None
+            return self._limit, self.window_seconds
 
     def block_for(self, seconds: float) -> None:
         """A 429: nobody sends anything until Retry-After has passed."""

@@ -10,17 +10,22 @@ dlt's resource state lives.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from autosync_source.checkpoints import Checkpoint
 from autosync_source.client import AutosyncRESTClient, InsufficientScope, RequestStats
 from autosync_source.cursors import CursorBook, ShopCursor, fingerprint
-from autosync_source.errors import ApiError, AutosyncError, ScopeError
+from autosync_source.errors import ApiError, AuthenticationError, AutosyncError, ConfigurationError, ScopeError
+from autosync_source.paging import format_ts
+from autosync_source.estimate import FirstPages
+from autosync_source.progress import Progress
 from autosync_source.paging import UpdatedAtPaginator, parse_ts
 from autosync_source.settings import DELETED_AT, SYNCED_AT, Child, Endpoint
 
@@ -40,9 +45,9 @@ class SyncWindow:
 
 
 @dataclass
-class ShopResult:
-    rows: List[Dict[str, Any]] = field(default_factory=list)
-    cursor: Optional[ShopCursor] = None
+class ShopOutcome:
+    cursor: ShopCursor
+    complete: bool = True  # False: stopped at a checkpoint, the listing goes on next run
 
 
 class EndpointReader:
@@ -54,11 +59,17 @@ class EndpointReader:
         stats: RequestStats,
         endpoint: Endpoint,
         window: SyncWindow,
+        checkpoint: Optional[Checkpoint] = None,
+        progress: Optional[Progress] = None,
+        first_pages: Optional[FirstPages] = None,
     ) -> None:
         self.client = client
         self.stats = stats
         self.endpoint = endpoint
         self.window = window
+        self.checkpoint = checkpoint or Checkpoint(minutes=0)
+        self.progress = progress or Progress(mode="quiet")
+        self.first_pages = first_pages or FirstPages()
 
     def read_shop(
         self,
@@ -66,7 +77,7 @@ class EndpointReader:
         cursor: ShopCursor,
         emit: Callable[[List[Dict[str, Any]]], None],
         stopped: threading.Event,
-    ) -> ShopCursor:
+    ) -> ShopOutcome:
         """List the shop's changed records, emit them page by page, return the new cursor."""
         refused_before = self.endpoint.name in self.client.sort_refused
         try:
@@ -93,19 +104,42 @@ class EndpointReader:
         emit: Callable[[List[Dict[str, Any]]], None],
         stopped: threading.Event,
         sort_by_cursor: bool,
-    ) -> ShopCursor:
-        endpoint, end_date = self.endpoint, self.window.end_date
-        anchor = cursor.anchor(self.window.start_date, self.window.lag_seconds)
-        paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=sort_by_cursor)
+    ) -> ShopOutcome:
+        endpoint, end_date, lag = self.endpoint, self.window.end_date, self.window.lag_seconds
+        name, progress = endpoint.name, self.progress
+        anchor = cursor.anchor(self.window.start_date, lag)
+        if cursor.partial and cursor.updated_at is not None:
+            logger.info("%s: shop %s resumes after %s (where the last checkpoint stopped)", name, shop_id, format_ts(cursor.updated_at))
+        if self.checkpoint.reached():
+            self.checkpoint.note_stopped(name, shop_id, format_ts(cursor.updated_at) if cursor.updated_at else None, started=False)
+            progress.shop_stopped(name, shop_id)
+            return ShopOutcome(cursor, complete=False)  # not started: the next run reads it whole
         path = endpoint.path.format(shop_id=shop_id) if endpoint.shop_scoped else endpoint.path
-        listed: Dict[Any, Tuple[datetime, str]] = {}  # id -> newest (updated_at, fingerprint) listed
+        first = self.first_pages.take(name, shop_id)
+        if first is not None and first.failure is not None and first.anchor == anchor and first.sort_by_cursor == sort_by_cursor:
+            raise first.failure  # page 1, read ahead for the estimate, failed: as if asked now
+        if first is not None and first.anchor == anchor and first.sort_by_cursor == sort_by_cursor:
+            # page 1 was read ahead for the estimate (estimate.py): go on from there
+            paginator = first.paginator
+            pages: Iterator[Any] = itertools.chain([first.rows], first.rest)
+        else:
+            paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=sort_by_cursor)
+            pages = self.client.paginate(path, paginator=paginator, hooks=NO_HOOKS)
+        listed: Dict[Any, Tuple[datetime, str]] = {}  # id -> newest (updated_at, fingerprint) handled
         emitted: Dict[Any, datetime] = {}
-        for page in self.client.paginate(path, paginator=paginator, hooks=NO_HOOKS):
+        last_handled: Optional[datetime] = None
+        progress.shop_started(name, shop_id)
+        for page in pages:
             self.stats.add_kind("list", endpoint.name)
+            progress.list_page(name, shop_id, paginator.last_page_total, len(page), self._needs_details(page))
             batch: List[Dict[str, Any]] = []
             for row in page:
                 if stopped.is_set():
-                    return cursor  # another shop failed: this run will not commit anything
+                    return ShopOutcome(cursor)  # another shop failed: this run will not commit anything
+                if self.checkpoint.reached() and last_handled is not None:
+                    if batch:
+                        emit(batch)
+                    return self._stopped_at_checkpoint(shop_id, cursor, listed, last_handled)
                 stamp = parse_ts(row[endpoint.cursor])
                 if end_date is not None and stamp > end_date:
                     if sort_by_cursor:
@@ -113,19 +147,46 @@ class EndpointReader:
                     continue
                 row_fingerprint = fingerprint(row)
                 record_id = row[endpoint.primary_key]
-                if record_id not in listed or stamp >= listed[record_id][0]:
-                    listed[record_id] = (stamp, row_fingerprint)
                 record = self._changed_record(row, stamp, row_fingerprint, anchor, cursor, emitted, shop_id)
+                if record_id not in listed or stamp >= listed[record_id][0]:
+                    listed[record_id] = (stamp, row_fingerprint)  # handled: loaded now or before
+                last_handled = stamp
+                self.checkpoint.handled_any = True
                 if record is not None:
                     batch.append(record)
             if batch:
                 emit(batch)
+            if self.checkpoint.reached() and paginator.has_next_page and last_handled is not None:
+                return self._stopped_at_checkpoint(shop_id, cursor, listed, last_handled)
         if paginator.filter_ignored:
             self.stats.note_quirk(
                 f"{endpoint.name} ignores updated_after: every sync lists all its rows and loads "
                 "only the changed ones (correct, at the cost of a full listing)"
             )
-        return cursor.advanced(listed)
+        progress.shop_done(name, shop_id)
+        return ShopOutcome(cursor.advanced(listed, lag))
+
+    def _stopped_at_checkpoint(
+        self,
+        shop_id: Optional[int],
+        cursor: ShopCursor,
+        listed: Dict[Any, Tuple[datetime, str]],
+        last_handled: datetime,
+    ) -> ShopOutcome:
+        """The cursor of a listing stopped part-way: exactly past the rows handled so far.
+
+        The listing is ascending, so every row up to `last_handled` is handled; a row listed
+        earlier at a newer position (it changed while we paged) is left out, it is listed again."""
+        handled = {record_id: entry for record_id, entry in listed.items() if entry[0] <= last_handled}
+        new_cursor = cursor.advanced(handled, self.window.lag_seconds)
+        new_cursor.partial = True
+        position = format_ts(new_cursor.updated_at) if new_cursor.updated_at else None
+        self.checkpoint.note_stopped(self.endpoint.name, shop_id, position)
+        self.progress.shop_stopped(self.endpoint.name, shop_id)
+        return ShopOutcome(new_cursor, complete=False)
+
+    def _needs_details(self, page: List[Dict[str, Any]]) -> int:
+        return sum(1 for row in page if any(child.name not in row for child in self.endpoint.children))
 
     def _changed_record(
         self,
@@ -142,6 +203,8 @@ class EndpointReader:
         if stamp <= anchor:
             return None  # the endpoint ignored updated_after: old, already loaded
         if cursor.already_loaded(record_id, stamp, row_fingerprint):
+            if any(child.name not in row for child in self.endpoint.children):
+                self.progress.detail_not_needed(self.endpoint.name, shop_id)
             return None
         seen = emitted.get(record_id)
         if seen is not None and seen >= stamp:
@@ -156,6 +219,7 @@ class EndpointReader:
 
     def _detail(self, shop_id: Optional[int], record_id: Any) -> Optional[Dict[str, Any]]:
         self.stats.add_kind("detail", self.endpoint.name)
+        self.progress.detail(self.endpoint.name, shop_id)
         try:
             return self.client.get_object(self.endpoint.detail_path(shop_id, record_id))
         except ApiError as failed:
@@ -199,20 +263,31 @@ def _shape_children(parent: Dict[str, Any], child: Child, shop_id: Any, root_key
     parent[child.name] = shaped
 
 
+# Failures that are the same for every shop: going on with the others would only repeat them.
+RUN_WIDE_FAILURES = (AuthenticationError, ScopeError, ConfigurationError)
+
+
 def read_shops_in_parallel(
     reader: EndpointReader,
     shop_ids: Sequence[int],
     book: CursorBook,
     max_workers: int,
+    skip_failing_shops: bool = False,
 ) -> Iterator[List[Dict[str, Any]]]:
-    """Yield pages of shaped rows from every shop; write a shop's cursor once it is complete.
+    """Yield pages of shaped rows from every shop; write a shop's cursor once it is complete
+    (or stopped at a checkpoint: then exactly past the rows yielded).
 
     Runs in dlt's extract thread (the only one that may touch resource state); the shop
-    threads hand pages over through a bounded queue. The first failure stops every thread
-    and is raised here, so dlt fails the extract and commits neither rows nor cursors.
+    threads hand pages over through a bounded queue. By default the first failure stops every
+    thread and is raised here, so dlt fails the extract and commits neither rows nor cursors.
+    With `skip_failing_shops` a shop's failure (other than credentials, scopes, configuration)
+    is recorded in the checkpoint's `failed` and its cursor stays where it was, while the other
+    shops go on and commit: with many shops one bad shop does not hold the rest back; it is
+    read again by the next run.
     """
     handoff: "queue.Queue[tuple]" = queue.Queue(maxsize=QUEUE_PAGES)
     stopped = threading.Event()
+    name = reader.endpoint.name
 
     def put(item: tuple) -> None:
         while not stopped.is_set():
@@ -230,34 +305,44 @@ def read_shops_in_parallel(
             put(("rows", rows))
 
         try:
-            new_cursor = reader.read_shop(shop_id, cursor, emit, stopped)
-            logger.info("%s: shop %s read, %d changed records", reader.endpoint.name, shop_id, emitted[0])
-            put(("done", shop_id, new_cursor))
+            outcome = reader.read_shop(shop_id, cursor, emit, stopped)
+            if outcome.complete:
+                logger.debug("%s: shop %s read, %d changed records", name, shop_id, emitted[0])
+            put(("done", shop_id, outcome))
         except BaseException as failure:  # handed to the extract thread, which raises it
             put(("failed", shop_id, failure))
 
     if not shop_ids:
         return
-    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(shop_ids))), thread_name_prefix=f"autosync-{reader.endpoint.name}")
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(shop_ids))), thread_name_prefix=f"autosync-{name}")
     try:
+        # Cursors are read here, one shop at a time as the pool frees up, not all up front:
+        # with a thousand shops only the shops in flight hold a cursor in memory.
         for shop_id in shop_ids:
-            pool.submit(work, shop_id, book.get(shop_id))
+            pool.submit(lambda s=shop_id: work(s, book.get(s)))
         pending = len(shop_ids)
         while pending:
             item = handoff.get()
             if item[0] == "rows":
                 yield item[1]
             elif item[0] == "done":
-                book.set(item[1], item[2])
+                outcome: ShopOutcome = item[2]
+                book.set(item[1], outcome.cursor)
                 pending -= 1
             else:
                 failure = item[2]
-                if isinstance(failure, AutosyncError):
+                error = failure if isinstance(failure, AutosyncError) else ApiError(
+                    f"Reading {name} of shop {item[1]} failed: {type(failure).__name__}: {failure}"
+                )
+                if skip_failing_shops and isinstance(failure, Exception) and not isinstance(failure, RUN_WIDE_FAILURES):
+                    logger.error("%s: shop %s failed, the other shops go on; it is read again next run: %s", name, item[1], error)
+                    reader.checkpoint.note_failed(name, item[1], str(error))
+                    reader.progress.shop_failed(name, item[1])
+                    pending -= 1
+                    continue
+                if error is failure:
                     raise failure
-                raise ApiError(
-                    f"Reading {reader.endpoint.name} of shop {item[1]} failed: "
-                    f"{type(failure).__name__}: {failure}"
-                ) from failure
+                raise error from failure
     finally:
         stopped.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -4,8 +4,8 @@
     python benchmarks/dbt_bench.py --scaling             # also 1/4 and 1/2 of it: seconds per 1,000 work orders
     python benchmarks/dbt_bench.py --shops 3 --work-orders 2000
 
-The raw tables are written straight from the emulator's truth dump (the layout of INTERFACES.md
-§3, as tests/dbt_helpers.py defines it), so the figure is dbt alone, not the sync. The full
+The raw tables are written straight from the emulator's truth dump (the connector's raw layout,
+as tests/dbt_helpers.py defines it), so the figure is dbt alone, not the sync. The full
 `dbt build` is timed: models, the ~200 data tests and the unit tests, through
 pipelines.dbt_runner (in-process dbtRunner, as pipelines/run.py runs it). Marts aggregate
 children before joining, so time should grow linearly with the work orders: the scaling run

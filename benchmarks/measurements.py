@@ -24,7 +24,7 @@ WORKER = HERE / "worker.py"
 PAGE_SIZE = 100
 SHOP_RESOURCES = ("employees", "customers", "vehicles", "work_orders", "payments", "inspections",
                   "appointments", "inventory")
-DETAIL_RESOURCES = ("work_orders", "inspections")  # list rows are summaries (CONTRACT.md)
+DETAIL_RESOURCES = ("work_orders", "inspections")  # list rows are summaries (docs/autosync-api.md)
 
 # dlt's own defaults, against the knobs the project ships in .dlt/config.toml (workers run with
 # the repository as their working directory, so dlt reads that file): what a user who writes the

@@ -1,4 +1,4 @@
-"""Run the project's dbt models on the warehouse a dlt pipeline just loaded (INTERFACES.md §4).
+"""Run the project's dbt models on the warehouse a dlt pipeline just loaded.
 
 dbt runs in-process through `dbt.cli.main.dbtRunner` rather than dlt's dbt runner: dlt's runner
 starts `python` from PATH in a subprocess and its built-in DuckDB profile asks for the httpfs

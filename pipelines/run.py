@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -36,12 +37,16 @@ from pipelines.engine import (  # noqa: E402
     SyncSummary,
     Target,
     demo_target,
-    raise_on_sigterm,
+    duckdb_destination,
+    raise_on_interrupts,
     refuse_non_demo_warehouse,
     run_sync,
 )
 
 logger = logging.getLogger("autosync.run")
+
+# duckdb_destination: benchmarks/worker.py builds the connector's DuckDB destination from here
+__all__ = ["DEMO_WORLD", "build_parser", "duckdb_destination", "job_from_args", "main"]
 
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 
@@ -51,22 +56,35 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pipelines/run.py",
         description="Sync the AutoSync Shop Manager API into a warehouse (dlt), then run dbt.",
     )
-    parser.add_argument("--demo", action="store_true", help="start the local emulator with a seeded world and sync it into its own DuckDB file (autosync_demo.duckdb, dataset autosync_demo_raw)")
-    parser.add_argument("--base-url", help="API base URL, e.g. https://sandbox.api.autosyncshopmanager.com/v1 (default: from the key prefix)")
+    parser.add_argument("--demo", action="store_true",
+                        help="start the local emulator with a seeded world and sync it into its own DuckDB file "
+                        "(autosync_demo.duckdb, dataset autosync_demo_raw)")
+    parser.add_argument("--base-url",
+                        help="API base URL, e.g. https://sandbox.api.autosyncshopmanager.com/v1 (default: from the key prefix)")
     parser.add_argument("--api-key", help="API key (better: SOURCES__AUTOSYNC__API_KEY or .dlt/secrets.toml; a flag shows in `ps`)")
     parser.add_argument("--destination", choices=("duckdb", "postgres", "bigquery"), default=None, help="default duckdb")
     parser.add_argument("--duckdb-path", help=f"DuckDB file (default {DEFAULT_DUCKDB_PATH})")
     parser.add_argument("--dataset", help=f"raw dataset/schema name (default {DEFAULT_DATASET})")
     parser.add_argument("--resources", help=f"comma-separated subset of: {','.join(RESOURCE_NAMES)}")
     parser.add_argument("--shops", help="comma-separated shop ids (default: every shop the credentials see)")
-    parser.add_argument("--start-date", help="a first sync reads records updated from this date (ISO 8601); ignored, with a warning, once cursors exist")
+    parser.add_argument("--start-date", help="a first sync reads records updated from this date (ISO 8601); "
+                        "ignored, with a warning, once cursors exist")
     parser.add_argument("--end-date", help="bound a backfill: nothing updated after this is read")
-    parser.add_argument("--window", action="store_true", help="read exactly [--start-date, --end-date] with throwaway cursors (a backfill that leaves the incremental cursors alone)")
+    parser.add_argument("--window", action="store_true",
+                        help="read exactly [--start-date, --end-date] with throwaway cursors "
+                        "(a backfill that leaves the incremental cursors alone)")
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, then reload everything")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout, and progress as JSON lines on stderr")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr (warnings and errors only)")
+    parser.add_argument("--checkpoint-minutes", type=float,
+                        help="a long sync commits what it has loaded at least this often (default 10; 0: only at the end)")
+    parser.add_argument("--checkpoint-requests", type=int, help="... or after this many requests (default: no bound)")
     parser.add_argument("--no-dbt", action="store_true", help="do not run dbt after the load")
-    parser.add_argument("--reconcile-deletes", action="store_true", help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); scheduled runs do it every [autosync] reconcile_deletes_every_hours (default 24)")
-    parser.add_argument("--pipelines-dir", help="where dlt keeps pipeline state (default .dlt/pipelines in the working directory, or DLT_DATA_DIR)")
+    parser.add_argument("--reconcile-deletes", action="store_true",
+                        help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); "
+                        "scheduled runs do it every [autosync] reconcile_deletes_every_hours (default 24)")
+    parser.add_argument("--pipelines-dir",
+                        help="where dlt keeps pipeline state (default .dlt/pipelines in the working directory, or DLT_DATA_DIR)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return parser
 
@@ -74,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
-    raise_on_sigterm()
+    previous_handlers = raise_on_interrupts()
     started = time.monotonic()
     try:
         job = job_from_args(args)
@@ -87,6 +105,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from pipelines.engine import as_sync_failed
 
         return _report_failure(as_sync_failed(interrupt), args, started)
+    finally:
+        for sig, handler in (previous_handlers or {}).items():  # main() may run inside a longer-lived process
+            signal.signal(sig, handler)
 
 
 def job_from_args(args: argparse.Namespace) -> SyncJob:
@@ -104,16 +125,21 @@ def job_from_args(args: argparse.Namespace) -> SyncJob:
         window=args.window, full_refresh=args.full_refresh, reconcile_deletes=args.reconcile_deletes,
         run_dbt=not args.no_dbt, base_url=args.base_url, api_key=args.api_key,
         # Progress on stderr (stdout carries only the summary, which --json keeps parseable).
-        progress=LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
+        progress=None if args.quiet or args.json else LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
+        source_options=_long_sync_options(args),
     )
 
 
-def job_from_flags(flags: Sequence[str], door: str = "cli") -> SyncJob:
-    """The job `python pipelines/run.py <flags>` would run (for doors configured with CLI flags,
-    such as the webhook receiver's `--sync-arg`); bad flags raise SystemExit, as argparse does."""
-    job = job_from_args(build_parser().parse_args(list(flags)))
-    job.door = door
-    return job
+def _long_sync_options(args: argparse.Namespace) -> dict:
+    """Checkpoints and progress (autosync_source/checkpoints.py, progress.py): only what was given."""
+    options: dict = {}
+    if args.quiet or args.json:
+        options["progress"] = "quiet" if args.quiet else "json"
+    if args.checkpoint_minutes is not None:
+        options["checkpoint_minutes"] = args.checkpoint_minutes
+    if args.checkpoint_requests is not None:
+        options["checkpoint_requests"] = args.checkpoint_requests
+    return options
 
 
 def _run_demo(job: SyncJob, args: argparse.Namespace, started: float) -> int:
@@ -139,6 +165,9 @@ def _run_demo(job: SyncJob, args: argparse.Namespace, started: float) -> int:
         print(f"error: the marts were built but could not be previewed: {str(failure).splitlines()[0][:300]}", file=sys.stderr)
         return EXIT_DBT_FAILED
     print(preview, file=sys.stderr if args.json else sys.stdout)
+    from pipelines.report import report_for_pipeline  # the owner's report of the demo warehouse
+
+    print(report_for_pipeline(marts_pipeline(job.target)), file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

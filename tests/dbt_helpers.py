@@ -1,5 +1,5 @@
 """Helpers for the dbt tests: a small synthetic AutoSync world shaped like the emulator's truth dump
-(INTERFACES.md §2), a loader that writes it as the connector's raw tables (INTERFACES.md §3) into
+(API objects by resource), a loader that writes it as the connector's raw tables into
 DuckDB or Postgres, and readers for the marts.
 
 The synthetic world lets the dbt project be tested on its own and on purpose-built edge cases
@@ -30,12 +30,12 @@ MART_KEYS = {
 }
 
 # ----------------------------------------------------------------------------------------------
-# Raw table layout (INTERFACES.md §3): column -> SQL type. `ts` = timestamp with time zone.
+# Raw table layout (as the connector loads it): column -> SQL type. `ts` = timestamp with time zone.
 ID, TXT, DEC, BOOL, TS = "bigint", "text", "decimal(12,2)", "boolean", "ts"
 ADDRESS = {"address__street": TXT, "address__city": TXT, "address__state": TXT, "address__zip": TXT}
 RAW_TABLES: dict[str, dict[str, str]] = {
     "shops": {"id": ID, "shop_id": ID, "name": TXT, "slug": TXT, "status": TXT, "phone": TXT, "email": TXT,
-              **ADDRESS, "settings__tax_rate": DEC, "settings__labor_rate": DEC, "created_at": TS, "updated_at": TS},
+              **ADDRESS, "timezone": TXT, "settings__tax_rate": DEC, "settings__labor_rate": DEC, "created_at": TS, "updated_at": TS},
     "employees": {"id": ID, "shop_id": ID, "first_name": TXT, "last_name": TXT, "email": TXT, "role": TXT,
                   "active": BOOL, "hourly_rate": DEC, "created_at": TS, "updated_at": TS},
     "customers": {"id": ID, "shop_id": ID, "first_name": TXT, "last_name": TXT, "email": TXT, "phone": TXT,
@@ -74,6 +74,9 @@ TOP_LEVEL = ("shops", "employees", "customers", "vehicles", "work_orders", "paym
              "appointments", "inventory")
 
 
+SHOP_ZONES = ("America/Phoenix", "America/New_York", "America/Chicago")
+
+
 def iso(t: dt.datetime | None) -> str | None:
     return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -84,7 +87,7 @@ def money(x: float | Decimal) -> float:
 
 # ----------------------------------------------------------------------------------------------
 def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
-               clock: dt.datetime = dt.datetime(2025, 3, 3, 12, 0, 0, tzinfo=dt.timezone.utc)) -> dict[str, Any]:
+               clock: dt.datetime = dt.datetime(2025, 3, 20, 12, 0, 0, tzinfo=dt.timezone.utc)) -> dict[str, Any]:
     """A truth dump (plus `_deleted_objects`, the last known state of what was deleted) with the
     cases the marts must get right: declined jobs, partial and failed payments, refunds, unsent and
     unanswered inspections, records deleted at the source, work orders without a technician, events
@@ -111,6 +114,8 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
             "id": shop_id, "name": f"Shop {shop_id}", "slug": f"shop-{shop_id}", "status": "active",
             "phone": f"555-010{shop_id}", "email": f"shop{shop_id}@example.com",
             "address": {"street": f"{shop_id} Main St", "city": "Springfield", "state": "IL", "zip": "62701"},
+            # three zones: one without DST, two with (the world spans the March DST change)
+            "timezone": SHOP_ZONES[s % len(SHOP_ZONES)],
             "settings": {"tax_rate": [7.25, 8.0, 6.5][s % 3], "labor_rate": 120.0 + 10 * s},
             "created_at": iso(created), "updated_at": iso(created)})
         techs, advisors = [], []
@@ -260,7 +265,8 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
                            "status": pay_status, "card_brand": "visa", "last4": "4242",
                            "refunded_amount": money(sum(Decimal(str(r["amount"])) for r in refunds)),
                            "refunds": refunds, "created_at": iso(p_at),
-                           "updated_at": iso(max([p_at] + [dt.datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")) for r in refunds]))}
+                           "updated_at": iso(max([p_at] + [dt.datetime.fromisoformat(r["created_at"].replace("Z", "+00:00"))
+                                                           for r in refunds]))}
                     if pay_status == "succeeded":
                         paid += amount
                     payments.append(pay)

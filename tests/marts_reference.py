@@ -1,9 +1,10 @@
-"""An independent computation of the three main marts from the emulator's truth dump
-(INTERFACES.md §2), following /work/shared/autosync/METRICS.md literally, in pandas with exact
-Decimal money. The dbt marts must equal these to the cent (compare_mart).
+"""An independent computation of the marts from the emulator's truth dump (the API objects as the
+emulator holds them), following the definitions of dbt_project/README.md literally, in pandas and
+Python with exact Decimal money. The dbt marts must equal these to the cent (compare_mart).
 
-It shares no code with the dbt project: it reads the API objects (not the raw tables), and states
-each definition again in Python. The choices METRICS.md leaves open are those of
+It shares no code with the dbt project: it reads the API objects (not the raw tables), converts
+UTC timestamps to each shop's local time with zoneinfo (not the warehouse's time zone functions),
+and states each definition again in Python. The choices the definitions leave open are those of
 dbt_project/DECISIONLOG.md:
 - a payment counts only while it and its work order exist; a refund only while its payment counts;
   an inspection only while it and its work order (if it has one) exist;
@@ -14,10 +15,13 @@ dbt_project/DECISIONLOG.md:
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import math
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
+
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
@@ -39,9 +43,28 @@ INSPECTION_COLUMNS = [
 # How each column is compared: money to the cent (exact Decimal), counts exactly, floats to 1e-9.
 MONEY = {"labor_revenue", "parts_revenue", "fees_revenue", "invoiced_revenue", "invoiced_tax", "invoiced_total",
          "average_repair_order", "parts_cost", "parts_gross_profit", "payments_collected", "refunds",
-         "net_collected", "recommended_amount", "approved_amount"}
-EXACT_DECIMAL = {"billed_labor_hours"}
-FLOATS = {"avg_cycle_time_hours", "item_approval_rate", "red_item_approval_rate", "dollar_approval_rate"}
+         "net_collected", "recommended_amount", "approved_amount", "labor_cost", "gross_profit", "presented_amount",
+         "sold_amount", "amount", "balance_due", "total", "amount_paid", "lifetime_revenue"}
+EXACT_DECIMAL = {"billed_labor_hours", "labor_hours_sold"}
+FLOATS = {"avg_cycle_time_hours", "item_approval_rate", "red_item_approval_rate", "dollar_approval_rate",
+          "effective_labor_rate", "hours_per_repair_order", "gross_margin", "closing_ratio", "dollar_closing_ratio",
+          "show_rate", "cycle_time_hours"}
+
+# The grain of each mart the tests compare (key columns).
+MART_KEYS = {
+    "fct_revenue_daily": ("shop_id", "date"),
+    "fct_technician_throughput_weekly": ("shop_id", "technician_id", "week_start"),
+    "fct_inspection_approval_monthly": ("shop_id", "technician_id", "month_start"),
+    "fct_shop_kpis_monthly": ("shop_id", "month_start"),
+    "fct_service_advisor_monthly": ("shop_id", "service_advisor_id", "month_start"),
+    "fct_declined_work": ("source", "source_id"),
+    "fct_appointments_monthly": ("shop_id", "month_start"),
+    "fct_accounts_receivable": ("work_order_id",),
+    "fct_work_orders": ("work_order_id",),
+    "dim_shops": ("shop_id",),
+    "dim_customers": ("customer_id",),
+    "dim_vehicles": ("vehicle_id",),
+}
 
 
 def dec(value: Any) -> Decimal:
@@ -63,13 +86,26 @@ def utc_date(value: str) -> dt.date:
     return ts(value).date()
 
 
-def iso_monday(value: str) -> dt.date:
-    day = utc_date(value)
-    return day - dt.timedelta(days=day.weekday())
+class Clock:
+    """Each shop's zone, in the marts' order: a per-shop override, the shop's `timezone`, the default."""
 
+    def __init__(self, truth: dict[str, Any], overrides: dict[int, str] | None = None, default: str = "UTC"):
+        self.default = ZoneInfo(default)
+        self.zones = {s["id"]: ZoneInfo(s["timezone"]) for s in truth["objects"].get("shops", []) if s.get("timezone")}
+        self.zones.update({int(k): ZoneInfo(v) for k, v in (overrides or {}).items()})
 
-def month_start(value: str) -> dt.date:
-    return utc_date(value).replace(day=1)
+    def zone(self, shop_id: int) -> ZoneInfo:
+        return self.zones.get(shop_id, self.default)
+
+    def date(self, shop_id: int, value: str | None) -> dt.date | None:
+        return None if value is None else ts(value).astimezone(self.zone(shop_id)).date()
+
+    def monday(self, shop_id: int, value: str) -> dt.date:
+        day = self.date(shop_id, value)
+        return day - dt.timedelta(days=day.weekday())
+
+    def month(self, shop_id: int, value: str) -> dt.date:
+        return self.date(shop_id, value).replace(day=1)
 
 
 def dsum(values: Iterable[Decimal]) -> Decimal:
@@ -91,10 +127,13 @@ def live_objects(truth: dict[str, Any]) -> dict[str, list[dict]]:
     inspections = [i for i in objects.get("inspections", [])
                    if i.get("work_order_id") is None or i.get("work_order_id") in live_wo]
     return {"work_orders": work_orders, "payments": payments, "inspections": inspections,
-            "employees": list(objects.get("employees", []))}
+            "employees": list(objects.get("employees", [])), "customers": list(objects.get("customers", [])),
+            "vehicles": list(objects.get("vehicles", [])), "appointments": list(objects.get("appointments", [])),
+            "shops": list(objects.get("shops", []))}
 
 
-def revenue_daily(truth: dict[str, Any]) -> pd.DataFrame:
+def revenue_daily(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
     live = live_objects(truth)
     invoiced = []
     for wo in live["work_orders"]:
@@ -103,13 +142,13 @@ def revenue_daily(truth: dict[str, Any]) -> pd.DataFrame:
         parts_cost = dsum(dec(li.get("quantity")) * dec(li.get("unit_cost"))
                           for job in wo.get("jobs", []) if job.get("status") != "declined"
                           for li in job.get("line_items", []) if li.get("type") == "part")
-        invoiced.append({"shop_id": wo["shop_id"], "date": utc_date(wo["invoiced_at"]),
+        invoiced.append({"shop_id": wo["shop_id"], "date": clock.date(wo["shop_id"], wo["invoiced_at"]),
                          "labor": dec(wo["labor_total"]), "parts": dec(wo["parts_total"]),
                          "fees": dec(wo["fees_total"]), "subtotal": dec(wo["subtotal"]),
                          "tax": dec(wo["tax_total"]), "total": dec(wo["total"]), "parts_cost": parts_cost})
-    payments = [{"shop_id": p["shop_id"], "date": utc_date(p["created_at"]), "amount": dec(p["amount"])}
+    payments = [{"shop_id": p["shop_id"], "date": clock.date(p["shop_id"], p["created_at"]), "amount": dec(p["amount"])}
                 for p in live["payments"] if p.get("status") == "succeeded"]
-    refunds = [{"shop_id": p["shop_id"], "date": utc_date(r["created_at"]), "amount": dec(r["amount"])}
+    refunds = [{"shop_id": p["shop_id"], "date": clock.date(p["shop_id"], r["created_at"]), "amount": dec(r["amount"])}
                for p in live["payments"] for r in p.get("refunds", [])]
 
     keys = ["shop_id", "date"]
@@ -137,7 +176,8 @@ def revenue_daily(truth: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REVENUE_COLUMNS)
 
 
-def technician_throughput_weekly(truth: dict[str, Any]) -> pd.DataFrame:
+def technician_throughput_weekly(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
     live = live_objects(truth)
     names = {e["id"]: (None if e.get("first_name") is None or e.get("last_name") is None
                        else f"{e['first_name']} {e['last_name']}") for e in live["employees"]}
@@ -145,7 +185,7 @@ def technician_throughput_weekly(truth: dict[str, Any]) -> pd.DataFrame:
     for wo in live["work_orders"]:
         if wo.get("completed_at") is None:
             continue
-        week = iso_monday(wo["completed_at"])
+        week = clock.monday(wo["shop_id"], wo["completed_at"])
         if wo.get("technician_id") is not None:
             cycle = None
             if wo.get("started_at") is not None:
@@ -182,7 +222,8 @@ def technician_throughput_weekly(truth: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=THROUGHPUT_COLUMNS)
 
 
-def inspection_approval_monthly(truth: dict[str, Any]) -> pd.DataFrame:
+def inspection_approval_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
     live = live_objects(truth)
     per_inspection = []
     for insp in live["inspections"]:
@@ -193,7 +234,8 @@ def inspection_approval_monthly(truth: dict[str, Any]) -> pd.DataFrame:
         approved = [i for i in recommended if i.get("approval") == "approved"]
         red = [i for i in items if i.get("condition") == "red"]
         per_inspection.append({
-            "shop_id": insp["shop_id"], "technician_id": insp["technician_id"], "month_start": month_start(insp["sent_at"]),
+            "shop_id": insp["shop_id"], "technician_id": insp["technician_id"],
+            "month_start": clock.month(insp["shop_id"], insp["sent_at"]),
             "items": len(items), "recommended": len(recommended), "approved": len(approved),
             "declined": sum(1 for i in recommended if i.get("approval") == "declined"),
             "pending": sum(1 for i in recommended if i.get("approval") == "pending"),
@@ -222,10 +264,276 @@ def inspection_approval_monthly(truth: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=INSPECTION_COLUMNS)
 
 
-def compute_marts(truth: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    return {"fct_revenue_daily": revenue_daily(truth),
-            "fct_technician_throughput_weekly": technician_throughput_weekly(truth),
-            "fct_inspection_approval_monthly": inspection_approval_monthly(truth)}
+def _name(person: dict | None) -> str | None:
+    if person is None or person.get("first_name") is None or person.get("last_name") is None:
+        return None
+    return f"{person['first_name']} {person['last_name']}"
+
+
+def _counted_jobs(wo: dict) -> list[dict]:
+    return [j for j in wo.get("jobs", []) if j.get("status") != "declined"]
+
+
+def _labor_items(wo: dict) -> list[dict]:
+    return [li for j in _counted_jobs(wo) for li in j.get("line_items", []) if li.get("type") == "labor"]
+
+
+def _labor_cost(wo: dict, rates: dict[int, Decimal | None]) -> tuple[Decimal, int]:
+    """Σ hours × the technician's current hourly_rate (a missing rate counts 0), and how many
+    labor items had no rate."""
+    cost, missing = ZERO, 0
+    for li in _labor_items(wo):
+        rate_ = rates.get(li.get("technician_id"))
+        if rate_ is None:
+            missing += 1
+        else:
+            cost += dec(li.get("hours")) * rate_
+    return cost, missing
+
+
+def _parts_cost(wo: dict) -> Decimal:
+    return dsum(dec(li.get("quantity")) * dec(li.get("unit_cost"))
+                for j in _counted_jobs(wo) for li in j.get("line_items", []) if li.get("type") == "part")
+
+
+def _hourly_rates(live: dict) -> dict[int, Decimal | None]:
+    return {e["id"]: (None if e.get("hourly_rate") is None else dec(e["hourly_rate"])) for e in live["employees"]}
+
+
+def shop_kpis_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    live = live_objects(truth)
+    rates = _hourly_rates(live)
+    invoiced = [w for w in live["work_orders"] if w.get("invoiced_at") is not None]
+    by_customer: dict[tuple, list[dict]] = {}
+    for w in invoiced:
+        if w.get("customer_id") is not None:
+            by_customer.setdefault((w["shop_id"], w["customer_id"]), []).append(w)
+    months: dict[tuple, dict] = {}
+    for w in invoiced:
+        key = (w["shop_id"], clock.month(w["shop_id"], w["invoiced_at"]))
+        m = months.setdefault(key, {"n": 0, "subtotal": ZERO, "labor": ZERO, "parts": ZERO, "hours": ZERO,
+                                    "labor_cost": ZERO, "missing": 0, "parts_cost": ZERO, "new": set(),
+                                    "returning": set()})
+        m["n"] += 1
+        m["subtotal"] += dec(w["subtotal"])
+        m["labor"] += dec(w["labor_total"])
+        m["parts"] += dec(w["parts_total"])
+        m["hours"] += dsum(dec(li.get("hours")) for li in _labor_items(w))
+        cost, missing = _labor_cost(w, rates)
+        m["labor_cost"] += cost
+        m["missing"] += missing
+        m["parts_cost"] += _parts_cost(w)
+        if w.get("customer_id") is None:
+            continue
+        history = by_customer[(w["shop_id"], w["customer_id"])]
+        this_at, this_on = ts(w["invoiced_at"]), clock.date(w["shop_id"], w["invoiced_at"])
+        if this_at == min(ts(o["invoiced_at"]) for o in history):
+            m["new"].add(w["customer_id"])
+        if any(ts(o["invoiced_at"]) < this_at
+               and clock.date(o["shop_id"], o["invoiced_at"]) >= this_on - dt.timedelta(days=365) for o in history):
+            m["returning"].add(w["customer_id"])
+    rows = []
+    for (shop_id, month), m in sorted(months.items()):
+        rows.append({
+            "shop_id": shop_id, "month_start": month, "car_count": m["n"],
+            "invoiced_revenue": cents(m["subtotal"]), "average_repair_order": cents(m["subtotal"] / m["n"]),
+            "labor_revenue": cents(m["labor"]), "parts_revenue": cents(m["parts"]), "labor_hours_sold": m["hours"],
+            "effective_labor_rate": rate(m["labor"], m["hours"]), "hours_per_repair_order": rate(m["hours"], m["n"]),
+            "labor_cost": cents(m["labor_cost"]), "labor_cost_complete": m["missing"] == 0,
+            "parts_cost": cents(m["parts_cost"]),
+            "gross_profit": cents(m["subtotal"] - m["labor_cost"] - m["parts_cost"]),
+            "gross_margin": rate(m["subtotal"] - m["labor_cost"] - m["parts_cost"], m["subtotal"]),
+            "new_customers": len(m["new"]), "returning_customers": len(m["returning"])})
+    return pd.DataFrame(rows)
+
+
+def service_advisor_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    live = live_objects(truth)
+    names = {e["id"]: _name(e) for e in live["employees"]}
+    groups: dict[tuple, dict] = {}
+    for w in live["work_orders"]:
+        key = (w["shop_id"], w.get("service_advisor_id"), clock.month(w["shop_id"], w["created_at"]))
+        g = groups.setdefault(key, {"n": 0, "presented": 0, "sold": 0, "declined": 0, "p_amount": ZERO,
+                                    "s_amount": ZERO})
+        g["n"] += 1
+        for j in w.get("jobs", []):
+            g["presented"] += 1
+            g["p_amount"] += dec(j.get("total"))
+            if j.get("status") in ("approved", "completed"):
+                g["sold"] += 1
+                g["s_amount"] += dec(j.get("total"))
+            elif j.get("status") == "declined":
+                g["declined"] += 1
+    rows = []
+    for (shop_id, advisor, month), g in groups.items():
+        rows.append({
+            "shop_id": shop_id, "service_advisor_id": advisor, "month_start": month,
+            "service_advisor_name": names.get(advisor), "work_orders_written": g["n"],
+            "jobs_presented": g["presented"], "jobs_sold": g["sold"], "jobs_declined": g["declined"],
+            "closing_ratio": rate(g["sold"], g["sold"] + g["declined"]),
+            "presented_amount": cents(g["p_amount"]), "sold_amount": cents(g["s_amount"]),
+            "dollar_closing_ratio": rate(g["s_amount"], g["p_amount"])})
+    return pd.DataFrame(rows)
+
+
+def declined_work(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    live = live_objects(truth)
+    work_orders = {w["id"]: w for w in live["work_orders"]}
+    customers = {c["id"]: c for c in live["customers"]}
+    last_visit: dict[int, dt.date] = {}
+    for w in live["work_orders"]:
+        if w.get("vehicle_id") is not None:
+            on = clock.date(w["shop_id"], w["created_at"])
+            last_visit[w["vehicle_id"]] = max(on, last_visit.get(w["vehicle_id"], on))
+
+    def row(source, source_id, shop_id, wo_id, customer_id, vehicle_id, description, declined_on, amount):
+        customer = customers.get(customer_id)
+        return {"source": source, "source_id": source_id, "shop_id": shop_id, "work_order_id": wo_id,
+                "customer_id": customer_id, "vehicle_id": vehicle_id, "description": description,
+                "declined_on": declined_on, "amount": cents(dec(amount)) if amount is not None else None,
+                "customer_name": _name(customer),
+                "customer_phone": customer.get("phone") if customer else None,
+                "customer_email": customer.get("email") if customer else None,
+                "returned_since": bool(declined_on is not None and vehicle_id in last_visit
+                                       and last_visit[vehicle_id] > declined_on)}
+
+    rows = []
+    for w in live["work_orders"]:
+        for j in w.get("jobs", []):
+            if j.get("status") == "declined":
+                rows.append(row("job", j["id"], w["shop_id"], w["id"], w.get("customer_id"), w.get("vehicle_id"),
+                                j.get("name"), clock.date(w["shop_id"], w["created_at"]), j.get("total")))
+    for insp in live["inspections"]:
+        wo = work_orders.get(insp.get("work_order_id"))
+        for item in insp.get("items", []):
+            if item.get("approval") == "declined":
+                vehicle = insp.get("vehicle_id") if insp.get("vehicle_id") is not None else (wo or {}).get("vehicle_id")
+                rows.append(row("inspection_item", item["id"], insp["shop_id"], insp.get("work_order_id"),
+                                (wo or {}).get("customer_id"), vehicle, item.get("name"),
+                                clock.date(insp["shop_id"], insp.get("responded_at")), item.get("estimate_amount")))
+    return pd.DataFrame(rows)
+
+
+def appointments_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    groups: dict[tuple, collections.Counter] = {}
+    for a in live_objects(truth)["appointments"]:
+        if a.get("starts_at") is None:
+            continue
+        counter = groups.setdefault((a["shop_id"], clock.month(a["shop_id"], a["starts_at"])), collections.Counter())
+        counter["all"] += 1
+        counter[a.get("status")] += 1
+    rows = []
+    for (shop_id, month), c in groups.items():
+        completed = c["arrived"] + c["completed"]
+        rows.append({"shop_id": shop_id, "month_start": month, "appointments": c["all"], "completed": completed,
+                     "no_shows": c["no_show"], "cancelled": c["cancelled"],
+                     "show_rate": rate(completed, completed + c["no_show"])})
+    return pd.DataFrame(rows)
+
+
+def accounts_receivable(truth: dict[str, Any], as_of: dt.date | str, clock: Clock | None = None) -> pd.DataFrame:
+    """as_of: the dbt var as_of_date, or "today" (its default: today in each shop's zone)."""
+    clock = clock or Clock(truth)
+    rows = []
+    for w in live_objects(truth)["work_orders"]:
+        if w.get("invoiced_at") is None or dec(w.get("balance_due")) <= 0:
+            continue
+        invoiced_on = clock.date(w["shop_id"], w["invoiced_at"])
+        as_of_here = dt.datetime.now(clock.zone(w["shop_id"])).date() if as_of == "today" else as_of
+        if invoiced_on > as_of_here:
+            continue
+        age = (as_of_here - invoiced_on).days
+        bucket = "0-30" if age <= 30 else "31-60" if age <= 60 else "61-90" if age <= 90 else "90+"
+        rows.append({"work_order_id": w["id"], "shop_id": w["shop_id"], "customer_id": w.get("customer_id"),
+                     "invoiced_on": invoiced_on, "as_of_date": as_of_here, "age_days": age, "age_bucket": bucket,
+                     "total": cents(dec(w.get("total"))), "balance_due": cents(dec(w.get("balance_due")))})
+    return pd.DataFrame(rows)
+
+
+def work_orders(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    live = live_objects(truth)
+    rates = _hourly_rates(live)
+    rows = []
+    for w in live["work_orders"]:
+        cost, missing = _labor_cost(w, rates)
+        cycle = None
+        if w.get("started_at") is not None and w.get("completed_at") is not None:
+            cycle = (ts(w["completed_at"]) - ts(w["started_at"])).total_seconds() / 3600
+        rows.append({"work_order_id": w["id"], "shop_id": w["shop_id"],
+                     "shop_timezone": clock.zone(w["shop_id"]).key,
+                     "created_on": clock.date(w["shop_id"], w["created_at"]),
+                     "completed_on": clock.date(w["shop_id"], w.get("completed_at")),
+                     "invoiced_on": clock.date(w["shop_id"], w.get("invoiced_at")),
+                     "cycle_time_hours": cycle, "labor_cost": cents(cost), "is_labor_cost_complete": missing == 0,
+                     "parts_cost": cents(_parts_cost(w)),
+                     "billed_labor_hours": dsum(dec(li.get("hours")) for li in _labor_items(w))})
+    return pd.DataFrame(rows)
+
+
+def dim_shops(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    return pd.DataFrame([{"shop_id": s["id"], "timezone": clock.zone(s["id"]).key}
+                         for s in live_objects(truth)["shops"]])
+
+
+def _visits(truth: dict[str, Any], clock: Clock, key: str) -> dict[int, list[dict]]:
+    visits: dict[int, list[dict]] = {}
+    for w in live_objects(truth)["work_orders"]:
+        if w.get("invoiced_at") is not None and w.get(key) is not None:
+            visits.setdefault(w[key], []).append(w)
+    return visits
+
+
+def dim_customers(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    visits = _visits(truth, clock, "customer_id")
+    rows = []
+    for c in live_objects(truth)["customers"]:
+        mine = visits.get(c["id"], [])
+        dates = [clock.date(w["shop_id"], w["invoiced_at"]) for w in mine]
+        rows.append({"customer_id": c["id"], "customer_name": _name(c),
+                     "first_visit_on": min(dates) if dates else None, "last_visit_on": max(dates) if dates else None,
+                     "visits": len(mine), "lifetime_revenue": cents(dsum(dec(w["subtotal"]) for w in mine))})
+    return pd.DataFrame(rows)
+
+
+def dim_vehicles(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    clock = clock or Clock(truth)
+    visits = _visits(truth, clock, "vehicle_id")
+    rows = []
+    for v in live_objects(truth)["vehicles"]:
+        mine = visits.get(v["id"], [])
+        latest = max(mine, key=lambda w: (ts(w["invoiced_at"]), w["id"])) if mine else None
+        rows.append({"vehicle_id": v["id"],
+                     "last_service_on": max(clock.date(w["shop_id"], w["invoiced_at"]) for w in mine) if mine else None,
+                     "last_mileage": latest.get("mileage_in") if latest else None, "visits": len(mine)})
+    return pd.DataFrame(rows)
+
+
+def compute_marts(truth: dict[str, Any], as_of: dt.date | None = None, overrides: dict[int, str] | None = None,
+                  default_timezone: str = "UTC") -> dict[str, pd.DataFrame]:
+    """Every mart the tests compare. `as_of` (the dbt var as_of_date, or "today" for its default)
+    adds accounts receivable."""
+    clock = Clock(truth, overrides, default_timezone)
+    marts = {"fct_revenue_daily": revenue_daily(truth, clock),
+             "fct_technician_throughput_weekly": technician_throughput_weekly(truth, clock),
+             "fct_inspection_approval_monthly": inspection_approval_monthly(truth, clock),
+             "fct_shop_kpis_monthly": shop_kpis_monthly(truth, clock),
+             "fct_service_advisor_monthly": service_advisor_monthly(truth, clock),
+             "fct_declined_work": declined_work(truth, clock),
+             "fct_appointments_monthly": appointments_monthly(truth, clock),
+             "fct_work_orders": work_orders(truth, clock),
+             "dim_shops": dim_shops(truth, clock),
+             "dim_customers": dim_customers(truth, clock),
+             "dim_vehicles": dim_vehicles(truth, clock)}
+    if as_of is not None:
+        marts["fct_accounts_receivable"] = accounts_receivable(truth, as_of, clock)
+    return marts
 
 
 # ----------------------------------------------------------------------------------------------

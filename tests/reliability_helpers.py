@@ -33,6 +33,22 @@ def duckdb_at(path: Path, dataset: str = "autosync_raw", name: str = "probe") ->
     )
 
 
+def engine_homes(pipelines_dir: Path) -> List[dlt.Pipeline]:
+    """Every shop's state home the engine keeps under a pipelines dir (<dir>/<target>/<pipeline>)."""
+    return [dlt.pipeline(home.name, pipelines_dir=str(home.parent))
+            for home in sorted(Path(pipelines_dir).glob("*/autosync_*_shop_*"))]
+
+
+def engine_cursors(pipelines_dir: Path) -> Dict[str, Dict[str, Any]]:
+    """{resource: {shop: cursor}} over every shop's state home (what the next run continues from)."""
+    merged: Dict[str, Dict[str, Any]] = {}
+    for home in engine_homes(pipelines_dir):
+        resources = home.state.get("sources", {}).get("autosync", {}).get("resources", {})
+        for name, state in resources.items():
+            merged.setdefault(name, {}).update(state.get("shops") or {})
+    return merged
+
+
 def integrity_problems(pipeline: dlt.Pipeline, resources: Iterable[str] = RESOURCES) -> List[str]:
     """Duplicate primary keys or dlt ids in any table, and child rows without their parent."""
     problems: List[str] = []

@@ -1,6 +1,6 @@
 """Compare the raw tables the connector loaded with the emulator's truth, exactly.
 
-The truth is flattened here by its own reading of INTERFACES.md §3 (not by the connector's
+The truth is flattened here by its own reading of the raw layout (not by the connector's
 code): nested objects become `parent__child` columns, embedded lists become child tables whose
 rows carry `shop_id` and their parents' ids. Every row and every value is compared: money as
 Decimal (never float), timestamps as UTC instants.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
@@ -218,14 +218,22 @@ def request_floor(
     after: Dict[str, Any],
     resources: Iterable[str] = RESOURCES,
     detail_resources: Iterable[str] = DETAIL_RESOURCES,
+    lag_seconds: Optional[int] = None,
 ) -> Dict[str, Dict[str, int]]:
     """The fewest requests a sync from `before` (None: first sync) to `after` can make.
 
     Per shop and resource: one list page per 100 rows the API returns (at least one), where the
-    API returns the rows updated since the previous cursor's second (the rows already loaded at
-    that second come back because the filter is strict); one detail call per changed record of
-    a resource whose list rows are summaries. Shops are one listing of all shops.
+    API returns the rows updated since the previous cursor's second minus the lag (the rows
+    already loaded in that window come back: the filter is strict and the lag re-reads it);
+    one detail call per changed record of a resource whose list rows are summaries, where a
+    record listed again in the window at the version `before` already had is not changed.
+    Shops are one listing of all shops. lag_seconds: the connector's default unless given.
     """
+    if lag_seconds is None:
+        from autosync_source import DEFAULT_LAG_SECONDS
+
+        lag_seconds = DEFAULT_LAG_SECONDS
+    lag = timedelta(seconds=lag_seconds)
     floor: Dict[str, Dict[str, int]] = {}
     detail_resources = set(detail_resources)
     for resource in resources:
@@ -233,15 +241,15 @@ def request_floor(
         if resource == "shops":
             floor[resource] = {"list": max(1, math.ceil(len(rows_after) / 100))}
             continue
-        cursors: Dict[int, Tuple[datetime, Set[Any]]] = {}
+        cursors: Dict[int, datetime] = {}
+        versions_before: Set[Tuple[Any, str]] = set()  # (id, updated_at) loaded by the sync before
         if before is not None:
             for row in before["objects"].get(resource, []):
                 stamp = _ts(row["updated_at"])
+                versions_before.add((row["id"], row["updated_at"]))
                 current = cursors.get(row["shop_id"])
-                if current is None or stamp > current[0]:
-                    cursors[row["shop_id"]] = (stamp, {row["id"]})
-                elif stamp == current[0]:
-                    current[1].add(row["id"])
+                if current is None or stamp > current:
+                    cursors[row["shop_id"]] = stamp
         returned: Dict[int, int] = defaultdict(int)
         changed = 0
         for row in rows_after:
@@ -250,9 +258,9 @@ def request_floor(
             if cursor is None:
                 returned[row["shop_id"]] += 1
                 changed += 1
-            elif stamp >= cursor[0]:
+            elif stamp >= cursor - lag:
                 returned[row["shop_id"]] += 1
-                if stamp > cursor[0] or row["id"] not in cursor[1]:
+                if (row["id"], row["updated_at"]) not in versions_before:
                     changed += 1
         shop_ids = [shop["id"] for shop in after["objects"]["shops"]]
         lists = sum(max(1, math.ceil(returned.get(shop_id, 0) / 100)) for shop_id in shop_ids)

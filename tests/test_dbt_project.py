@@ -1,17 +1,21 @@
-"""The dbt project on a purpose-built world (tests/dbt_helpers.make_world): raw tables shaped as
-INTERFACES.md §3 are written directly, so these tests need neither the emulator nor the connector.
-The world holds the edge cases: declined jobs, partial/failed payments, refunds on other days,
-unsent and unanswered inspections, deleted work orders/customers/inspections/payments, events a
-second either side of midnight and of the ISO week start, averages ending in half a cent.
+"""The dbt project on a purpose-built world (tests/dbt_helpers.make_world): raw tables shaped as the
+connector loads them are written directly, so these tests need neither the emulator nor the
+connector. The world holds the edge cases: declined jobs, partial/failed payments, refunds on other
+days, unsent and unanswered inspections, deleted work orders/customers/inspections/payments, events a
+second either side of midnight and of the ISO week start, averages ending in half a cent, shops in
+three zones (one without DST) over the March DST change. The semantic layer (MetricFlow) is asked
+the same questions on DuckDB and Postgres and compared with the same reference.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -20,10 +24,21 @@ import yaml
 
 import dbt_helpers as h
 import marts_reference as ref
+import mf_helpers
 from pipelines.dbt_runner import DbtRunError, DbtTarget, invoke_dbt
 
-ALL_MARTS = h.MAIN_MARTS + ("dim_shops", "dim_customers", "dim_vehicles", "dim_employees", "fct_work_orders",
-                            "fct_line_items", "fct_payments", "fct_inspection_items")
+# The module's first test builds the world (a minute or more on the shared 2-core machine).
+pytestmark = pytest.mark.timeout(900)
+
+ALL_MARTS = h.MAIN_MARTS + ("fct_shop_kpis_monthly", "fct_service_advisor_monthly", "fct_declined_work",
+                            "fct_appointments_monthly", "fct_accounts_receivable", "dim_shops", "dim_customers",
+                            "dim_vehicles", "dim_employees", "dim_dates", "fct_work_orders", "fct_line_items",
+                            "fct_payments", "fct_inspection_items")
+# receivables are aged to this day (the world's clock), not to today
+AS_OF = dt.date(2025, 3, 20)
+AS_OF_VARS = ["--vars", json.dumps({"as_of_date": AS_OF.isoformat()})]
+# the marts with a fixed grain (contract enforced) and the dims and facts compared with the reference
+COMPARED = tuple(ref.MART_KEYS)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +57,9 @@ def built_duckdb(world, tmp_path_factory, dbt_work_dir):
     """The world's raw tables in a DuckDB file, after one `dbt build`."""
     path = tmp_path_factory.mktemp("dbt_duckdb") / "warehouse.duckdb"
     h.load_raw_duckdb(world, path)
-    result = invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir), "build")
+    result = invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir), "build", AS_OF_VARS)
+    # the semantic manifest of this build (later tests rebuild copies into the same target/)
+    shutil.copy(Path(dbt_work_dir) / "target" / "semantic_manifest.json", path.parent / "semantic_manifest.json")
     return path, result
 
 
@@ -64,13 +81,62 @@ def test_build_on_duckdb_passes_every_test_including_unit_and_reconciliation_tes
         assert f"model.autosync.{mart}" in nodes
 
 
-@pytest.mark.parametrize("mart", h.MAIN_MARTS)
+@pytest.mark.parametrize("mart", COMPARED)
 def test_duckdb_marts_equal_the_reference_to_the_cent(built_duckdb, world, mart):
     path, _ = built_duckdb
-    expected = ref.compute_marts(world)[mart]
+    expected = ref.compute_marts(world, as_of=AS_OF)[mart]
     actual = h.read_table_duckdb(path, "autosync", mart)
-    assert len(expected) > 5  # the world is not trivially empty
-    assert ref.compare_mart(expected, actual, h.MART_KEYS[mart]) == []
+    assert len(expected) >= 3  # the world is not trivially empty
+    assert ref.compare_mart(expected, actual, ref.MART_KEYS[mart]) == []
+
+
+def test_the_marts_follow_the_shops_clock_not_utc(built_duckdb, world):
+    """Guards the comparison above: in this world the local dates differ from the UTC ones."""
+    path, _ = built_duckdb
+    revenue = ref.compute_marts(world)["fct_revenue_daily"]
+    utc_days = {(w["shop_id"], ref.utc_date(w["invoiced_at"])) for w in ref.live_objects(world)["work_orders"]
+                if w.get("invoiced_at")}
+    local_days = {(r["shop_id"], r["date"]) for r in revenue.to_dict("records") if r["work_orders_invoiced"]}
+    assert utc_days != local_days
+    shops = {r["shop_id"]: r["timezone"] for r in h.read_table_duckdb(path, "autosync", "dim_shops")}
+    assert shops == {1: "America/Phoenix", 2: "America/New_York", 3: "America/Chicago"}
+
+
+def test_a_timezone_override_and_the_default_zone_move_the_dates(built_duckdb, world, tmp_path, dbt_work_dir):
+    """var shop_timezones beats the shop's own zone; default_timezone applies to shops without one."""
+    path = _copy(built_duckdb[0], tmp_path)
+    with contextlib.closing(duckdb.connect(str(path))) as con:
+        con.execute("update autosync_raw.shops set timezone = null where id = 3")
+    zones = {"shop_timezones": {"1": "Pacific/Honolulu"}, "default_timezone": "Asia/Tokyo",
+             "as_of_date": AS_OF.isoformat()}
+    # `run`, not `build`: the copy's other relations still point at the original file's catalog
+    invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir), "run",
+               ["--select", "+fct_revenue_daily", "+dim_shops", "--vars", json.dumps(zones)])
+    shops = {r["shop_id"]: (r["timezone"], r["timezone_source"]) for r in h.read_table_duckdb(path, "autosync", "dim_shops")}
+    assert shops == {1: ("Pacific/Honolulu", "override"), 2: ("America/New_York", "shop"), 3: ("Asia/Tokyo", "default")}
+    without_zone = {**world, "objects": {**world["objects"], "shops": [
+        {**s, "timezone": None} if s["id"] == 3 else s for s in world["objects"]["shops"]]}}
+    expected = ref.compute_marts(without_zone, overrides={1: "Pacific/Honolulu"}, default_timezone="Asia/Tokyo")
+    actual = h.read_table_duckdb(path, "autosync", "fct_revenue_daily")
+    assert ref.compare_mart(expected["fct_revenue_daily"], actual, ref.MART_KEYS["fct_revenue_daily"]) == []
+
+
+def test_a_zone_var_that_is_not_a_zone_name_fails_with_a_clear_message(built_duckdb, tmp_path, dbt_work_dir):
+    path = _copy(built_duckdb[0], tmp_path)
+    with pytest.raises(DbtRunError) as error:
+        invoke_dbt(DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir), "run",
+                   ["--select", "int_shop_timezones", "--vars", json.dumps({"shop_timezones": {"1": "x'; drop"}})])
+    assert "is not an IANA time zone name" in str(error.value)
+
+
+def test_metricflow_answers_equal_the_reference_on_duckdb(built_duckdb, world, tmp_path):
+    """`mf validate-configs` (semantic and warehouse checks) and `mf query` calls, in one process."""
+    path, _ = built_duckdb
+    answer = mf_helpers.run_probe(path.parent / "semantic_manifest.json",
+                                  {"AUTOSYNC_DBT_TARGET": "duckdb", "AUTOSYNC_DBT_SCHEMA": "autosync",
+                                   "AUTOSYNC_DUCKDB_PATH": str(path)}, tmp_path)
+    assert all(result["rows"] for result in answer["results"])
+    assert mf_helpers.compare_answers(answer, world) == []
 
 
 def test_the_world_exercises_the_edge_cases(world):
@@ -123,7 +189,7 @@ def test_every_mart_and_column_is_documented_and_the_docs_match_the_tables(built
     main_columns = {"fct_revenue_daily": ref.REVENUE_COLUMNS,
                     "fct_technician_throughput_weekly": ref.THROUGHPUT_COLUMNS,
                     "fct_inspection_approval_monthly": ref.INSPECTION_COLUMNS}
-    for mart, columns in main_columns.items():  # exactly the METRICS.md columns, in that order
+    for mart, columns in main_columns.items():  # exactly the defined columns, in that order
         assert [c["name"] for c in documented[mart]["columns"]] == columns
 
 
@@ -167,13 +233,27 @@ def test_reconciliation_catches_a_mart_that_drifts_from_its_work_orders(built_du
     assert "sums_reconcile_fct_revenue_daily_net_collected" in failing
 
 
-def test_source_freshness_passes_after_a_load_and_fails_on_stale_data(built_duckdb, tmp_path, dbt_work_dir):
+def test_source_freshness_passes_after_a_sync_and_fails_when_the_last_sync_is_stale(built_duckdb, tmp_path, dbt_work_dir):
+    # Freshness reads the sync log (_autosync_runs), which every sync of the engine appends to:
+    # here, one successful sync of every table just now (tests/test_sync_log.py runs the real one).
+    import dlt
+
+    from pipelines.engine import sync_log
+
     path = _copy(built_duckdb[0], tmp_path)
+    now = datetime.now(timezone.utc)
+    rows = [{name: None for name, _ in sync_log.COLUMNS} | {
+        "run_id": "r1", "door": "test", "shop_id": 1, "resource": table, "status": "ok",
+        "started_at": now, "finished_at": now} for table in h.TOP_LEVEL]
+    probe = dlt.pipeline("probe", destination=dlt.destinations.duckdb(str(path)), dataset_name="autosync_raw",
+                         pipelines_dir=str(tmp_path / "dlt"))
+    assert sync_log.record(probe, rows)
     target = DbtTarget.duckdb(path, "autosync_raw", work_dir=dbt_work_dir)
     fresh = invoke_dbt(target, "source freshness")
     assert fresh.success and fresh.counts.get("pass", 0) == len(h.TOP_LEVEL), fresh.summary
     with contextlib.closing(duckdb.connect(str(path))) as con:
-        con.execute("update autosync_raw.work_orders set _autosync_synced_at = _autosync_synced_at - interval 10 day")
+        con.execute("update autosync_raw._autosync_runs set finished_at = finished_at - interval 10 day "
+                    "where resource = 'work_orders'")
     with pytest.raises(DbtRunError) as stale:
         invoke_dbt(target, "source freshness")
     assert "source.autosync.autosync.work_orders" in str(stale.value)
@@ -196,14 +276,19 @@ def test_postgres_build_equals_the_reference_to_the_cent_whatever_the_session_ti
     raw, marts = h.unique_name("dbt_raw"), h.unique_name("dbt_marts")
     try:
         h.load_raw_postgres(world, raw)
-        # a session 14 hours ahead of UTC: dates, weeks and months must still be UTC ones
+        # a session 14 hours ahead of UTC: dates, weeks and months must still be the shops' own
         with h.environ(PGTZ="Pacific/Kiritimati"):
-            result = invoke_dbt(DbtTarget.postgres(raw, marts, work_dir=str(tmp_path / "dbt")), "build")
+            result = invoke_dbt(DbtTarget.postgres(raw, marts, work_dir=str(tmp_path / "dbt")), "build", AS_OF_VARS)
         assert result.success and result.counts.get("pass", 0) > 200, result.summary
-        expected = ref.compute_marts(world)
-        for mart in h.MAIN_MARTS:
+        expected = ref.compute_marts(world, as_of=AS_OF)
+        for mart in COMPARED:
             actual = h.read_table_postgres(marts, mart)
-            assert ref.compare_mart(expected[mart], actual, h.MART_KEYS[mart]) == [], mart
+            assert ref.compare_mart(expected[mart], actual, ref.MART_KEYS[mart]) == [], mart
+        # the semantic layer on Postgres: same questions, same reference
+        answer = mf_helpers.run_probe(tmp_path / "dbt" / "target" / "semantic_manifest.json",
+                                      {"AUTOSYNC_DBT_TARGET": "postgres", "AUTOSYNC_DBT_SCHEMA": marts,
+                                       "PGTZ": "Pacific/Kiritimati"}, tmp_path)
+        assert mf_helpers.compare_answers(answer, world) == []
     finally:
         h.drop_postgres_schemas(raw, marts)
 
@@ -257,7 +342,10 @@ def test_bigquery_parse_and_compile_offline_with_portable_sql(tmp_path):
         sqlglot.parse_one(sql, read="bigquery")  # raises on a syntax BigQuery's grammar rejects
     weekly = (compiled_dir / "marts" / "fct_technician_throughput_weekly.sql").read_text()
     # the Monday of the ISO week (BigQuery's `week` starts on Sunday), stepped back by day of week
-    assert "mod(extract(dayofweek from date(completed_at)) + 5, 7)" in weekly
+    assert "mod(extract(dayofweek from date(completed_on)) + 5, 7)" in weekly
+    # the shop's clock: BigQuery's own conversion of a TIMESTAMP to a zone's date
+    localized = (compiled_dir / "intermediate" / "int_work_orders_localized.sql").read_text()
+    assert "date(invoiced_at, shop_timezone)" in localized
     revenue = (compiled_dir / "marts" / "fct_revenue_daily.sql").read_text()
     assert "union distinct" in revenue and "bignumeric" in revenue
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from autosync_emulator import Emulator
-from emulator_helpers import Client, assert_error_envelope
+from emulator_helpers import Client, FakeClock, assert_error_envelope
 
 COLLECTIONS = {"customers": "customers", "vehicles": "vehicles", "workorders": "work_orders",
                "payments": "payments", "inspections": "inspections", "appointments": "appointments",
@@ -277,12 +277,14 @@ def test_oauth_client_limited_to_shops(emu):
 
 
 def test_tokens_expire():
-    with Emulator(seed=3, shops=1, work_orders=3, token_ttl_seconds=1) as e:
+    clock = FakeClock()
+    with Emulator(seed=3, shops=1, work_orders=3, token_ttl_seconds=1, wall_clock=clock) as e:
         tok = oauth_token(e, e.oauth_client_id, e.oauth_client_secret).json()
         assert tok["expires_in"] == 1
         c = Client(e, tok["access_token"])
+        clock.advance(0.9)
         assert c.get("/shops").status_code == 200
-        time.sleep(1.1)
+        clock.advance(0.1)
         err = assert_error_envelope(c.get("/shops"), 401, "unauthorized")
         assert "expired" in err["message"]
 

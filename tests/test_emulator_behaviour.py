@@ -1,4 +1,8 @@
-"""Rate limiting, API variants (settings), late commits, faults, time and activity."""
+"""Rate limiting, API variants (settings), late commits, faults, time and activity.
+
+Rate windows run on an injected clock (no test waits for real seconds); every test gets its
+own emulator, so none depends on what another changed.
+"""
 from __future__ import annotations
 
 import time
@@ -8,11 +12,10 @@ import pytest
 import requests
 
 from autosync_emulator import Emulator, EmulatorCore
-from emulator_helpers import Client, assert_error_envelope
-from test_emulator_world import check_world
+from emulator_helpers import Client, FakeClock, assert_error_envelope, check_world, wait_until
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emu():
     with Emulator(seed=5, shops=2, work_orders=40) as e:
         yield e
@@ -20,49 +23,42 @@ def emu():
 
 @pytest.fixture
 def client(emu):
-    yield Client(emu)
-    emu.configure(updated_after_inclusive=False, ignore_updated_after=[], refuse_sort_updated_at=False,
-                  legacy_pagination=False, legacy_error_codes=False, embed_children=False, late_commit_seconds=0,
-                  rate_limit=0, rate_window_seconds=60)
-    emu.set_faults([])
+    return Client(emu)
 
 
 # ---------------------------------------------------------------- rate limit
 
-def wait_for_window_start(window: float) -> None:
-    left = window - (time.time() % window)
-    if left < window - 0.3:
-        time.sleep(left + 0.02)
+def test_fixed_window_rate_limit_per_key():
+    clock = FakeClock()  # at the start of a 2-second window
+    with Emulator(seed=5, shops=1, work_orders=5, rate_limit=5, rate_window_seconds=2, wall_clock=clock) as emu:
+        client, other = Client(emu), Client(emu, emu.create_api_key())
+        seen = [client.get("/shops") for _ in range(6)]
+        assert [r.status_code for r in seen] == [200] * 5 + [429]
+        assert [int(r.headers["X-RateLimit-Remaining"]) for r in seen[:5]] == [4, 3, 2, 1, 0]
+        assert all(r.headers["X-RateLimit-Limit"] == "5" for r in seen)
+        limited = seen[-1]
+        assert_error_envelope(limited, 429, "rate_limited")
+        assert int(limited.headers["X-RateLimit-Reset"]) == clock.now + 2  # the epoch second the window ends
+        assert limited.headers["Retry-After"] == "2"
+        clock.advance(1.5)
+        assert client.get("/shops").headers["Retry-After"] == "1"  # rounded up, never 0
+        assert other.get("/shops").status_code == 200  # each key has its own window
+        assert emu.request_log()["rate_limited"] == 2
+        clock.advance(0.5)
+        fresh = client.get("/shops")  # a new window
+        assert fresh.status_code == 200 and fresh.headers["X-RateLimit-Remaining"] == "4"
 
 
-def test_fixed_window_rate_limit_per_key(emu, client):
-    emu.configure(rate_limit=5, rate_window_seconds=2)
-    other = Client(emu, emu.create_api_key())
-    wait_for_window_start(2)
-    emu.reset_request_log()
-    seen = [client.get("/shops") for _ in range(6)]
-    assert [r.status_code for r in seen] == [200] * 5 + [429]
-    assert [int(r.headers["X-RateLimit-Remaining"]) for r in seen[:5]] == [4, 3, 2, 1, 0]
-    assert all(r.headers["X-RateLimit-Limit"] == "5" for r in seen)
-    limited = seen[-1]
-    assert_error_envelope(limited, 429, "rate_limited")
-    reset = int(limited.headers["X-RateLimit-Reset"])
-    assert reset % 2 == 0 and 0 < reset - time.time() <= 2.1
-    assert 1 <= int(limited.headers["Retry-After"]) <= 2
-    assert other.get("/shops").status_code == 200  # each key has its own window
-    assert emu.request_log()["rate_limited"] == 1
-    time.sleep(max(0, reset - time.time()) + 0.05)
-    assert client.get("/shops").status_code == 200  # a new window
-
-
-def test_oauth_tokens_of_one_client_share_a_window(emu, client):
-    emu.configure(rate_limit=3, rate_window_seconds=2)
-    tokens = [requests.post(emu.base_url + "/oauth/token", data={"grant_type": "client_credentials"},
-                            auth=(emu.oauth_client_id, emu.oauth_client_secret)).json()["access_token"] for _ in range(2)]
-    wait_for_window_start(2)
-    a, b = Client(emu, tokens[0]), Client(emu, tokens[1])
-    codes = [a.get("/shops").status_code, b.get("/shops").status_code, a.get("/shops").status_code, b.get("/shops").status_code]
-    assert codes == [200, 200, 200, 429]
+def test_oauth_tokens_of_one_client_share_a_window():
+    clock = FakeClock()
+    with Emulator(seed=5, shops=1, work_orders=5, rate_limit=3, rate_window_seconds=2, wall_clock=clock) as emu:
+        tokens = [requests.post(emu.base_url + "/oauth/token", data={"grant_type": "client_credentials"},
+                                auth=(emu.oauth_client_id, emu.oauth_client_secret)).json()["access_token"]
+                  for _ in range(2)]
+        a, b = Client(emu, tokens[0]), Client(emu, tokens[1])
+        codes = [a.get("/shops").status_code, b.get("/shops").status_code, a.get("/shops").status_code,
+                 b.get("/shops").status_code]
+        assert codes == [200, 200, 200, 429]
 
 
 def test_unlimited_reports_a_large_budget(client):
@@ -258,7 +254,7 @@ def test_background_activity_changes_data_while_a_client_pages(emu, client):
         for page in range(1, 30):
             r = client.get("/shops/1/workorders", params={"page": page % 5 + 1, "per_page": 10, "sort": "updated_at"})
             statuses.add(r.status_code)
-            time.sleep(0.01)
+        wait_until(lambda: emu.clock > before["clock"], what="the background activity to move the clock")
     finally:
         emu.stop_background_activity()
     after = emu.truth()
@@ -270,3 +266,16 @@ def test_background_activity_changes_data_while_a_client_pages(emu, client):
     assert r.status_code == 200 and r.json()["running"] is True
     assert requests.delete(emu.root_url + "/_emulator/activity").json()["running"] is False
     assert_error_envelope(requests.post(emu.root_url + "/_emulator/activity", json={"hours_per_second": -1}), 422)
+
+
+def test_binding_beyond_loopback_warns_that_the_control_plane_is_open(caplog):
+    from autosync_emulator.server import is_loopback, serve_socket
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.10") and not is_loopback("shop.example")
+    with caplog.at_level("WARNING", logger="autosync_emulator"):
+        serve_socket("127.0.0.1", 0).close()
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="autosync_emulator"):
+        serve_socket("0.0.0.0", 0).close()  # bound, never listened on by a server: closed at once
+    assert "no authentication" in caplog.text and "0.0.0.0" in caplog.text

@@ -5,13 +5,12 @@ import hashlib
 import hmac
 import http.server
 import threading
-import time
 
 import orjson
 import pytest
 
 from autosync_emulator import Emulator
-from emulator_helpers import Client, assert_error_envelope
+from emulator_helpers import Client, assert_error_envelope, wait_until
 
 
 class Receiver:
@@ -40,10 +39,8 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, n: int, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
+    def events(self) -> list[dict]:
+        return [orjson.loads(body) for _headers, body in list(self.received)]
 
     def close(self):
         self.server.shutdown()
@@ -54,6 +51,12 @@ class Receiver:
 def emu():
     with Emulator(seed=8, shops=2, work_orders=20, webhook_retry_base_seconds=0.05) as e:
         yield e
+
+
+def settled(emu) -> None:
+    """Wait until the emulator has nothing left to deliver (no due, scheduled or in-flight
+    attempt): only then are exact counts of deliveries meaningful."""
+    wait_until(lambda: emu.core.webhooks.pending() == 0, what="webhook deliveries to settle")
 
 
 def test_subscription_crud(emu):
@@ -88,8 +91,7 @@ def test_deliveries_are_signed_and_carry_the_object(emu):
         cust = c.post("/shops/1/customers", json={"first_name": "Ada", "last_name": "Lovelace"}).json()["data"]
         c.patch(f"/shops/1/customers/{cust['id']}", json={"notes": "hello"})
         c.delete(f"/shops/1/customers/{cust['id']}")  # hard delete: no webhook
-        receiver.wait_for(2)
-        time.sleep(0.2)
+        settled(emu)
         assert len(receiver.received) == 2
         events = []
         for headers, body in receiver.received:
@@ -110,7 +112,7 @@ def test_failed_deliveries_are_retried(emu):
         c = Client(emu)
         c.post("/webhooks", json={"url": receiver.url, "events": ["customer.created"], "secret": "whsec_retry_secret"})
         c.post("/shops/1/customers", json={"first_name": "Re", "last_name": "Try"})
-        receiver.wait_for(3)
+        settled(emu)
         assert len(receiver.received) == 3
         assert len({orjson.loads(b)["id"] for _h, b in receiver.received}) == 1  # same event id each time
         log = [d for d in emu.webhook_deliveries() if d["event"] == "customer.created"]
@@ -124,10 +126,7 @@ def test_unreachable_endpoint_gives_up_after_five_retries(emu):
     c = Client(emu)
     c.post("/webhooks", json={"url": "http://127.0.0.1:9/nothing", "events": ["customer.created"], "secret": "whsec_gives_up"})
     c.post("/shops/1/customers", json={"first_name": "No", "last_name": "One"})
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and len(emu.webhook_deliveries()) < 6:
-        time.sleep(0.05)
-    time.sleep(0.3)
+    settled(emu)
     attempts = emu.webhook_deliveries()
     assert [d["attempt"] for d in attempts] == [1, 2, 3, 4, 5, 6]
     assert all(str(d["outcome"]).startswith("error") for d in attempts)
@@ -142,9 +141,8 @@ def test_activity_fires_webhooks_for_its_events(emu):
                                              "workorder.invoiced", "payment.received", "customer.created",
                                              "appointment.created", "inspection.completed", "inventory.low_stock"]})
         emu.advance(hours=12)
-        receiver.wait_for(50)
-        time.sleep(0.5)
-        kinds = {orjson.loads(b)["event"] for _h, b in receiver.received}
+        settled(emu)
+        kinds = {e["event"] for e in receiver.events()}
         assert {"workorder.created", "workorder.updated", "customer.created", "payment.received"} <= kinds
         sample = next(orjson.loads(b) for _h, b in receiver.received if orjson.loads(b)["event"] == "workorder.created")
         assert "jobs" in sample["data"] and "payments" in sample["data"]
@@ -173,25 +171,15 @@ def test_api_writes_fire_the_documented_events(emu):
         c.post("/shops/1/appointments", json={"customer_id": cust["id"], "starts_at": "2025-07-01T09:00:00Z"})
         expected = {"inventory.low_stock", "customer.created", "workorder.created", "workorder.updated",
                     "workorder.completed", "workorder.invoiced", "payment.received", "payment.refunded", "appointment.created"}
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            kinds = {orjson.loads(b)["event"] for _h, b in receiver.received}
-            if expected <= kinds:
-                break
-            time.sleep(0.05)
-        assert expected <= kinds
+        settled(emu)
+        assert expected <= {e["event"] for e in receiver.events()}
         low = [orjson.loads(b) for _h, b in receiver.received if orjson.loads(b)["event"] == "inventory.low_stock"]
         assert len(low) == 1 and low[0]["data"]["quantity_on_hand"] == 0
         c.delete(f"/webhooks/{everything['id']}")
         c.post("/webhooks", json={"url": receiver.url, "events": ["inspection.completed", "inspection.approved"],
                                   "secret": "whsec_inspections"})
         emu.advance(hours=24)  # the activity sends and answers inspections
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            kinds = {orjson.loads(b)["event"] for _h, b in receiver.received}
-            if {"inspection.completed", "inspection.approved"} <= kinds:
-                break
-            time.sleep(0.05)
-        assert {"inspection.completed", "inspection.approved"} <= kinds
+        settled(emu)
+        assert {"inspection.completed", "inspection.approved"} <= {e["event"] for e in receiver.events()}
     finally:
         receiver.close()

@@ -5,17 +5,18 @@ import pytest
 import requests
 
 from autosync_emulator import Emulator
-from emulator_helpers import Client, assert_error_envelope, cents
-from test_emulator_world import check_world
+from emulator_helpers import Client, assert_error_envelope, cents, check_world
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def emu():
+    """An emulator per test (no test sees another's writes); its world stays consistent after them."""
     with Emulator(seed=21, shops=2, work_orders=30) as e:
         yield e
+        check_world(e.truth())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def client(emu):
     return Client(emu)
 
@@ -113,7 +114,7 @@ def test_work_order_lifecycle_and_money(client, emu):
     assert wo["status"] == "draft" and wo["started_at"] is None
     lines = wo["jobs"][0]["line_items"]
     assert cents(lines[0]["total"]) == 12499  # 1.25 h x 99.99 = 124.9875 -> 124.99
-    assert cents(wo["subtotal"]) == sum(cents(l["total"]) for l in lines)
+    assert cents(wo["subtotal"]) == sum(cents(line["total"]) for line in lines)
     r = client.post(f"/shops/1/workorders/{wo['id']}/jobs", json={"name": "Wipers", "line_items": [{"type": "labor", "hours": 0.2}]})
     assert r.status_code == 201 and r.json()["data"]["status"] == "pending"
     assert_error_envelope(client.patch(f"/shops/1/workorders/{wo['id']}/status", json={"status": "invoiced"}), 409, "conflict")
@@ -137,7 +138,8 @@ def test_payments_partial_refund_and_limits(client, emu):
     wo = make_work_order(client, emu)
     client.patch(f"/shops/1/workorders/{wo['id']}/status", json={"status": "in_progress"})
     total = client.get(f"/shops/1/workorders/{wo['id']}").json()["data"]["total"]
-    r = client.post("/shops/1/payments", json={"work_order_id": wo["id"], "amount": 20, "method": "card", "card_number": "4242424242424242"})
+    r = client.post("/shops/1/payments",
+                    json={"work_order_id": wo["id"], "amount": 20, "method": "card", "card_number": "4242424242424242"})
     assert r.status_code == 201, r.text
     pay = r.json()["data"]
     assert pay["status"] == "succeeded" and pay["last4"] == "4242" and pay["refunds"] == []
@@ -206,6 +208,3 @@ def test_unsupported_write_is_405_envelope(client):
     assert_error_envelope(client.delete("/shops/1/workorders/1"), 405, "invalid_request")
     assert_error_envelope(client.request("PUT", "/shops/1/customers/1", json={}), 405)
 
-
-def test_world_stays_consistent_after_writes(emu):
-    check_world(emu.truth())

@@ -66,13 +66,14 @@ def test_airflow_dags_test_syncs_every_shop_then_builds_the_marts(tmp_path):
         env.update(SOURCES__AUTOSYNC__API_KEY=emulator.api_key, SOURCES__AUTOSYNC__BASE_URL=emulator.base_url)
         output = _run(["dags", "test", "autosync", "-f", str(ROOT / "pipelines" / "airflow_dag.py")], env, 420, tmp_path)
         truth = emulator.truth()
+        base_url = emulator.base_url
 
     assert re.search(r"Marking run <DagRun autosync .*> successful", output), output[-3000:]
     assert emulator.api_key not in output  # the key never reaches the task logs
     for task_id in ("shops_to_sync", "sync_shop", "build_marts"):
         assert f"task_id='{task_id}'" in output or f"task_id={task_id}" in output, task_id
 
-    from pipelines.orchestration import Warehouse, make_pipeline
+    from pipelines.orchestration import Warehouse, make_pipeline, shop_pipeline_name
 
     reader = make_pipeline(Warehouse("duckdb", "autosync_raw", str(tmp_path / "warehouse.duckdb"),
                                      str(tmp_path / "reader")), pipeline_name="reader")
@@ -80,5 +81,6 @@ def test_airflow_dags_test_syncs_every_shop_then_builds_the_marts(tmp_path):
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
         states = connection.execute("select distinct pipeline_name from autosync_raw._dlt_pipeline_state").fetchall()
         revenue = connection.execute("select count(*) from autosync.fct_revenue_daily").fetchone()[0]
-    assert sorted(name for (name,) in states) == ["autosync_shop_1", "autosync_shop_2"]
+    # each shop's one state home, the one the CLI and Dagster use for that shop too
+    assert sorted(name for (name,) in states) == [shop_pipeline_name(shop, base_url=base_url) for shop in (1, 2)]
     assert revenue > 0

@@ -57,20 +57,22 @@ def test_reconciliation_marks_exactly_the_hard_deleted_rows_and_reports_its_cost
         # history is kept: the deleted rows (and their children) are still in the raw tables
         assert_exactly_truth(raw, truth)  # tolerates marked rows of deleted records only
 
-        # cost: the shops listing, one page per 100 ids per shop and resource, one GET per delete
+        # cost: the shops listing (once per shop: each shop reconciles in its own pipeline), one
+        # page per 100 ids per shop and resource, one GET per delete
         live = truth["objects"]
         pages = sum(
             max(1, math.ceil(sum(1 for row in live[name] if row["shop_id"] == shop["id"]) / 100))
             for name in SHOP_SCOPED for shop in live["shops"]
         )
-        expected = 1 + pages + sum(rec["marked_deleted"].values())
+        shops = len(live["shops"])
+        expected = shops + pages + sum(rec["marked_deleted"].values())
         assert rec["requests"] == expected
         served = emu.request_log()["total"]
         assert served == summary["requests"] + rec["requests"]
 
         # twice in a row: nothing more to mark, the same listing cost without confirmations
         again = cli(tmp_path, capsys, emu, "--reconcile-deletes")["reconciliation"]
-        assert again["marked_deleted"] == {} and again["requests"] == 1 + pages
+        assert again["marked_deleted"] == {} and again["requests"] == shops + pages
         assert deletion_problems(raw, truth) == []
 
 
@@ -191,3 +193,28 @@ def test_reconciliation_marks_deletes_in_postgres_too(tmp_path):
         with pipeline.sql_client() as sql:
             for schema in (dataset, dataset + "_staging"):
                 sql.execute_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_an_orchestrated_deployment_marks_hard_deletes_on_its_schedule(tmp_path, monkeypatch):
+    # The Airflow task's function (what each mapped shop task runs), with the cadence a deployment
+    # configures: the engine reconciles when it is due, in every door, not only in the CLI.
+    from pipelines.engine import Target
+    from pipelines.orchestration import sync_shop_for_interval
+
+    monkeypatch.setenv("AUTOSYNC__RECONCILE_DELETES_EVERY_HOURS", "0.0001")  # due again after 0.36 s
+    warehouse = Target("duckdb", "autosync_raw", str(tmp_path / "raw.duckdb"), str(tmp_path / "p"))
+    with Emulator(seed=71, shops=1, work_orders=20) as emu:
+        monkeypatch.setenv("SOURCES__AUTOSYNC__API_KEY", emu.api_key)
+        monkeypatch.setenv("SOURCES__AUTOSYNC__BASE_URL", emu.base_url)
+        first = sync_shop_for_interval(1, None, None, False, warehouse)
+        assert "reconciliation" not in first  # the first run starts the clock
+        emu.advance(hours=48)  # new leads, drafts and appointments: the ones deletes pick
+        assert "reconciliation" in sync_shop_for_interval(1, None, None, False, warehouse)  # due: it ran
+        emu.advance(hours=48)  # the activity hard-deletes customers, work orders, appointments
+        raw = duckdb_at(tmp_path / "raw.duckdb")
+        truth = emu.truth()
+        assert deletion_problems(raw, truth), "the test needs rows deleted after they were loaded"
+        third = sync_shop_for_interval(1, None, None, False, warehouse)
+    assert sum(third["reconciliation"]["marked_deleted"].values()) > 0
+    assert deletion_problems(raw, truth) == []
+    assert_exactly_truth(raw, truth, shops=[1])

@@ -68,7 +68,8 @@ def test_new_fields_become_columns_and_type_changes_are_reported_not_fatal(tmp_p
         for vid in vehicles:
             expected.add(f"vehicles id {vid}: mileage is None, truth says "
                          f"{[v for v in truth['objects']['vehicles'] if v['id'] == vid][0]['mileage']!r}")
-            expected.add(f"vehicles id {vid}: column mileage__v_text={[v for v in truth['objects']['vehicles'] if v['id'] == vid][0]['mileage']!r} is not in the truth")
+            truth_mileage = [v for v in truth['objects']['vehicles'] if v['id'] == vid][0]['mileage']
+            expected.add(f"vehicles id {vid}: column mileage__v_text={truth_mileage!r} is not in the truth")
         assert set(problems) == expected, problems
         assert integrity_problems(raw, RESOURCES) == []
         tiers = {row["id"]: row["loyalty_tier"] for row in read_table(raw, "customers")}

@@ -50,7 +50,12 @@ def _warehouse_values_containing(db: Path, secrets):
     return found
 
 
-def test_no_secret_anywhere_after_every_kind_of_run(tmp_path):
+def test_no_secret_anywhere_after_every_kind_of_run(tmp_path, monkeypatch):
+    # The webhook receiver's secret is in the environment of every run below, as on a host that
+    # runs both; tests/test_webhooks*.py check the receiver's own logs and table for it.
+    webhook_secret = "whsec_scan_" + "w" * 24
+    monkeypatch.setenv("AUTOSYNC_WEBHOOK_SECRET", webhook_secret)
+    monkeypatch.setenv("WEBHOOKS__SECRET", webhook_secret)
     with Emulator(seed=97, shops=2, work_orders=12, token_ttl_seconds=2) as emu:
         tokens = _issued_tokens(emu)
         outputs = []
@@ -76,14 +81,15 @@ def test_no_secret_anywhere_after_every_kind_of_run(tmp_path):
         outputs.append(run_cli_process(oauth_args, env=oauth_env))
         assert outputs[-1].returncode == 2 and "HTTP 500" in outputs[-1].stderr
         # 4. a wrong secret, and a wrong key
-        outputs.append(run_cli_process(oauth_args, env={**oauth_env, "SOURCES__AUTOSYNC__CLIENT_SECRET": emu.oauth_client_secret[:-4] + "0000"}))
+        wrong_secret = emu.oauth_client_secret[:-4] + "0000"
+        outputs.append(run_cli_process(oauth_args, env={**oauth_env, "SOURCES__AUTOSYNC__CLIENT_SECRET": wrong_secret}))
         assert outputs[-1].returncode == 2
         outputs.append(run_cli_process(cli_args(emu, tmp_path)[:3] + [emu.api_key[:-4] + "0000"] + cli_args(emu, tmp_path)[4:]))
         assert outputs[-1].returncode == 2
         emu.set_faults([])
 
         assert len(set(tokens)) >= 2, "the OAuth run should have renewed its token"
-        secrets = [emu.api_key, emu.oauth_client_secret, emu.api_key[:-4] + "0000",
+        secrets = [emu.api_key, emu.oauth_client_secret, webhook_secret, emu.api_key[:-4] + "0000",
                    emu.oauth_client_secret[:-4] + "0000", *set(tokens)]
         logs = "\n".join(p.stdout + p.stderr for p in outputs)
         assert "DEBUG" in logs  # the scan covers debug logging too

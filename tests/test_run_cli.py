@@ -11,6 +11,7 @@ import pytest
 
 import pipelines.run as run
 from autosync_emulator import Emulator
+from pipelines.engine import INTERRUPTED_MESSAGE
 from pipelines.run import main
 from source_helpers import RESOURCES, assert_raw_equals_truth
 
@@ -38,13 +39,13 @@ def test_json_summary_reports_rows_requests_429s_and_duration(tmp_path, capsys, 
     assert summary["requests"] == sum(sum(kinds.values()) for kinds in summary["requests_by_resource"].values())
     assert summary["rate_limited_429"] == 0 and summary["duration_seconds"] > 0
 
-    # the second run: nothing changed, nothing loaded, list requests only (each shop's own
-    # pipeline lists the shops once and each of its resources once)
+    # the second run: nothing changed, nothing loaded, list requests only (the shops are listed
+    # to find them, then each shop's own pipeline lists the shops once and each of its resources once)
     assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--json") == 0
     again = json.loads(capsys.readouterr().out)
     assert again["rows"] == {} and again["rows_total"] == 0
     assert again["shops"] == [1, 2]
-    assert again["requests"] == 2 * len(RESOURCES)
+    assert again["requests"] == 1 + 2 * len(RESOURCES)
 
 
 def test_flags_pick_dataset_resources_shops_and_dates(tmp_path, capsys, emulator):
@@ -126,3 +127,44 @@ def test_running_the_file_as_a_script_works(tmp_path):
     for flag in ("--demo", "--base-url", "--api-key", "--destination", "--duckdb-path", "--dataset",
                  "--resources", "--shops", "--start-date", "--end-date", "--full-refresh", "--json", "--no-dbt"):
         assert flag in completed.stdout
+
+
+def test_a_start_date_before_existing_cursors_says_it_is_ignored_and_how_to_backfill(tmp_path, capsys, emulator):
+    args = ("--base-url", emulator.base_url, "--api-key", emulator.api_key, "--resources", "customers", "--shops", "1")
+    assert cli(tmp_path, *args) == 0
+    capsys.readouterr()
+    assert cli(tmp_path, *args, "--start-date", "2000-01-01") == 0
+    out, err = capsys.readouterr()
+    for said in (err, out):  # logged, and in the summary
+        assert "--start-date 2000-01-01 is ignored for shop 1" in said and "--full-refresh" in said and "--window" in said
+
+
+@pytest.mark.parametrize("signal_name,exit_code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupted_run_exits_with_one_line_and_the_next_run_completes(tmp_path, signal_name, exit_code):
+    import os
+    import signal
+    import time
+
+    from reliability_helpers import assert_exactly_truth, cli_args, duckdb_at
+
+    with Emulator(seed=43, shops=1, work_orders=20) as emu:
+        # slow list pages: the extract lasts seconds, so the signal lands inside it
+        emu.set_faults([{"method": "GET", "path": "/v1/shops/*/*", "behaviour": "slow", "delay": 0.3}])
+        args = cli_args(emu, tmp_path)
+        with open(tmp_path / "err.txt", "w") as err:
+            proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),
+                                    stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"})
+            deadline = time.monotonic() + 120
+            while "syncing shop" not in (tmp_path / "err.txt").read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # inside the extract
+            os.kill(proc.pid, getattr(signal, signal_name))
+            assert proc.wait(timeout=120) == exit_code
+        lines = (tmp_path / "err.txt").read_text().strip().splitlines()
+        assert lines[-1] == "error: " + INTERRUPTED_MESSAGE
+        assert not any("Traceback" in line for line in lines)
+        emu.set_faults([])
+        done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert_exactly_truth(duckdb_at(tmp_path / "raw.duckdb"), emu.truth())

@@ -56,9 +56,9 @@ def test_wrong_oauth_secret_is_a_clear_message(tmp_path):
         pipeline = duckdb_pipeline(tmp_path)
         with pytest.raises(Exception) as failure:
             sync(pipeline, emu, client_id=emu.oauth_client_id, client_secret="not-the-secret-at-all")
-        from pipelines.run import _autosync_error_in
+        from pipelines.engine import autosync_error_in
 
-        message = str(_autosync_error_in(failure.value))
+        message = str(autosync_error_in(failure.value))
         assert "OAuth token endpoint refused" in message and "not-the-secret" not in message
 
 

@@ -133,9 +133,9 @@ def test_a_missing_scope_names_the_scope_and_the_way_out(tmp_path, capsys, emula
 
 
 def _autosync_message(failure: BaseException) -> str:
-    from pipelines.run import _autosync_error_in
+    from pipelines.engine import autosync_error_in
 
-    found = _autosync_error_in(failure)
+    found = autosync_error_in(failure)
     assert found is not None, f"not an AutosyncError: {failure!r}"
     return str(found)
 

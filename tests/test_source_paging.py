@@ -90,7 +90,8 @@ def test_a_record_updated_while_paging_does_not_hide_its_neighbour():
     plain = FakeList(spread(25))
     naive = []
     for page in (1, 2, 3):
-        naive += [row["id"] for row in json.loads(plain.answer({"per_page": 10, "page": page, "updated_after": format_ts(T0)}).content)["data"]]
+        answer = plain.answer({"per_page": 10, "page": page, "updated_after": format_ts(T0)})
+        naive += [row["id"] for row in json.loads(answer.content)["data"]]
         if page == 1:
             plain.rows[3] = T0 + timedelta(hours=5)
     assert 11 not in naive

@@ -11,6 +11,7 @@ import pytest
 
 from autosync_emulator import Emulator
 from pipelines.run import main
+from reliability_helpers import engine_cursors, engine_homes
 from source_helpers import (
     advance_with_changes,
     assert_raw_equals_truth,
@@ -105,10 +106,10 @@ def test_a_destination_that_refuses_the_load_moves_no_cursor(tmp_path, dataset, 
         code = _cli(tmp_path, emu, dataset, monkeypatch, refusing)
         err = capsys.readouterr().err
         assert code == 3 and "destination postgres" in err
-        local = dlt.pipeline(pipeline_name="autosync", pipelines_dir=str(tmp_path / "cli_pipelines"))
-        cursors = local.state.get("sources", {}).get("autosync", {}).get("resources", {})
-        assert not cursors, f"cursors moved although nothing was loaded: {cursors}"
-        assert not local.has_pending_data
+        cursors = engine_cursors(tmp_path / "cli_pipelines")
+        assert not any(cursors.values()), f"cursors moved although nothing was loaded: {cursors}"
+        assert engine_homes(tmp_path / "cli_pipelines"), "the failed run left no pipeline to look into"
+        assert not any(home.has_pending_data for home in engine_homes(tmp_path / "cli_pipelines"))
         # the next run (with rights) is a first run again: every row, from start_date
         assert _cli(tmp_path, emu, dataset, monkeypatch, POSTGRES) == 0
         pipeline = postgres_pipeline(tmp_path, dataset, name="probe")

@@ -1,4 +1,4 @@
-"""Where the real API may differ from the contract (CONTRACT.md, last section), the connector
+"""Where the real API may differ from the contract (docs/autosync-api.md, last section), the connector
 still loads exactly the truth: each variant is an emulator setting."""
 from __future__ import annotations
 

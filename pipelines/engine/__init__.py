@@ -32,7 +32,9 @@ from pipelines.engine.errors import (
     SyncFailed,
     TerminationRequested,
     as_sync_failed,
-    raise_on_sigterm,
+    autosync_error_in,
+    raise_if_interrupted,
+    raise_on_interrupts,
 )
 from pipelines.engine.job import SyncJob, SyncSummary, add_request_counts
 from pipelines.engine.sync import (
@@ -51,6 +53,7 @@ from pipelines.engine.target import (
     DEFAULT_DUCKDB_PATH,
     Target,
     api_label,
+    duckdb_destination,
     default_pipelines_dir,
     shop_staging_layout,
     state_home,
@@ -59,8 +62,9 @@ from pipelines.engine.target import (
 __all__ = [
     "DEFAULT_DUCKDB_PATH", "DEMO_DATASET", "DEMO_DUCKDB_PATH", "EXIT_DBT_FAILED", "EXIT_DESTINATION", "EXIT_FAILED",
     "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "INTERRUPTED_MESSAGE", "SyncFailed", "SyncJob", "SyncSummary",
-    "Target", "TerminationRequested", "add_request_counts", "api_label", "as_sync_failed", "build_marts", "cursor_positions",
+    "Target", "TerminationRequested", "add_request_counts", "api_label", "autosync_error_in", "duckdb_destination",
+    "as_sync_failed", "build_marts", "cursor_positions",
     "default_pipelines_dir", "demo_target", "finish_interrupted_run", "list_shop_ids", "marts_pipeline",
-    "raise_on_sigterm", "refuse_non_demo_warehouse", "run_sync", "run_with_schema_retry", "shop_staging_layout",
+    "raise_if_interrupted", "raise_on_interrupts", "refuse_non_demo_warehouse", "run_sync", "run_with_schema_retry", "shop_staging_layout",
     "source_arguments", "start_date_warning", "state_home", "visible_shop_ids", "DEMO_API_LABEL",
 ]

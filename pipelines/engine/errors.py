@@ -21,7 +21,8 @@ EXIT_DESTINATION = 3
 EXIT_DBT_FAILED = 4
 EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C)
 EXIT_TERMINATED = 143  # SIGTERM
-INTERRUPTED_MESSAGE = "interrupted: nothing of this run is committed; the next run resumes"
+INTERRUPTED_MESSAGE = "interrupted: nothing after the last committed checkpoint is kept; the next run resumes from there"
+
 
 class SyncFailed(Exception):
     """The one error every door sees: a one-line message (no secrets), a category and the exit
@@ -34,20 +35,44 @@ class SyncFailed(Exception):
 
 
 class TerminationRequested(KeyboardInterrupt):
-    """Raised by the SIGTERM handler a door installs (`raise_on_sigterm`): stops a run the way
+    """Raised by the SIGTERM handler a door installs (`raise_on_interrupts`): stops a run the way
     Ctrl-C does, so both take the same path (exit 143 instead of 130)."""
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into `TerminationRequested` in this (main) thread; a no-op elsewhere."""
-    def handler(_signum: int, _frame: Any) -> None:
-        raise TerminationRequested()
+# The interrupt a door's handler raised, kept until a run has seen it: an exception raised inside
+# DuckDB turns into duckdb's own InterruptException (an Exception), which dlt catches while it
+# restores state, so a Ctrl-C in the first instants of a run would vanish and the run complete
+# with exit 0. The engine calls `raise_if_interrupted` after each load to raise it again.
+_pending_interrupt: Optional[KeyboardInterrupt] = None
+
+
+def raise_on_interrupts() -> Optional[dict]:
+    """Turn SIGINT into KeyboardInterrupt and SIGTERM into `TerminationRequested` in this (main)
+    thread, remembering which arrived; returns the handlers it replaced (signal -> handler, for
+    `signal.signal` to put back), or None where it changed nothing."""
+    def handler(signum: int, _frame: Any) -> None:
+        global _pending_interrupt
+        _pending_interrupt = TerminationRequested() if signum == signal.SIGTERM else KeyboardInterrupt()
+        raise _pending_interrupt
 
     try:
-        signal.signal(signal.SIGTERM, handler)
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: the host (Dagster, Airflow) owns signals there
-        pass
+        return None
 
+
+def raise_if_interrupted() -> None:
+    """Raise again an interrupt that arrived but was swallowed on its way (see above)."""
+    global _pending_interrupt
+    interrupt, _pending_interrupt = _pending_interrupt, None
+    if interrupt is not None:
+        raise interrupt
+
+
+def forget_interrupt() -> None:
+    """The interrupt was reported: a later run in this process starts clean."""
+    global _pending_interrupt
+    _pending_interrupt = None
 
 
 def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = None,
@@ -67,6 +92,7 @@ def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = 
         except BaseException:  # the message below matters more than the clean-up
             logger.debug("could not drop the failed package", exc_info=True)
     if interrupt is not None:
+        forget_interrupt()
         code = EXIT_TERMINATED if isinstance(interrupt, TerminationRequested) else EXIT_INTERRUPTED
         return SyncFailed(INTERRUPTED_MESSAGE, code, "interrupted", summary)
     known = _find(failure, AutosyncError)
@@ -97,6 +123,11 @@ def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = 
                           EXIT_FAILED, "unexpected", summary)
     category = "destination" if isinstance(known, DestinationError) else "source"
     return SyncFailed(str(known), known.exit_code, category, summary)
+
+
+def autosync_error_in(failure: BaseException) -> Optional[AutosyncError]:
+    """The connector's own error (with its user message) somewhere in a failure's causes, or None."""
+    return _find(failure, AutosyncError)
 
 
 def _find(failure: BaseException, kind: type) -> Any:

@@ -3,6 +3,7 @@ package, the start-date check, the load (retried on a lost DDL race), the schema
 the scheduled delete reconciliation, the sync log, dbt."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -14,14 +15,22 @@ from dlt.common.configuration.inject import with_config
 from dlt.pipeline.helpers import retry_schema_update
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from autosync_source import RequestStats, ShopDirectory, autosync_source, preflight, selected_endpoints
+from autosync_source import (
+    Checkpoint,
+    RequestStats,
+    ShopDirectory,
+    autosync_source,
+    preflight,
+    run_in_checkpoints,
+    selected_endpoints,
+)
 from autosync_source.client import RetryPolicy, build_client
 from autosync_source.deletes import reconcile_deletes, reconciliation_due
 from autosync_source.paging import parse_ts
 from autosync_source.schema_changes import columns_snapshot, schema_changes
 from autosync_source.schema_changes import describe as describe_schema_change
 from pipelines.engine import sync_log
-from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, short_reason
+from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, raise_if_interrupted, short_reason
 from pipelines.engine.job import SyncJob, SyncSummary, add_request_counts
 from pipelines.engine.target import Target, api_label, shop_staging_layout, state_home
 
@@ -46,14 +55,34 @@ def run_sync(job: SyncJob) -> SyncSummary:
     summary = SyncSummary(run_id=uuid.uuid4().hex[:16], door=job.door, destination=str(target.destination),
                           dataset=str(target.dataset))
     try:
-        shop_ids = [int(shop) for shop in job.shops] if job.shops else list_shop_ids(job)
+        if job.shops:
+            shop_ids = [int(shop) for shop in job.shops]
+        else:
+            listing = RequestStats()
+            shop_ids = list_shop_ids(job, listing)
+            summary.requests = add_request_counts(summary.requests, listing.as_dict())
     except BaseException as failure:
         raise as_sync_failed(failure, summary=summary) from None
     summary.shops = shop_ids
     logger.info("syncing %d shop(s) into %s", len(shop_ids), target.describe())
     last_pipeline: Optional[dlt.Pipeline] = None
+    failed: List[Any] = []
     for shop_id in shop_ids:
-        last_pipeline = _sync_one_shop(job, target, label, shop_id, summary)
+        try:
+            last_pipeline = _sync_one_shop(job, target, label, shop_id, summary)
+        except SyncFailed as failure:
+            # With skip_failing_shops (a source option) one shop's failure does not hold the
+            # others back (1,000 shops on one key): it is reported at the end, and its cursors,
+            # not moved, make the next run read it again. Configuration errors fail every shop.
+            if not _skip_failing_shops(job) or failure.category == "configuration":
+                raise
+            logger.error("shop %s failed, the other shops go on (it is read again next run): %s", shop_id, failure.message)
+            failed.append((shop_id, failure))
+    if failed:
+        first = failed[0][1]
+        summary.status = "failed"
+        raise SyncFailed(f"{len(failed)} of {len(shop_ids)} shops failed (the others are loaded), e.g. shop "
+                         f"{failed[0][0]}: {first.message}", first.exit_code, first.category, summary)
     if job.run_dbt:
         summary.dbt = _run_dbt(target, summary)
     summary.duration_seconds = round(time.monotonic() - started, 2)
@@ -83,20 +112,33 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
                 logger.warning(warning)
                 summary.warnings.append(warning)
         schema_before = columns_snapshot(pipeline)
-        source = autosync_source(**source_arguments(job, [shop_id]), request_stats=stats)
         refresh = "drop_resources" if job.full_refresh else None
         logger.info("syncing shop %s into %s (pipeline %s)", shop_id, target.describe(), name)
         active = pipeline
 
-        def run_once() -> Any:
-            try:
-                return active.run(source, refresh=refresh)
-            finally:
-                traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
+        def run_checkpoint(checkpoint: Checkpoint) -> Any:
+            # One committed load per checkpoint (autosync_source/checkpoints.py): a long sync is
+            # cut every `checkpoint_minutes`, so a kill loses at most one.
+            nonlocal refresh
+            # skip_failing_shops is the engine's (run_sync): a run of one shop must fail when it does
+            source = autosync_source(**{**source_arguments(job, [shop_id]), "skip_failing_shops": False},
+                                     request_stats=stats, checkpoint=checkpoint)
 
-        load_info = run_with_schema_retry(run_once)
-        load_info.raise_on_failed_jobs()
-        summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
+            def run_once() -> Any:
+                try:
+                    return active.run(source, refresh=refresh)
+                finally:
+                    traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
+
+            raise_if_interrupted()
+            load_info = run_with_schema_retry(run_once)
+            raise_if_interrupted()  # one that arrived while DuckDB ran is not lost
+            load_info.raise_on_failed_jobs()
+            summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
+            refresh = None  # only the first checkpoint drops what --full-refresh drops
+            return load_info
+
+        run_in_checkpoints(run_checkpoint)
         rows = _row_counts(traces)
         for table, count in rows.items():
             summary.rows[table] = summary.rows.get(table, 0) + count
@@ -123,11 +165,18 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
     return pipeline
 
 
-def list_shop_ids(job: SyncJob) -> List[int]:
+def _skip_failing_shops(job: SyncJob) -> bool:
+    """`skip_failing_shops` from the job's source options, else [sources.autosync] (env or toml)."""
+    if "skip_failing_shops" in job.source_options:
+        return bool(job.source_options["skip_failing_shops"])
+    return bool(dlt.config.get("sources.autosync.skip_failing_shops", bool) or False)
+
+
+def list_shop_ids(job: SyncJob, request_stats: Optional[RequestStats] = None) -> List[int]:
     """The shops the job's credentials can see (GET /shops), in id order."""
     given = {k: v for k, v in source_arguments(job, None).items()
              if k in ("base_url", "api_key", "client_id", "client_secret", "environment")}
-    return visible_shop_ids(**given)
+    return visible_shop_ids(**given, request_stats=request_stats)
 
 
 @with_config(sections=("sources", "autosync"))
@@ -137,14 +186,18 @@ def visible_shop_ids(
     client_secret: Optional[str] = dlt.secrets.value,
     base_url: Optional[str] = dlt.config.value,
     environment: Optional[str] = dlt.config.value,
+    retry_attempts: int = 5,
+    retry_max_wait: float = 20.0,
     request_timeout: float = 30.0,
+    request_stats: Optional[RequestStats] = None,
 ) -> List[int]:
     """Every shop the credentials can see. Not through the source's `shops` resource: that one
     emits only shops changed since its cursor, and here every shop is wanted."""
     selected = selected_endpoints(["shops"])
     auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
-    stats = RequestStats()
-    client = build_client(resolved_base_url, auth, stats, retry=RetryPolicy(timeout=float(request_timeout)))
+    stats = request_stats if request_stats is not None else RequestStats()
+    retry = RetryPolicy(attempts=int(retry_attempts), max_wait=float(retry_max_wait), timeout=float(request_timeout))
+    client = build_client(resolved_base_url, auth, stats, retry=retry)
     return sorted(int(shop) for shop in ShopDirectory(client, stats, None).ids())
 
 
@@ -288,8 +341,12 @@ def _run_dbt(target: Target, summary: SyncSummary) -> Dict[str, Any]:
         raise SyncFailed(f"dbt could not start ({missing}); the load itself is committed. Skip dbt (--no-dbt) "
                          "or install it.", EXIT_DBT_FAILED, "dbt", summary) from None
     logger.info("running dbt build")
+    # dbt vars from the configuration ([autosync.dbt_vars] in config.toml, or AUTOSYNC__DBT_VARS as
+    # JSON): e.g. shop_timezones overrides, as_of_date, or enforce_contracts false for a warehouse
+    # that cannot create a contracted table (the local BigQuery emulator)
+    dbt_vars = dlt.config.get("autosync.dbt_vars", dict) or {}
     try:
-        result = run_dbt(marts_pipeline(target))
+        result = run_dbt(marts_pipeline(target), extra_args=["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else None)
     except Exception as failure:
         summary.dbt = {"success": False, "error": short_reason(failure)}
         raise SyncFailed(f"dbt failed: {short_reason(failure)} (the load itself is committed)",

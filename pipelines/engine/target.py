@@ -74,9 +74,7 @@ class Target:
 
     def destination_factory(self, staging_layout: Optional[str] = None) -> Any:
         if self.destination == "duckdb":
-            # Parquet: dlt's default for DuckDB (insert_values) made the load the largest cost
-            # of a sync and its memory grow with the world (benchmarks/README.md).
-            factory: Any = dlt.destinations.duckdb(str(self.duckdb_path), preferred_loader_file_format="parquet")
+            factory: Any = duckdb_destination(str(self.duckdb_path))
         elif self.destination == "postgres":
             factory = dlt.destinations.postgres()  # DESTINATION__POSTGRES__CREDENTIALS or secrets.toml
         else:
@@ -91,7 +89,7 @@ class Target:
 
     def pipeline(self, pipeline_name: str, staging_layout: Optional[str] = None, progress: Any = None) -> dlt.Pipeline:
         """A dlt pipeline of this target (resolved first), in the target's working directory."""
-        target = self if self.pipelines_dir and self.dataset and self.destination else self.resolved()
+        target = self.resolved()  # idempotent: paths absolute, defaults filled
         kwargs: Dict[str, Any] = {"progress": progress} if progress is not None else {}
         return dlt.pipeline(
             pipeline_name=pipeline_name,
@@ -104,6 +102,12 @@ class Target:
     def describe(self) -> str:
         where = f" {self.duckdb_path}" if self.destination == "duckdb" else ""
         return f"{self.destination}{where} dataset {self.dataset}"
+
+
+def duckdb_destination(path: str) -> Any:
+    """DuckDB, loading parquet files: dlt's default for DuckDB (insert_values) made the load the
+    largest cost of a sync and its memory grow with the world (benchmarks/README.md)."""
+    return dlt.destinations.duckdb(path, preferred_loader_file_format="parquet")
 
 
 def default_pipelines_dir() -> str:

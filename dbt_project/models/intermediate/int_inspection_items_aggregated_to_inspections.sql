@@ -1,11 +1,20 @@
 {#- One row per inspection still live (neither it nor its work order deleted at the source), with
-    its items counted by outcome. Items are aggregated per inspection before the join. -#}
+    its items counted by outcome. Items are aggregated per inspection before the join. A table:
+    three marts and their tests read it, and a view would convert its timestamps to the shop's
+    zone again for each. -#}
+{{ config(materialized='table') }}
 with
 
 inspections as (
 
     select * from {{ ref('stg_autosync__inspections') }}
     where not is_deleted
+
+),
+
+shop_timezones as (
+
+    select * from {{ ref('int_shop_timezones') }}
 
 ),
 
@@ -58,6 +67,9 @@ aggregated as (
         inspections.sent_at,
         inspections.responded_at,
         inspections.created_at,
+        {{ autosync.local_date('inspections.sent_at', autosync.timezone_or_default('shop_timezones.timezone')) }} as sent_on,
+        {{ autosync.local_date('inspections.responded_at', autosync.timezone_or_default('shop_timezones.timezone')) }}
+            as responded_on,
         coalesce(items_per_inspection.items_inspected, 0) as items_inspected,
         coalesce(items_per_inspection.items_recommended, 0) as items_recommended,
         coalesce(items_per_inspection.items_approved, 0) as items_approved,
@@ -71,6 +83,8 @@ aggregated as (
     from inspections
     left join items_per_inspection
         on inspections.inspection_id = items_per_inspection.inspection_id
+    left join shop_timezones
+        on inspections.shop_id = shop_timezones.shop_id
     where inspections.work_order_id is null
         or inspections.work_order_id in (select work_order_id from live_work_orders)
 

@@ -9,8 +9,7 @@ jobs as (
 
 live_work_orders as (
 
-    select * from {{ ref('stg_autosync__work_orders') }}
-    where not is_deleted
+    select * from {{ ref('int_work_orders_localized') }}
 
 ),
 
@@ -29,7 +28,10 @@ enriched as (
         jobs.parts_total,
         jobs.total,
         live_work_orders.completed_at as work_order_completed_at,
-        live_work_orders.invoiced_at as work_order_invoiced_at
+        live_work_orders.invoiced_at as work_order_invoiced_at,
+        live_work_orders.completed_on as work_order_completed_on,
+        live_work_orders.created_on as work_order_created_on,
+        live_work_orders.service_advisor_id
 
     from jobs
     inner join live_work_orders

@@ -15,7 +15,10 @@ aggregated as (
         work_order_id,
         count(*) as line_items_count,
         sum(part_cost) as parts_cost,
-        sum(case when line_item_type = 'labor' then hours end) as billed_labor_hours
+        sum(case when line_item_type = 'labor' then hours end) as billed_labor_hours,
+        sum(labor_cost) as labor_cost,
+        cast(sum(case when is_labor_cost_missing then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as labor_items_without_rate
 
     from line_items
     group by work_order_id

@@ -16,7 +16,14 @@ jobs as (
 
 live_work_orders as (
 
-    select * from {{ ref('stg_autosync__work_orders') }}
+    select * from {{ ref('int_work_orders_localized') }}
+
+),
+
+{#- The technician's current hourly rate (what labor costs the shop); a deleted employee has none. -#}
+live_employees as (
+
+    select employee_id, hourly_rate from {{ ref('stg_autosync__employees') }}
     where not is_deleted
 
 ),
@@ -46,14 +53,24 @@ enriched as (
             when line_items.line_item_type = 'part'
                 then line_items.quantity * line_items.unit_cost
         end as part_cost,
+        live_employees.hourly_rate as technician_hourly_rate,
+        case
+            when line_items.line_item_type = 'labor'
+                then line_items.hours * coalesce(live_employees.hourly_rate, 0)
+        end as labor_cost,
+        line_items.line_item_type = 'labor' and live_employees.hourly_rate is null as is_labor_cost_missing,
         live_work_orders.completed_at as work_order_completed_at,
-        live_work_orders.invoiced_at as work_order_invoiced_at
+        live_work_orders.invoiced_at as work_order_invoiced_at,
+        live_work_orders.completed_on as work_order_completed_on,
+        live_work_orders.invoiced_on as work_order_invoiced_on
 
     from line_items
     inner join live_work_orders
         on line_items.work_order_id = live_work_orders.work_order_id
     left join jobs
         on line_items.job_id = jobs.job_id
+    left join live_employees
+        on line_items.technician_id = live_employees.employee_id
 
 )
 

@@ -7,10 +7,16 @@ shops as (
 
 ),
 
+shop_timezones as (
+
+    select * from {{ ref('int_shop_timezones') }}
+
+),
+
 final as (
 
     select
-        shop_id,
+        shops.shop_id,
         shop_name,
         shop_slug,
         shop_status,
@@ -22,10 +28,14 @@ final as (
         address_zip,
         tax_rate_percent,
         labor_rate,
+        shop_timezones.timezone,
+        shop_timezones.timezone_source,
         created_at,
         updated_at
 
     from shops
+    left join shop_timezones
+        on shops.shop_id = shop_timezones.shop_id
 
 )
 

@@ -1,4 +1,4 @@
-{#- Grain: shop_id, technician_id, month_start of sent_at (UTC). Items were aggregated per
+{#- Grain: shop_id, technician_id, month_start of sent_at (the shop's local month). Items were aggregated per
     inspection upstream, so this is one group-by over inspections. -#}
 with
 
@@ -15,7 +15,7 @@ monthly as (
     select
         shop_id,
         technician_id,
-        {{ autosync.month_start('sent_at') }} as month_start,
+        {{ autosync.month_start('sent_on') }} as month_start,
         count(*) as inspections_sent,
         cast(sum(items_inspected) as {{ dbt.type_bigint() }}) as items_inspected,
         cast(sum(items_recommended) as {{ dbt.type_bigint() }}) as items_recommended,

@@ -29,7 +29,11 @@ final as (
         total,
         part_cost,
         work_order_completed_at,
-        work_order_invoiced_at
+        work_order_invoiced_at,
+        technician_hourly_rate,
+        labor_cost,
+        work_order_completed_on,
+        work_order_invoiced_on
 
     from line_items
 

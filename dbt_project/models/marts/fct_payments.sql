@@ -14,6 +14,12 @@ live_work_orders as (
 
 ),
 
+shop_timezones as (
+
+    select * from {{ ref('int_shop_timezones') }}
+
+),
+
 refunds_per_payment as (
 
     select * from {{ ref('int_refunds_aggregated_to_payments') }}
@@ -41,13 +47,16 @@ final as (
         payments.created_at,
         payments.updated_at,
         refunds_per_payment.last_refunded_at,
-        {{ autosync.utc_date('payments.created_at') }} as payment_date
+        {{ autosync.local_date('payments.created_at', autosync.timezone_or_default('shop_timezones.timezone')) }}
+            as payment_date
 
     from payments
     inner join live_work_orders
         on payments.work_order_id = live_work_orders.work_order_id
     left join refunds_per_payment
         on payments.payment_id = refunds_per_payment.payment_id
+    left join shop_timezones
+        on payments.shop_id = shop_timezones.shop_id
 
 )
 

@@ -1,11 +1,10 @@
-{#- Grain: shop_id, date. Invoices, payments and refunds are each aggregated to (shop_id, date)
+{#- Grain: shop_id, date (the shop's local calendar date). Invoices, payments and refunds are each aggregated to (shop_id, date)
     first, then joined on the union of their keys: no fan-out, linear in the inputs. -#}
 with
 
 work_orders as (
 
-    select * from {{ ref('stg_autosync__work_orders') }}
-    where not is_deleted
+    select * from {{ ref('int_work_orders_localized') }}
 
 ),
 
@@ -27,11 +26,17 @@ refunds as (
 
 ),
 
+shop_timezones as (
+
+    select * from {{ ref('int_shop_timezones') }}
+
+),
+
 invoiced_daily as (
 
     select
         work_orders.shop_id,
-        {{ autosync.utc_date('work_orders.invoiced_at') }} as date,
+        work_orders.invoiced_on as date,
         count(*) as work_orders_invoiced,
         sum(work_orders.labor_total) as labor_revenue,
         sum(work_orders.parts_total) as parts_revenue,
@@ -53,7 +58,7 @@ payments_daily as (
 
     select
         shop_id,
-        {{ autosync.utc_date('created_at') }} as date,
+        payment_date as date,
         sum(amount) as payments_collected
 
     from payments
@@ -68,10 +73,12 @@ refunds_daily as (
 
     select
         refunds.shop_id,
-        {{ autosync.utc_date('refunds.refunded_at') }} as date,
+        {{ autosync.local_date('refunds.refunded_at', autosync.timezone_or_default('shop_timezones.timezone')) }} as date,
         sum(refunds.refund_amount) as refunds
 
     from refunds
+    left join shop_timezones
+        on refunds.shop_id = shop_timezones.shop_id
     where refunds.payment_id in (select payment_id from payments)
     group by 1, 2
 

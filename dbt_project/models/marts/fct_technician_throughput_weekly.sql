@@ -1,4 +1,4 @@
-{#- Grain: shop_id, technician_id, week_start (ISO Monday, UTC). Work orders count for their own
+{#- Grain: shop_id, technician_id, week_start (ISO Monday of the shop's local calendar). Work orders count for their own
     technician, jobs for the job's technician and labor for the line item's technician, all in the
     week the work order was completed; each is aggregated to the grain before the join. -#}
 with
@@ -33,7 +33,7 @@ work_orders_weekly as (
     select
         shop_id,
         technician_id,
-        {{ autosync.week_start('completed_at') }} as week_start,
+        {{ autosync.week_start('completed_on') }} as week_start,
         count(*) as work_orders_completed,
         avg(cycle_time_hours) as avg_cycle_time_hours
 
@@ -48,7 +48,7 @@ jobs_weekly as (
     select
         shop_id,
         technician_id,
-        {{ autosync.week_start('work_order_completed_at') }} as week_start,
+        {{ autosync.week_start('work_order_completed_on') }} as week_start,
         count(*) as jobs_completed
 
     from jobs
@@ -64,7 +64,7 @@ labor_weekly as (
     select
         shop_id,
         technician_id,
-        {{ autosync.week_start('work_order_completed_at') }} as week_start,
+        {{ autosync.week_start('work_order_completed_on') }} as week_start,
         sum(hours) as billed_labor_hours,
         sum(total) as labor_revenue
 

@@ -2,8 +2,7 @@ with
 
 work_orders as (
 
-    select * from {{ ref('stg_autosync__work_orders') }}
-    where not is_deleted
+    select * from {{ ref('int_work_orders_localized') }}
 
 ),
 
@@ -44,6 +43,8 @@ final as (
             as parts_gross_profit,
         cast(coalesce(line_items_per_work_order.billed_labor_hours, 0) as {{ autosync.type_measure() }})
             as billed_labor_hours,
+        {{ autosync.round_money('coalesce(line_items_per_work_order.labor_cost, 0)') }} as labor_cost,
+        coalesce(line_items_per_work_order.labor_items_without_rate, 0) = 0 as is_labor_cost_complete,
         coalesce(jobs_per_work_order.jobs_count, 0) as jobs_count,
         coalesce(jobs_per_work_order.declined_jobs_count, 0) as declined_jobs_count,
         coalesce(jobs_per_work_order.completed_jobs_count, 0) as completed_jobs_count,
@@ -52,7 +53,10 @@ final as (
         work_orders.completed_at,
         work_orders.invoiced_at,
         work_orders.updated_at,
-        {{ autosync.utc_date('work_orders.invoiced_at') }} as invoiced_date,
+        work_orders.shop_timezone,
+        work_orders.created_on,
+        work_orders.completed_on,
+        work_orders.invoiced_on,
         {{ autosync.hours_between('work_orders.started_at', 'work_orders.completed_at') }} as cycle_time_hours,
         work_orders.completed_at is not null as is_completed,
         work_orders.invoiced_at is not null as is_invoiced

@@ -1,0 +1,46 @@
+{#- Live work orders (not deleted at the source) with their shop's zone and their milestones as
+    the shop's local dates. Every mart that puts a work order on a day, week or month reads the
+    dates from here, so the conversion is written once. A table, not a view like the other
+    intermediate models: a dozen models read it, and a view would convert every timestamp
+    again for each of them. -#}
+{{ config(materialized='table') }}
+with
+
+work_orders as (
+
+    select * from {{ ref('stg_autosync__work_orders') }}
+    where not is_deleted
+
+),
+
+shop_timezones as (
+
+    select * from {{ ref('int_shop_timezones') }}
+
+),
+
+zoned as (
+
+    select
+        work_orders.*,
+        {{ autosync.timezone_or_default('shop_timezones.timezone') }} as shop_timezone
+
+    from work_orders
+    left join shop_timezones
+        on work_orders.shop_id = shop_timezones.shop_id
+
+),
+
+localized as (
+
+    select
+        *,
+        {{ autosync.local_date('created_at', 'shop_timezone') }} as created_on,
+        {{ autosync.local_date('completed_at', 'shop_timezone') }} as completed_on,
+        {{ autosync.local_date('invoiced_at', 'shop_timezone') }} as invoiced_on
+
+    from zoned
+
+)
+
+select * from localized
