@@ -89,6 +89,15 @@ class DbtTarget:
             env["AUTOSYNC_BIGQUERY_LOCATION"] = location
         return cls("bigquery_json", raw_schema, model_schema, env, work_dir)
 
+    @classmethod
+    def bigquery_token(cls, raw_schema: str, project: str, token: str, model_schema: str = DEFAULT_MODEL_SCHEMA,
+                       location: str | None = None, work_dir: str | None = None) -> "DbtTarget":
+        """BigQuery with an OAuth access token (pipelines/bigquery_destination.py), used until it expires."""
+        env = {"AUTOSYNC_BIGQUERY_PROJECT": project, "DBT_ENV_SECRET_AUTOSYNC_BIGQUERY_TOKEN": token}
+        if location:
+            env["AUTOSYNC_BIGQUERY_LOCATION"] = location
+        return cls("bigquery_token", raw_schema, model_schema, env, work_dir)
+
 
 @dataclass
 class DbtRunResult:
@@ -130,6 +139,9 @@ def target_for_pipeline(pipeline: Any, model_schema: str | None = None) -> DbtTa
                                   user=credentials.username, password=credentials.password,
                                   database=credentials.database, work_dir=work_dir)
     location = getattr(pipeline.destination_client().config, "location", None)
+    token = _access_token_of(credentials)
+    if token:  # the credential the load just used, before any key file the environment names
+        return DbtTarget.bigquery_token(pipeline.dataset_name, credentials.project_id, token, schema, location, work_dir)
     keyfile = os.environ.get("AUTOSYNC_BIGQUERY_KEYFILE") or os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     if keyfile:
         return DbtTarget.bigquery(pipeline.dataset_name, credentials.project_id, keyfile, schema, location, work_dir)
@@ -138,8 +150,18 @@ def target_for_pipeline(pipeline: Any, model_schema: str | None = None) -> DbtTa
             pipeline.dataset_name, credentials.project_id, credentials.client_email, credentials.private_key,
             getattr(credentials, "private_key_id", None), schema, location, work_dir)
     raise DbtConfigurationError(
-        "dbt on BigQuery needs a service account: give the pipeline service-account credentials "
-        "(private_key, client_email, project_id) or set AUTOSYNC_BIGQUERY_KEYFILE to a key file")
+        "dbt on BigQuery needs a service account or an access token: give the pipeline service-account "
+        "credentials (private_key, client_email, project_id), set AUTOSYNC_BIGQUERY_KEYFILE to a key "
+        "file, or set DESTINATION__BIGQUERY__CREDENTIALS__TOKEN and __PROJECT_ID")
+
+
+def _access_token_of(credentials: Any) -> str | None:
+    """The static access token of OAuth credentials without a refresh token (dlt's OAuth client
+    flow, with a refresh token, is not something dbt's profile can follow), else None."""
+    if getattr(credentials, "refresh_token", None):
+        return None
+    token = getattr(credentials, "token", None)
+    return str(token) if token else None
 
 
 @contextlib.contextmanager

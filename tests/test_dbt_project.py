@@ -343,7 +343,8 @@ def test_bigquery_parse_and_compile_offline_with_portable_sql(tmp_path):
             assert forbidden not in sql.lower(), (sql_file.name, forbidden)
         sqlglot.parse_one(sql, read="bigquery")  # raises on a syntax BigQuery's grammar rejects
     weekly = (compiled_dir / "marts" / "fct_technician_throughput_weekly.sql").read_text()
-    assert "isoweek" in weekly and "date_trunc(date(completed_on), isoweek)" in weekly
+    # the Monday of the ISO week (BigQuery's `week` starts on Sunday), stepped back by day of week
+    assert "mod(extract(dayofweek from date(completed_on)) + 5, 7)" in weekly
     # the shop's clock: BigQuery's own conversion of a TIMESTAMP to a zone's date
     localized = (compiled_dir / "intermediate" / "int_work_orders_localized.sql").read_text()
     assert "date(invoiced_at, shop_timezone)" in localized

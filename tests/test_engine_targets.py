@@ -86,3 +86,21 @@ def test_demo_next_to_a_real_warehouse_leaves_it_byte_for_byte_unchanged(tmp_pat
     assert run.main(["--demo", "--no-dbt", "--duckdb-path", str(warehouse)]) == 2
     assert "holds data that is not the demo's" in capsys.readouterr().err
     assert _digest(warehouse) == before
+
+
+def test_dbt_vars_from_the_configuration_reach_every_dbt_build(tmp_path, monkeypatch):
+    import pipelines.dbt_runner as dbt_runner
+    from pipelines.engine import SyncSummary, Target
+    from pipelines.engine.sync import _run_dbt
+
+    calls = []
+    monkeypatch.setattr(dbt_runner, "run_dbt", lambda pipeline, extra_args=None: calls.append(extra_args) or
+                        type("Result", (), {"success": True, "summary": "ok"})())
+    target = Target("duckdb", "autosync_raw", str(tmp_path / "w.duckdb"), str(tmp_path / "dlt")).resolved()
+    summary = SyncSummary(run_id="r", door="test", destination="duckdb", dataset="autosync_raw")
+    _run_dbt(target, summary)
+    monkeypatch.setenv("AUTOSYNC__DBT_VARS", '{"shop_timezones": {"2": "America/Denver"}, "enforce_contracts": false}')
+    _run_dbt(target, summary)
+    assert calls[0] is None
+    assert calls[1][0] == "--vars"
+    assert json.loads(calls[1][1]) == {"shop_timezones": {"2": "America/Denver"}, "enforce_contracts": False}

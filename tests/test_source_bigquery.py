@@ -1,6 +1,7 @@
-"""BigQuery: what can be checked without Google's servers. Extract and normalize run for a
-bigquery pipeline (types mapped from our declared hints); the load itself needs a real
-project and credentials, which this machine has not, so it is not tested here."""
+"""BigQuery: what can be checked without any BigQuery server. Extract and normalize run for a
+bigquery pipeline (types mapped from our declared hints); the access-token configuration gives
+dlt and dbt a token they use as it is. The load and dbt on a BigQuery API are in
+tests/test_bigquery_end_to_end.py (a local emulator)."""
 from __future__ import annotations
 
 import pytest
@@ -50,3 +51,57 @@ def test_bigquery_without_credentials_is_a_clear_message(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 3
     assert "Missing destination setting(s) credentials" in err and "secrets.toml" in err
+
+
+TOKEN = "ya29.unit-test-token"
+
+
+def test_an_access_token_alone_is_used_as_it_is_by_dlt_and_by_dbt(monkeypatch, tmp_path):
+    from pipelines.bigquery_destination import bigquery_destination
+    from pipelines.dbt_runner import target_for_pipeline
+
+    monkeypatch.setenv("DESTINATION__BIGQUERY__CREDENTIALS__TOKEN", TOKEN)
+    monkeypatch.setenv("DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID", "my-project")
+    from dlt.common.configuration import is_secret_hint
+    from dlt.common.configuration.utils import get_resolved_traces
+
+    get_resolved_traces().clear()
+    destination = bigquery_destination()
+    # dlt's run trace (trace.pickle) keeps each looked-up value unless its hint is a secret one
+    looked_up = [t for t in get_resolved_traces().resolved_traces if t.key == "token"]
+    assert looked_up and all(is_secret_hint(t.hint) for t in looked_up)
+    credentials = destination.config_params["credentials"]
+    # a token without expiry or refresh token: valid as it is, never refreshed against Google
+    assert credentials.token == TOKEN and credentials.refresh_token is None
+    assert credentials.valid and not credentials.expired and credentials.quota_project_id == "my-project"
+
+    pipeline = dlt.pipeline("bq_token", destination=destination, dataset_name="raw_x", pipelines_dir=str(tmp_path))
+    resolved = pipeline.destination_client().config.credentials
+    assert resolved.project_id == "my-project"
+    target = target_for_pipeline(pipeline, model_schema="marts_x")
+    assert target.name == "bigquery_token" and target.raw_schema == "raw_x"
+    # dbt scrubs DBT_ENV_SECRET_* values from its logs
+    assert target.env["DBT_ENV_SECRET_AUTOSYNC_BIGQUERY_TOKEN"] == TOKEN
+    assert target.env["AUTOSYNC_BIGQUERY_PROJECT"] == "my-project" and TOKEN not in repr(target)
+
+
+def test_an_access_token_without_a_project_is_a_clear_message(monkeypatch):
+    from autosync_source.errors import DestinationError
+    from pipelines.bigquery_destination import bigquery_destination
+
+    monkeypatch.setenv("DESTINATION__BIGQUERY__CREDENTIALS__TOKEN", TOKEN)
+    monkeypatch.delenv("DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID", raising=False)
+    with pytest.raises(DestinationError, match="DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID") as raised:
+        bigquery_destination()
+    assert TOKEN not in str(raised.value)
+
+
+def test_service_account_and_oauth_client_settings_stay_with_dlt(monkeypatch):
+    from pipelines.bigquery_destination import bigquery_destination
+
+    monkeypatch.delenv("DESTINATION__BIGQUERY__CREDENTIALS__TOKEN", raising=False)
+    assert "credentials" not in bigquery_destination().config_params  # dlt resolves them itself
+    # with a refresh token the token is dlt's OAuth client flow, which renews it
+    monkeypatch.setenv("DESTINATION__BIGQUERY__CREDENTIALS__TOKEN", TOKEN)
+    monkeypatch.setenv("DESTINATION__BIGQUERY__CREDENTIALS__REFRESH_TOKEN", "1//refresh")
+    assert "credentials" not in bigquery_destination().config_params

@@ -80,8 +80,11 @@
 {%- endmacro %}
 
 {% macro bigquery__week_start(column) -%}
-    {#- week means Sunday on BigQuery; isoweek is the Monday. -#}
-    date_trunc(date({{ column }}), isoweek)
+    {#- week means Sunday on BigQuery. `date_trunc(d, isoweek)` is the Monday on BigQuery itself, but
+        the local BigQuery emulator the suite runs (bqemulator) rejects ISOWEEK and truncates
+        week(monday) to the Sunday; stepping back from the day of week (1 = Sunday ... 7 = Saturday)
+        to the Monday means the same on both. -#}
+    date_sub(date({{ column }}), interval mod(extract(dayofweek from date({{ column }})) + 5, 7) day)
 {%- endmacro %}
 
 
@@ -115,7 +118,9 @@
 {%- endmacro %}
 
 {% macro bigquery__safe_divide(numerator, denominator) -%}
-    safe_divide(cast({{ numerator }} as float64), {{ denominator }})
+    {#- Both sides FLOAT64: BigQuery makes FLOAT64 / NUMERIC a FLOAT64 anyway, but the local emulator
+        the suite runs (bqemulator) returns NUMERIC, rounded to 9 decimal places. -#}
+    safe_divide(cast({{ numerator }} as float64), cast({{ denominator }} as float64))
 {%- endmacro %}
 
 

@@ -3,6 +3,7 @@ package, the start-date check, the load (retried on a lost DDL race), the schema
 the scheduled delete reconciliation, the sync log, dbt."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -335,16 +336,22 @@ def _row_counts(traces: Sequence[Any]) -> Dict[str, int]:
 
 def _run_dbt(target: Target, summary: SyncSummary) -> Dict[str, Any]:
     try:
-        from pipelines.dbt_runner import run_dbt  # lazy: dbt is heavy and optional per run
+        from pipelines.dbt_runner import DbtRunError, run_dbt  # lazy: dbt is heavy and optional per run
     except ImportError as missing:
         raise SyncFailed(f"dbt could not start ({missing}); the load itself is committed. Skip dbt (--no-dbt) "
                          "or install it.", EXIT_DBT_FAILED, "dbt", summary) from None
     logger.info("running dbt build")
+    # dbt vars from the configuration ([autosync.dbt_vars] in config.toml, or AUTOSYNC__DBT_VARS as
+    # JSON): e.g. shop_timezones overrides, as_of_date, or enforce_contracts false for a warehouse
+    # that cannot create a contracted table (the local BigQuery emulator)
+    dbt_vars = dlt.config.get("autosync.dbt_vars", dict) or {}
     try:
-        result = run_dbt(marts_pipeline(target))
+        result = run_dbt(marts_pipeline(target), extra_args=["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else None)
     except Exception as failure:
-        summary.dbt = {"success": False, "error": short_reason(failure)}
-        raise SyncFailed(f"dbt failed: {short_reason(failure)} (the load itself is committed)",
+        # a failed build names its failing nodes on the lines after the first: keep them
+        reason = str(failure) if isinstance(failure, DbtRunError) else short_reason(failure)
+        summary.dbt = {"success": False, "error": reason}
+        raise SyncFailed(f"dbt failed (the load itself is committed): {reason}",
                          EXIT_DBT_FAILED, "dbt", summary) from None
     outcome = {"success": bool(getattr(result, "success", False)), "summary": str(getattr(result, "summary", "") or "")}
     if not outcome["success"]:

@@ -74,11 +74,17 @@ def record(pipeline: Any, rows: List[Dict[str, Any]]) -> bool:
                 sql.create_dataset()
             qualified = sql.make_qualified_table_name(TABLE)
             sql.execute_sql(_ddl(qualified, pipeline.destination.destination_name))
-            names = [name for name, _ in COLUMNS]
-            placeholders = ", ".join(["%s"] * len(names))
+            types = _TYPES.get(pipeline.destination.destination_name, _TYPES["default"])
+            tuples, values = [], []
             for row in rows:
-                sql.execute_sql(f"INSERT INTO {qualified} ({', '.join(names)}) VALUES ({placeholders})",
-                                *[row[name] for name in names])
+                # A None parameter has no type BigQuery's client can infer ("unexpected type"):
+                # a NULL of the column's type goes in the statement instead.
+                tuples.append("(" + ", ".join("%s" if row[name] is not None else f"CAST(NULL AS {types[kind]})"
+                                              for name, kind in COLUMNS) + ")")
+                values += [row[name] for name, _ in COLUMNS if row[name] is not None]
+            # one statement for the shop's rows (on BigQuery each statement is a job)
+            names = ", ".join(name for name, _ in COLUMNS)
+            sql.execute_sql(f"INSERT INTO {qualified} ({names}) VALUES {', '.join(tuples)}", *values)
         return True
     except Exception as failure:
         reason = str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__

@@ -78,7 +78,9 @@ class Target:
         elif self.destination == "postgres":
             factory = dlt.destinations.postgres()  # DESTINATION__POSTGRES__CREDENTIALS or secrets.toml
         else:
-            factory = dlt.destinations.bigquery()  # DESTINATION__BIGQUERY__CREDENTIALS__* or secrets.toml
+            from pipelines.bigquery_destination import bigquery_destination
+
+            factory = bigquery_destination()  # DESTINATION__BIGQUERY__CREDENTIALS__* or secrets.toml
         if staging_layout:
             # Factories keep explicit settings in config_params, read when the load step
             # resolves the destination configuration.

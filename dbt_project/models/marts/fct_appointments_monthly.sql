@@ -21,7 +21,7 @@ localized as (
     select
         appointments.shop_id,
         appointments.appointment_status,
-        {{ autosync.month_start(autosync.local_timestamp('appointments.starts_at',
+        {{ autosync.month_start(autosync.local_date('appointments.starts_at',
                                 autosync.timezone_or_default('shop_timezones.timezone'))) }} as month_start
 
     from appointments
