@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+import autosync_source.estimate as estimate_module
 import autosync_source.sync as sync_module
 from autosync_emulator import Emulator
 from autosync_emulator.world import iso
@@ -47,7 +48,10 @@ def behind_snapshot(pipeline, snapshot: Dict[str, Any], final_truth: Dict[str, A
 
 @pytest.fixture
 def small_pages(monkeypatch):
-    monkeypatch.setattr(sync_module, "UpdatedAtPaginator", functools.partial(UpdatedAtPaginator, page_size=SMALL_PAGES))
+    small = functools.partial(UpdatedAtPaginator, page_size=SMALL_PAGES)
+    monkeypatch.setattr(sync_module, "UpdatedAtPaginator", small)
+    # the progress estimate reads each listing's first page, which the reader then continues from
+    monkeypatch.setattr(estimate_module, "UpdatedAtPaginator", small)
 
 
 def _sync_under_drift(tmp_path, emu, rounds: int = 2):
