@@ -39,10 +39,10 @@ def tax_cents(taxable_cents: int, tax_rate_thousandths: int) -> int:
     return half_up_div(taxable_cents * tax_rate_thousandths, 100_000)
 
 
-def compute_job_totals(job: dict) -> None:
-    """Set a job's labor/parts/total from its line items (in place: the job is new)."""
-    labor = parts = fees = 0
-    for line in job["line_items"]:
+def _totals_by_type(lines: list[dict]) -> tuple[int, int, int, int]:
+    """Cents of (labor, parts, fees, taxable) over line items."""
+    labor = parts = fees = taxable = 0
+    for line in lines:
         c = cents(line["total"])
         kind = line["type"]
         if kind == "labor":
@@ -51,6 +51,14 @@ def compute_job_totals(job: dict) -> None:
             parts += c
         else:
             fees += c
+        if line.get("taxable"):
+            taxable += c
+    return labor, parts, fees, taxable
+
+
+def compute_job_totals(job: dict) -> None:
+    """Set a job's labor/parts/total from its line items (in place: the job is new)."""
+    labor, parts, fees, _ = _totals_by_type(job["line_items"])
     job["labor_total"] = dollars(labor)
     job["parts_total"] = dollars(parts)
     job["total"] = dollars(labor + parts + fees)
@@ -61,21 +69,8 @@ def compute_work_order_totals(wo: dict, tax_rate_thousandths: int, payments: lis
 
     Totals count non-declined jobs only; tax is rounded once over the taxable lines;
     amount_paid = succeeded payments minus their refunds."""
-    labor = parts = fees = taxable = 0
-    for job in wo["jobs"]:
-        if job["status"] == "declined":
-            continue
-        for line in job["line_items"]:
-            c = cents(line["total"])
-            kind = line["type"]
-            if kind == "labor":
-                labor += c
-            elif kind == "part":
-                parts += c
-            else:
-                fees += c
-            if line["taxable"]:
-                taxable += c
+    lines = [line for job in wo["jobs"] if job["status"] != "declined" for line in job["line_items"]]
+    labor, parts, fees, taxable = _totals_by_type(lines)
     subtotal = labor + parts + fees
     tax = tax_cents(taxable, tax_rate_thousandths)
     total = subtotal + tax
