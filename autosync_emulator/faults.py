@@ -102,6 +102,8 @@ class FaultRules:
 
 def _abort(ctx: dict) -> None:
     """Close the client connection without a response (uvicorn's transport, when reachable)."""
+    if not ctx.get("dropped") and "on_drop" in ctx:
+        ctx["on_drop"]()
     ctx["dropped"] = True
     raw_send = ctx.get("raw_send")
     owner = getattr(raw_send, "__self__", None)

@@ -77,7 +77,11 @@ class EdgeMiddleware:
             return
         core = self.core_ref()
         request_id = "req_" + secrets.token_hex(8)
-        ctx = {"request_id": request_id, "raw_send": send}
+        route = f"{scope['method']} {route_template(scope['path'])}"
+        logged = not scope["path"].startswith("/_emulator")
+        ctx = {"request_id": request_id, "raw_send": send,
+               # a fault that drops the connection counts it before the client can see the drop
+               "on_drop": (lambda: core.request_log.record(route, "dropped")) if logged else (lambda: None)}
         scope["autosync"] = ctx
         state = {"status": 0, "started": False}
 
@@ -85,6 +89,10 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 state["started"] = True
                 state["status"] = message["status"]
+                # counted before the client can read the answer: a test (or a benchmark) that
+                # resets or reads the log right after a response never races its own request
+                if logged:
+                    core.request_log.record(route, message["status"])
                 decision = ctx.get("rate") or core.ratelimiter.peek(ctx.get("identity"))
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
@@ -111,10 +119,6 @@ class EdgeMiddleware:
                 raise
             logging.getLogger("autosync_emulator").exception("unhandled error")
             await self._error(send_with_headers, core, 500, "server_error", "Internal server error.", None, request_id)
-        finally:
-            if not scope["path"].startswith("/_emulator") and (state["status"] or ctx.get("dropped")):
-                core.request_log.record(f"{scope['method']} {route_template(scope['path'])}",
-                                        state["status"] or "dropped")
 
     async def _error(self, send, core, status, code, message, field, request_id):
         body = envelope(status, code, message, request_id, field, core.settings["legacy_error_codes"])
