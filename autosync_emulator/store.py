@@ -12,6 +12,9 @@ so a queued snapshot can never be altered by a later change and cached bytes sta
 Per shop and resource the visible rows are indexed by (created_at, id), (updated_at, id)
 and id, so a sorted, filtered page costs O(log n + page) in the delta-sync case; each
 object's serialized bytes are cached and list bodies are built by joining them.
+
+One coherent thing, a little over 400 lines: the store and its indexes; the resources'
+business rules live in autosync_emulator/models/.
 """
 from __future__ import annotations
 

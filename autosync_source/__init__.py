@@ -13,6 +13,9 @@ A long sync is read in checkpoints (checkpoints.py): each run reads for at most
 
     from autosync_source import Checkpoint, run_in_checkpoints
     run_in_checkpoints(lambda checkpoint: pipeline.run(autosync_source(checkpoint=checkpoint)))
+
+One coherent thing, a little over 400 lines: the dlt source and its resources; paging, auth, rate
+limits, cursors, checkpoints and deletes each have their own module.
 """
 from __future__ import annotations
 

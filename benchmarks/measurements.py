@@ -1,5 +1,9 @@
 """The five measurements of issue 6. Each returns a dict of figures (medians over `repeat` runs)
-plus the raw runs, and says for every goal whether it is met."""
+plus the raw runs, and says for every goal whether it is met.
+
+One coherent thing, over 400 lines: the measurements share one plan, one worker runner, one way
+to take medians and to state a goal.
+"""
 from __future__ import annotations
 
 import json

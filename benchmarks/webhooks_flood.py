@@ -15,6 +15,8 @@ What runs at the same time, all over loopback:
 
 The receiver's resident memory is sampled every 50 ms (psutil). `tests/test_webhooks_flood.py`
 runs this at full size and checks the warehouse against the emulator's truth.
+
+One coherent thing, over 400 lines: one benchmark, its load generators and its minimal client.
 """
 from __future__ import annotations
 

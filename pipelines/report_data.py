@@ -8,6 +8,8 @@ warehouse (an older dbt project) turns its section into a sentence (`Missing`), 
 The SQL is plain enough to run unchanged on DuckDB and Postgres: dates as `date 'YYYY-MM-DD'`
 literals, `grouping sets`, `date_trunc` on timestamps, ratios cast to decimals (Postgres would
 divide integers as integers).
+
+One coherent thing, a little over 400 lines: the SQL of every section of the report.
 """
 from __future__ import annotations
 

@@ -12,6 +12,9 @@ dbt_project/DECISIONLOG.md:
 - on a (shop, date) with payments but no invoices the invoiced sums are 0 and average_repair_order
   is NULL; money is rounded half away from zero to cents at the end; rates and hours averages are
   unrounded floats.
+
+One coherent thing, over 400 lines: one reference computation per mart, all from the same
+flattened truth; split, each part would repeat the flattening.
 """
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ days, unsent and unanswered inspections, deleted work orders/customers/inspectio
 second either side of midnight and of the ISO week start, averages ending in half a cent, shops in
 three zones (one without DST) over the March DST change. The semantic layer (MetricFlow) is asked
 the same questions on DuckDB and Postgres and compared with the same reference.
+
+One coherent thing, over 400 lines: every mart against one purpose-built world and one reference.
 """
 from __future__ import annotations
 

@@ -4,6 +4,8 @@
 Checked in the browser's rendered DOM: no script error or console message, every chart drawn (an
 SVG with plotted traces), and every headline figure equal to the marts' values, queried here
 independently. A screenshot is saved under the test's temp dir. On DuckDB and on Postgres.
+
+One coherent thing, over 400 lines: one page, its figures and its drawing, on two warehouses.
 """
 from __future__ import annotations
 

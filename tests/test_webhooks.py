@@ -1,4 +1,8 @@
-"""The webhook receiver: signature, dedupe, storage, out-of-order deliveries, the sync trigger."""
+"""The webhook receiver: signature, dedupe, storage, out-of-order deliveries, the sync trigger.
+
+One coherent thing, over 400 lines: the receiver's behaviour as a sender sees it, one request at a
+time (the flood, fuzz and limits live in their own files).
+"""
 from __future__ import annotations
 
 import hashlib
