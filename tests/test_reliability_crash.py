@@ -94,7 +94,8 @@ def door_command(door: str, emu, tmp_path: Path, shops, *flags: str):
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize("door", ["cli", "dagster", "airflow", "webhook"])
+# the CLI in the suite; the other doors (the same engine behind another entry point) in the slow set
+@pytest.mark.parametrize("door", ["cli"] + [pytest.param(door, marks=pytest.mark.slow) for door in ("dagster", "airflow", "webhook")])
 def test_sigkill_in_every_phase_then_one_more_run_of_the_door_equals_the_truth(tmp_path, door):
     """Every door runs the same engine, so every door recovers: killed in extract, in normalize
     (after the kill in extract) and in load (after the kill in normalize), one more run of the
