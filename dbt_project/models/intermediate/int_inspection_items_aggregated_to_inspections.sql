@@ -92,7 +92,7 @@ aggregated as (
     left join shop_timezones
         on inspections.shop_id = shop_timezones.shop_id
     where inspections.work_order_id is null
-        or inspections.work_order_id in (select work_order_id from live_work_orders)
+        or inspections.work_order_id in (select live_work_orders.work_order_id from live_work_orders)
 
 )
 

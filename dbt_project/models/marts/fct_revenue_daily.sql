@@ -81,7 +81,7 @@ refunds_daily as (
     from refunds
     left join shop_timezones
         on refunds.shop_id = shop_timezones.shop_id
-    where refunds.payment_id in (select payment_id from payments)
+    where refunds.payment_id in (select payments.payment_id from payments)
     group by 1, 2
 
 ),

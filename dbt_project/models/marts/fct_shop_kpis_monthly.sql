@@ -83,7 +83,7 @@ returning_customers as (
     inner join work_orders as earlier_visit
         on this_visit.shop_id = earlier_visit.shop_id
         and this_visit.customer_id = earlier_visit.customer_id
-        and earlier_visit.invoiced_at < this_visit.invoiced_at
+        and this_visit.invoiced_at > earlier_visit.invoiced_at
         and earlier_visit.invoiced_on >= cast({{ dbt.dateadd('day', -365, 'this_visit.invoiced_on') }} as date)
     group by 1, 2
 
