@@ -43,10 +43,15 @@ items_per_inspection as (
         count(*) as items_inspected,
         cast(sum(case when is_recommended then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_recommended,
         cast(sum(case when is_approved then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_approved,
-        cast(sum(case when is_recommended and approval_status = 'declined' then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_declined,
-        cast(sum(case when is_recommended and approval_status = 'pending' then 1 else 0 end) as {{ dbt.type_bigint() }}) as items_pending,
+        cast(
+            sum(case when is_recommended and approval_status = 'declined' then 1 else 0 end) as {{ dbt.type_bigint() }}
+        ) as items_declined,
+        cast(
+            sum(case when is_recommended and approval_status = 'pending' then 1 else 0 end) as {{ dbt.type_bigint() }}
+        ) as items_pending,
         cast(sum(case when item_condition = 'red' then 1 else 0 end) as {{ dbt.type_bigint() }}) as red_items,
-        cast(sum(case when item_condition = 'red' and is_approved then 1 else 0 end) as {{ dbt.type_bigint() }}) as red_items_approved,
+        cast(sum(case when item_condition = 'red' and is_approved then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as red_items_approved,
         sum(case when is_recommended then estimate_amount end) as recommended_amount,
         sum(case when is_approved then estimate_amount end) as approved_amount
 
@@ -67,7 +72,8 @@ aggregated as (
         inspections.sent_at,
         inspections.responded_at,
         inspections.created_at,
-        {{ autosync.local_date('inspections.sent_at', autosync.timezone_or_default('shop_timezones.timezone')) }} as sent_on,
+        {{ autosync.local_date('inspections.sent_at', autosync.timezone_or_default('shop_timezones.timezone')) }}
+            as sent_on,
         {{ autosync.local_date('inspections.responded_at', autosync.timezone_or_default('shop_timezones.timezone')) }}
             as responded_on,
         coalesce(items_per_inspection.items_inspected, 0) as items_inspected,
@@ -86,7 +92,7 @@ aggregated as (
     left join shop_timezones
         on inspections.shop_id = shop_timezones.shop_id
     where inspections.work_order_id is null
-        or inspections.work_order_id in (select work_order_id from live_work_orders)
+        or inspections.work_order_id in (select live_work_orders.work_order_id from live_work_orders)
 
 )
 

@@ -24,7 +24,7 @@ live_work_orders as (
 
 ),
 
-{#- The technician's current hourly rate (what labor costs the shop); a deleted employee has none. -#}
+{# The technician's current hourly rate (what labor costs the shop); a deleted employee has none. -#}
 live_employees as (
 
     select employee_id, hourly_rate from {{ ref('stg_autosync__employees') }}

@@ -14,9 +14,9 @@ resolved as (
         shop_id,
         {{ autosync.shop_timezone_case('shop_id', 'api_timezone') }} as timezone,
         case
-            {%- for shop_id in (var('shop_timezones', {}) or {}).keys() %}
+            {% for shop_id in (var('shop_timezones', {}) or {}).keys() -%}
             when shop_id = {{ shop_id | int }} then 'override'
-            {%- endfor %}
+            {% endfor -%}
             when api_timezone is not null and api_timezone <> '' then 'shop'
             else 'default'
         end as timezone_source

@@ -17,21 +17,21 @@ final as (
 
     select
         shops.shop_id,
-        shop_name,
-        shop_slug,
-        shop_status,
-        phone,
-        email,
-        address_street,
-        address_city,
-        address_state,
-        address_zip,
-        tax_rate_percent,
-        labor_rate,
+        shops.shop_name,
+        shops.shop_slug,
+        shops.shop_status,
+        shops.phone,
+        shops.email,
+        shops.address_street,
+        shops.address_city,
+        shops.address_state,
+        shops.address_zip,
+        shops.tax_rate_percent,
+        shops.labor_rate,
         shop_timezones.timezone,
         shop_timezones.timezone_source,
-        created_at,
-        updated_at
+        shops.created_at,
+        shops.updated_at
 
     from shops
     left join shop_timezones

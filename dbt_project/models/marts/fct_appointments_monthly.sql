@@ -36,7 +36,8 @@ monthly as (
         shop_id,
         month_start,
         count(*) as appointments,
-        cast(sum(case when appointment_status in ('arrived', 'completed') then 1 else 0 end) as {{ dbt.type_bigint() }}) as completed,
+        cast(sum(case when appointment_status in ('arrived', 'completed') then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as completed,
         cast(sum(case when appointment_status = 'no_show' then 1 else 0 end) as {{ dbt.type_bigint() }}) as no_shows,
         cast(sum(case when appointment_status = 'cancelled' then 1 else 0 end) as {{ dbt.type_bigint() }}) as cancelled
 

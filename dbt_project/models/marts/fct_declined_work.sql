@@ -58,7 +58,7 @@ declined as (
 
 ),
 
-{#- The latest local creation date of a work order per vehicle: the vehicle came back after a
+{# The latest local creation date of a work order per vehicle: the vehicle came back after a
     decline when it is later than the decline's date. -#}
 last_visits as (
 

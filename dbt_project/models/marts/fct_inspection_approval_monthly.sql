@@ -26,7 +26,8 @@ monthly as (
         cast(sum(red_items_approved) as {{ dbt.type_bigint() }}) as red_items_approved,
         sum(recommended_amount) as recommended_amount,
         sum(approved_amount) as approved_amount,
-        cast(sum(case when items_approved > 0 then 1 else 0 end) as {{ dbt.type_bigint() }}) as inspections_with_approval
+        cast(sum(case when items_approved > 0 then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as inspections_with_approval
 
     from inspections
     group by 1, 2, 3

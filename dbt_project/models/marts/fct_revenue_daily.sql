@@ -1,5 +1,6 @@
-{#- Grain: shop_id, date (the shop's local calendar date). Invoices, payments and refunds are each aggregated to (shop_id, date)
-    first, then joined on the union of their keys: no fan-out, linear in the inputs. -#}
+{#- Grain: shop_id, date (the shop's local calendar date). Invoices, payments and refunds are each
+    aggregated to (shop_id, date) first, then joined on the union of their keys: no fan-out, linear in
+    the inputs. -#}
 with
 
 work_orders as (
@@ -67,19 +68,20 @@ payments_daily as (
 
 ),
 
-{#- Refunds count on their own date; only refunds of payments that are in fct_payments (the
+{# Refunds count on their own date; only refunds of payments that are in fct_payments (the
     payment and its work order still exist at the source). -#}
 refunds_daily as (
 
     select
         refunds.shop_id,
-        {{ autosync.local_date('refunds.refunded_at', autosync.timezone_or_default('shop_timezones.timezone')) }} as date,
+        {{ autosync.local_date('refunds.refunded_at', autosync.timezone_or_default('shop_timezones.timezone')) }}
+            as date,
         sum(refunds.refund_amount) as refunds
 
     from refunds
     left join shop_timezones
         on refunds.shop_id = shop_timezones.shop_id
-    where refunds.payment_id in (select payment_id from payments)
+    where refunds.payment_id in (select payments.payment_id from payments)
     group by 1, 2
 
 ),
@@ -106,15 +108,18 @@ final as (
         {{ autosync.round_money('coalesce(invoiced_daily.invoiced_revenue, 0)') }} as invoiced_revenue,
         {{ autosync.round_money('coalesce(invoiced_daily.invoiced_tax, 0)') }} as invoiced_tax,
         {{ autosync.round_money('coalesce(invoiced_daily.invoiced_total, 0)') }} as invoiced_total,
-        cast({{ autosync.money_divide('invoiced_daily.invoiced_revenue', 'invoiced_daily.work_orders_invoiced') }}
-            as {{ autosync.type_money() }}) as average_repair_order,
+        cast(
+            {{ autosync.money_divide('invoiced_daily.invoiced_revenue', 'invoiced_daily.work_orders_invoiced') }}
+            as {{ autosync.type_money() }}
+        ) as average_repair_order,
         {{ autosync.round_money('coalesce(invoiced_daily.parts_cost, 0)') }} as parts_cost,
         {{ autosync.round_money('coalesce(invoiced_daily.parts_revenue, 0) - coalesce(invoiced_daily.parts_cost, 0)') }}
             as parts_gross_profit,
         {{ autosync.round_money('coalesce(payments_daily.payments_collected, 0)') }} as payments_collected,
         {{ autosync.round_money('coalesce(refunds_daily.refunds, 0)') }} as refunds,
-        {{ autosync.round_money('coalesce(payments_daily.payments_collected, 0) - coalesce(refunds_daily.refunds, 0)') }}
-            as net_collected
+        {{ autosync.round_money(
+            'coalesce(payments_daily.payments_collected, 0) - coalesce(refunds_daily.refunds, 0)'
+        ) }} as net_collected
 
     from shop_days
     left join invoiced_daily

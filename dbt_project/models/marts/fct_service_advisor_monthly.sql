@@ -13,7 +13,8 @@ jobs_per_work_order as (
     select
         work_order_id,
         count(*) as jobs_presented,
-        cast(sum(case when job_status in ('approved', 'completed') then 1 else 0 end) as {{ dbt.type_bigint() }}) as jobs_sold,
+        cast(sum(case when job_status in ('approved', 'completed') then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as jobs_sold,
         cast(sum(case when job_status = 'declined' then 1 else 0 end) as {{ dbt.type_bigint() }}) as jobs_declined,
         sum(total) as presented_amount,
         sum(case when job_status in ('approved', 'completed') then total else 0 end) as sold_amount

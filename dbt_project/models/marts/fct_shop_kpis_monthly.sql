@@ -39,7 +39,7 @@ work_orders as (
 
 ),
 
-{#- A customer is new in the month of their first invoiced work order (at this shop). -#}
+{# A customer is new in the month of their first invoiced work order (at this shop). -#}
 first_invoices as (
 
     select
@@ -69,7 +69,7 @@ new_customers as (
 
 ),
 
-{#- Returning: a work order invoiced in the month and another of the same customer invoiced
+{# Returning: a work order invoiced in the month and another of the same customer invoiced
     earlier, on a local date at most 365 days before. Each customer's invoices are few, so the
     self-join on the customer stays small. -#}
 returning_customers as (
@@ -83,7 +83,7 @@ returning_customers as (
     inner join work_orders as earlier_visit
         on this_visit.shop_id = earlier_visit.shop_id
         and this_visit.customer_id = earlier_visit.customer_id
-        and earlier_visit.invoiced_at < this_visit.invoiced_at
+        and this_visit.invoiced_at > earlier_visit.invoiced_at
         and earlier_visit.invoiced_on >= cast({{ dbt.dateadd('day', -365, 'this_visit.invoiced_on') }} as date)
     group by 1, 2
 
@@ -115,8 +115,9 @@ final as (
         monthly.month_start,
         monthly.car_count,
         {{ autosync.round_money('monthly.invoiced_revenue') }} as invoiced_revenue,
-        cast({{ autosync.money_divide('monthly.invoiced_revenue', 'monthly.car_count') }}
-            as {{ autosync.type_money() }}) as average_repair_order,
+        cast(
+            {{ autosync.money_divide('monthly.invoiced_revenue', 'monthly.car_count') }} as {{ autosync.type_money() }}
+        ) as average_repair_order,
         {{ autosync.round_money('monthly.labor_revenue') }} as labor_revenue,
         {{ autosync.round_money('monthly.parts_revenue') }} as parts_revenue,
         cast(monthly.labor_hours_sold as {{ autosync.type_measure() }}) as labor_hours_sold,
@@ -125,7 +126,8 @@ final as (
         {{ autosync.round_money('monthly.labor_cost') }} as labor_cost,
         monthly.labor_items_without_rate = 0 as labor_cost_complete,
         {{ autosync.round_money('monthly.parts_cost') }} as parts_cost,
-        {{ autosync.round_money('monthly.invoiced_revenue - monthly.labor_cost - monthly.parts_cost') }} as gross_profit,
+        {{ autosync.round_money('monthly.invoiced_revenue - monthly.labor_cost - monthly.parts_cost') }}
+            as gross_profit,
         {{ autosync.safe_divide('monthly.invoiced_revenue - monthly.labor_cost - monthly.parts_cost',
                                 'monthly.invoiced_revenue') }} as gross_margin,
         coalesce(new_customers.new_customers, 0) as new_customers,

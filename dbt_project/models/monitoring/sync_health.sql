@@ -16,7 +16,16 @@ with runs as (
         cast(null as {{ dbt.type_string() }}) as cursor_updated_at
     where 1 = 0
     {%- else %}
-    select run_id, door, shop_id, resource, status, finished_at, error, rows_loaded, cursor_updated_at
+    select
+        run_id,
+        door,
+        shop_id,
+        resource,
+        status,
+        finished_at,
+        error,
+        rows_loaded,
+        cursor_updated_at
     from {{ sync_log }}
     {%- endif %}
 ),
@@ -63,7 +72,7 @@ select
     ranked.cursor_updated_at as cursor_position,
     last_success.last_success_at,
     coalesce(failures_since_success.failures, 0) as failures_since_success,
-    {{ dbt.datediff('last_success.last_success_at', dbt.current_timestamp(), 'hour') }} as hours_since_success
+    {{ dbt.datediff('last_success.last_success_at', dbt.current_timestamp(), 'hour') }} as hours_since_success -- noqa: LT05
 from ranked
 left join last_success
     on ranked.shop_id = last_success.shop_id and ranked.resource = last_success.resource
