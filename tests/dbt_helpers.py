@@ -14,23 +14,14 @@ import os
 import random
 import uuid
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import source_helpers
 from autosync_source.settings import RESOURCE_NAMES, raw_tables
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+from pipelines.dbt_runner import DBT_PROJECT_DIR, MAIN_MARTS  # noqa: F401 - the tests read them here
 
 PG_DSN = dict(host="127.0.0.1", port=5432, user="postgres", dbname="test")
 
-MAIN_MARTS = ("fct_revenue_daily", "fct_technician_throughput_weekly", "fct_inspection_approval_monthly")
-MART_KEYS = {
-    "fct_revenue_daily": ("shop_id", "date"),
-    "fct_technician_throughput_weekly": ("shop_id", "technician_id", "week_start"),
-    "fct_inspection_approval_monthly": ("shop_id", "technician_id", "month_start"),
-}
 
 # ----------------------------------------------------------------------------------------------
 # Raw table layout: the tables and columns the connector declares (autosync_source/settings.py),
@@ -415,21 +406,3 @@ def read_table_postgres(schema: str, table: str) -> list[dict]:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
-@contextlib.contextmanager
-def environ(**values: str | None) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
