@@ -14,19 +14,14 @@ from typing import Any, Dict, List, Set
 
 import dlt
 
-from autosync_source.settings import ENDPOINTS, table_columns
+from autosync_source.settings import raw_tables
 
 VARIANT_MARK = "__v_"
 
 
 def declared_columns() -> Dict[str, Set[str]]:
     """The columns settings.py declares for every raw table, children included."""
-    declared: Dict[str, Set[str]] = {}
-    for endpoint in ENDPOINTS:
-        declared[endpoint.name] = set(table_columns(endpoint))
-        for path, columns in endpoint.child_columns.items():
-            declared["__".join((endpoint.name,) + path)] = set(columns)
-    return declared
+    return {table: set(columns) for table, columns in raw_tables().items()}
 
 
 def columns_snapshot(pipeline: dlt.Pipeline) -> Dict[str, Dict[str, Any]]:

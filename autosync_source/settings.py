@@ -7,7 +7,7 @@ API is a change to this table, not to the code that loops over it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 SANDBOX_BASE_URL = "https://sandbox.api.autosyncshopmanager.com/v1"
 LIVE_BASE_URL = "https://api.autosyncshopmanager.com/v1"
@@ -48,6 +48,15 @@ class Child:
     children: Tuple["Child", ...] = ()
 
 
+class ChildTable(NamedTuple):
+    """A child table as dlt names and fills it, for one `Child` of the tree."""
+
+    table: str  # the top-level table and the list fields down to it, joined by `__`
+    path: Tuple[str, ...]  # those list fields: the key of Endpoint.child_columns
+    parent_table: str
+    child: Child
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str  # resource and table name
@@ -70,6 +79,24 @@ class Endpoint:
 
     def detail_path(self, shop_id: int, record_id: int) -> str:
         return f"{self.path.format(shop_id=shop_id)}/{record_id}"
+
+    def child_tables(self) -> Tuple[ChildTable, ...]:
+        """Every table under this endpoint's own, each after its parent."""
+        tables: List[ChildTable] = []
+
+        def walk(parent_path: Tuple[str, ...], children: Tuple[Child, ...]) -> None:
+            for child in children:
+                path = parent_path + (child.name,)
+                tables.append(ChildTable(table_name(self.name, path), path, table_name(self.name, parent_path), child))
+                walk(path, child.children)
+
+        walk((), self.children)
+        return tuple(tables)
+
+
+def table_name(resource: str, path: Tuple[str, ...] = ()) -> str:
+    """dlt's name for the table of the list at `path` in a resource's rows (the resource's own at ())."""
+    return "__".join((resource,) + path)
 
 
 def _cols(**types: str) -> Dict[str, dict]:
@@ -225,3 +252,13 @@ RESOURCE_NAMES: Tuple[str, ...] = tuple(ENDPOINTS_BY_NAME)
 def table_columns(endpoint: Endpoint) -> Dict[str, dict]:
     """Declared columns of an endpoint's top-level table, with the connector's own columns."""
     return {**endpoint.columns, **_TOP_LEVEL}
+
+
+def raw_tables() -> Dict[str, Dict[str, dict]]:
+    """Every raw table the connector loads, each child after its parent, with its declared columns."""
+    tables: Dict[str, Dict[str, dict]] = {}
+    for endpoint in ENDPOINTS:
+        tables[endpoint.name] = table_columns(endpoint)
+        for child in endpoint.child_tables():
+            tables[child.table] = endpoint.child_columns.get(child.path, {})
+    return tables

@@ -69,14 +69,18 @@ def load_world(duckdb_path: str, shops: int, work_orders_per_shop: int, seed: in
     truth = orjson.loads(EmulatorCore(seed=seed, shops=shops, work_orders=work_orders_per_shop).truth_bytes())
     generated = time.perf_counter() - began
     rows = h.flatten_truth(truth)
-    arrow_type = {h.ID: pa.int64(), h.TXT: pa.string(), h.DEC: pa.decimal128(12, 2), h.BOOL: pa.bool_(),
-                  h.TS: pa.timestamp("us", tz="UTC")}
+    arrow_types = {h.ID: pa.int64(), h.TXT: pa.string(), h.BOOL: pa.bool_(), h.TS: pa.timestamp("us", tz="UTC")}
+
+    def arrow_type(kind: str) -> Any:
+        decimal = h.decimal_of(kind)
+        return pa.decimal128(*decimal) if decimal else arrow_types[kind]
 
     def convert(value: Any, kind: str) -> Any:
         if value is None:
             return None
-        if kind == h.DEC:
-            return Decimal(str(value)).quantize(Decimal("0.01"))
+        decimal = h.decimal_of(kind)
+        if decimal:
+            return Decimal(str(value)).quantize(Decimal(1).scaleb(-decimal[1]))
         if kind == h.TS and isinstance(value, str):
             return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         if kind == h.TXT:
@@ -88,12 +92,11 @@ def load_world(duckdb_path: str, shops: int, work_orders_per_shop: int, seed: in
     total = 0
     with contextlib.closing(duckdb.connect(str(duckdb_path))) as con:
         con.execute(f"create schema if not exists {dataset}")
-        for table in h.RAW_TABLES:
-            columns = h._columns(table)
-            arrays = {c: pa.array([convert(r.get(c), kind) for r in rows[table]], type=arrow_type[kind])
+        for table, columns in h.RAW_TABLES.items():
+            arrays = {c: pa.array([convert(r.get(c), kind) for r in rows[table]], type=arrow_type(kind))
                       for c, kind in columns.items()}
             arrow_table = pa.table(arrays)  # noqa: F841 - read by name in the SQL below
-            ddl = ", ".join(f'"{c}" {"timestamptz" if k == h.TS else k}' for c, k in columns.items())
+            ddl = ", ".join(f'"{c}" {k}' for c, k in columns.items())
             con.execute(f'drop table if exists {dataset}."{table}"')
             con.execute(f'create table {dataset}."{table}" ({ddl})')
             con.execute(f'insert into {dataset}."{table}" select * from arrow_table')

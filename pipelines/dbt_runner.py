@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DEFAULT_MODEL_SCHEMA = "autosync"
@@ -53,6 +53,11 @@ class DbtTarget:
     model_schema: str = DEFAULT_MODEL_SCHEMA
     env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold a password: never shown
     work_dir: str | None = None  # dbt's target/ and logs/ go here (default: a fresh temp dir)
+
+    @property
+    def profile_env(self) -> dict[str, str]:
+        """The environment variables dbt_project/profiles.yml reads for this target."""
+        return {"AUTOSYNC_DBT_TARGET": self.name, "AUTOSYNC_DBT_SCHEMA": self.model_schema, **self.env}
 
     @classmethod
     def duckdb(cls, path: str | os.PathLike, raw_schema: str, model_schema: str = DEFAULT_MODEL_SCHEMA,
@@ -165,12 +170,18 @@ def _access_token_of(credentials: Any) -> str | None:
 
 
 @contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    # dbt's env_var() reads os.environ; set the values for one invocation only and put back what
-    # was there (dbtRunner is in-process and not thread-safe, so this is not made concurrent either).
+def environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (None: unset) environment variables inside the block, and put back what was there.
+
+    dbt's env_var() reads os.environ: invoke_dbt sets a target's values for one invocation only
+    (dbtRunner is in-process and not thread-safe, so this is not made concurrent either)."""
     old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
     try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
         yield
     finally:
         for k, v in old.items():
@@ -180,11 +191,10 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def invoke_dbt(target: DbtTarget, command: str = "build", extra_args: Sequence[str] | None = None,
-               quiet: bool = True, raise_on_failure: bool = True) -> DbtRunResult:
-    """Run one dbt command in-process against `target`."""
-    from dbt.cli.main import dbtRunner
-
+def dbt_command(target: DbtTarget, command: str = "build", extra_args: Sequence[str] | None = None,
+                quiet: bool = True) -> tuple[list[str], dict[str, str]]:
+    """The arguments and environment of `dbt <command>` on `target`: what invoke_dbt runs in-process,
+    for a caller that runs dbt in a process of its own."""
     work_dir = target.work_dir or tempfile.mkdtemp(prefix="autosync-dbt-")
     os.makedirs(work_dir, exist_ok=True)
     extra_args, given_vars = _split_vars(list(extra_args or ()))
@@ -198,12 +208,18 @@ def invoke_dbt(target: DbtTarget, command: str = "build", extra_args: Sequence[s
     global_flags = ["--log-path", os.path.join(work_dir, "logs"), "--no-use-colors", "--no-send-anonymous-usage-stats"]
     if quiet:
         global_flags.append("--quiet")
-    args = global_flags + args + extra_args
-    env = {"AUTOSYNC_DBT_TARGET": target.name, "AUTOSYNC_DBT_SCHEMA": target.model_schema,
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", **target.env}
+    env = {**target.profile_env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+    return global_flags + args + extra_args, env
 
+
+def invoke_dbt(target: DbtTarget, command: str = "build", extra_args: Sequence[str] | None = None,
+               quiet: bool = True, raise_on_failure: bool = True) -> DbtRunResult:
+    """Run one dbt command in-process against `target`."""
+    from dbt.cli.main import dbtRunner
+
+    args, env = dbt_command(target, command, extra_args, quiet)
     started = time.monotonic()
-    with _environment(env):
+    with environment(env):
         try:
             outcome = dbtRunner().invoke(args)
         finally:

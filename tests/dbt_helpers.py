@@ -14,65 +14,41 @@ import os
 import random
 import uuid
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+import source_helpers
+from autosync_source.settings import RESOURCE_NAMES, raw_tables
+from pipelines.dbt_runner import DBT_PROJECT_DIR, MAIN_MARTS  # noqa: F401 - the tests read them here
 
 PG_DSN = dict(host="127.0.0.1", port=5432, user="postgres", dbname="test")
 
-MAIN_MARTS = ("fct_revenue_daily", "fct_technician_throughput_weekly", "fct_inspection_approval_monthly")
-MART_KEYS = {
-    "fct_revenue_daily": ("shop_id", "date"),
-    "fct_technician_throughput_weekly": ("shop_id", "technician_id", "week_start"),
-    "fct_inspection_approval_monthly": ("shop_id", "technician_id", "month_start"),
-}
 
 # ----------------------------------------------------------------------------------------------
-# Raw table layout (as the connector loads it): column -> SQL type. `ts` = timestamp with time zone.
-ID, TXT, DEC, BOOL, TS = "bigint", "text", "decimal(12,2)", "boolean", "ts"
-ADDRESS = {"address__street": TXT, "address__city": TXT, "address__state": TXT, "address__zip": TXT}
-RAW_TABLES: dict[str, dict[str, str]] = {
-    "shops": {"id": ID, "shop_id": ID, "name": TXT, "slug": TXT, "status": TXT, "phone": TXT, "email": TXT,
-              **ADDRESS, "timezone": TXT, "settings__tax_rate": DEC, "settings__labor_rate": DEC, "created_at": TS, "updated_at": TS},
-    "employees": {"id": ID, "shop_id": ID, "first_name": TXT, "last_name": TXT, "email": TXT, "role": TXT,
-                  "active": BOOL, "hourly_rate": DEC, "created_at": TS, "updated_at": TS},
-    "customers": {"id": ID, "shop_id": ID, "first_name": TXT, "last_name": TXT, "email": TXT, "phone": TXT,
-                  "is_business": BOOL, "company_name": TXT, **ADDRESS, "notes": TXT, "created_at": TS,
-                  "updated_at": TS},
-    "vehicles": {"id": ID, "shop_id": ID, "customer_id": ID, "year": ID, "make": TXT, "model": TXT, "trim": TXT,
-                 "vin": TXT, "mileage": ID, "license_plate": TXT, "created_at": TS, "updated_at": TS},
-    "work_orders": {"id": ID, "shop_id": ID, "number": TXT, "customer_id": ID, "vehicle_id": ID,
-                    "technician_id": ID, "service_advisor_id": ID, "status": TXT, "notes": TXT, "mileage_in": ID,
-                    "labor_total": DEC, "parts_total": DEC, "fees_total": DEC, "subtotal": DEC, "tax_total": DEC,
-                    "total": DEC, "amount_paid": DEC, "balance_due": DEC, "started_at": TS, "completed_at": TS,
-                    "invoiced_at": TS, "created_at": TS, "updated_at": TS},
-    "work_orders__jobs": {"id": ID, "shop_id": ID, "work_order_id": ID, "name": TXT, "technician_id": ID,
-                          "status": TXT, "approved_at": TS, "labor_total": DEC, "parts_total": DEC, "total": DEC},
-    "work_orders__jobs__line_items": {"id": ID, "shop_id": ID, "work_order_id": ID, "job_id": ID, "type": TXT,
-                                      "description": TXT, "technician_id": ID, "hours": DEC, "rate": DEC,
-                                      "part_id": ID, "part_number": TXT, "quantity": DEC, "unit_cost": DEC,
-                                      "unit_price": DEC, "taxable": BOOL, "total": DEC},
-    "payments": {"id": ID, "shop_id": ID, "work_order_id": ID, "amount": DEC, "method": TXT, "status": TXT,
-                 "card_brand": TXT, "last4": TXT, "refunded_amount": DEC, "created_at": TS, "updated_at": TS},
-    "payments__refunds": {"id": ID, "shop_id": ID, "payment_id": ID, "amount": DEC, "reason": TXT, "created_at": TS},
-    "inspections": {"id": ID, "shop_id": ID, "work_order_id": ID, "vehicle_id": ID, "technician_id": ID,
-                    "status": TXT, "sent_at": TS, "responded_at": TS, "created_at": TS, "updated_at": TS},
-    "inspections__items": {"id": ID, "shop_id": ID, "inspection_id": ID, "job_id": ID, "name": TXT, "category": TXT,
-                           "condition": TXT, "notes": TXT, "estimate_amount": DEC, "approval": TXT,
-                           "approved_at": TS},
-    "inspections__items__photos": {"id": ID, "shop_id": ID, "inspection_id": ID, "inspection_item_id": ID,
-                                   "url": TXT, "caption": TXT},
-    "appointments": {"id": ID, "shop_id": ID, "customer_id": ID, "vehicle_id": ID, "work_order_id": ID,
-                     "starts_at": TS, "ends_at": TS, "status": TXT, "title": TXT, "created_at": TS, "updated_at": TS},
-    "inventory": {"id": ID, "shop_id": ID, "part_number": TXT, "name": TXT, "brand": TXT, "quantity_on_hand": ID,
-                  "reorder_point": ID, "unit_cost": DEC, "unit_price": DEC, "location": TXT, "created_at": TS,
-                  "updated_at": TS},
-}
-TOP_LEVEL = ("shops", "employees", "customers", "vehicles", "work_orders", "payments", "inspections",
-             "appointments", "inventory")
+# Raw table layout: the tables and columns the connector declares (autosync_source/settings.py),
+# as the SQL types the loaders below create them with. dlt's own columns (_dlt_id, _dlt_load_id,
+# _dlt_parent_id, _dlt_list_idx) are left out: no staging model reads them.
+ID, TXT, BOOL, TS = "bigint", "text", "boolean", "timestamptz"
+_SQL_TYPES = {"bigint": ID, "text": TXT, "bool": BOOL, "timestamp": TS}
 
+
+def sql_type(hint: dict[str, Any]) -> str:
+    """The SQL type of a connector column hint (dlt's data_type, precision and scale)."""
+    if hint["data_type"] == "decimal":
+        return f"decimal({hint['precision']},{hint['scale']})"
+    return _SQL_TYPES[hint["data_type"]]
+
+
+def decimal_of(sql: str) -> tuple[int, int] | None:
+    """(precision, scale) of a `decimal(p,s)` type, else None."""
+    if not sql.startswith("decimal("):
+        return None
+    precision, scale = sql[len("decimal("):-1].split(",")
+    return int(precision), int(scale)
+
+
+RAW_TABLES: dict[str, dict[str, str]] = {
+    table: {column: sql_type(hint) for column, hint in columns.items()} for table, columns in raw_tables().items()}
+TOP_LEVEL = RESOURCE_NAMES
 
 SHOP_ZONES = ("America/Phoenix", "America/New_York", "America/Chicago")
 
@@ -98,6 +74,13 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
     def next_id(kind: str) -> int:
         ids[kind] = ids.get(kind, 0) + 1
         return ids[kind]
+
+    numbers: dict[int, int] = {}
+
+    def next_number(shop_id: int) -> int:
+        """A work order's number: an integer counted per shop from 1001, as the emulator's are."""
+        numbers[shop_id] = numbers.get(shop_id, 1000) + 1
+        return numbers[shop_id]
 
     objects: dict[str, list] = {k: [] for k in TOP_LEVEL}
     deleted_objects: dict[str, list] = {k: [] for k in TOP_LEVEL}
@@ -231,7 +214,7 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
                 pass
             tax = (taxable_base * tax_rate / 100).quantize(Decimal("0.01"))
             total = subtotal + tax
-            wo = {"id": wo_id, "shop_id": shop_id, "number": f"WO-{wo_id:06d}", "customer_id": cust_id,
+            wo = {"id": wo_id, "shop_id": shop_id, "number": next_number(shop_id), "customer_id": cust_id,
                   "vehicle_id": veh_id, "technician_id": tech, "service_advisor_id": advisors[0], "status": status,
                   "notes": None, "mileage_in": 50000 + w, "labor_total": float(labor_total),
                   "parts_total": float(parts_total), "fees_total": float(fees_total), "subtotal": float(subtotal),
@@ -320,7 +303,7 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
     for subtotal in (Decimal("0.14"), Decimal("0.15")):  # 0.145: a float division rounds it to 0.14
         wo_id = next_id("work_orders")
         objects["work_orders"].append({
-            "id": wo_id, "shop_id": shop_id, "number": f"WO-{wo_id:06d}", "customer_id": objects["customers"][0]["id"],
+            "id": wo_id, "shop_id": shop_id, "number": next_number(shop_id), "customer_id": objects["customers"][0]["id"],
             "vehicle_id": objects["vehicles"][0]["id"], "technician_id": None, "service_advisor_id": None,
             "status": "invoiced", "notes": "half cent", "mileage_in": 1, "labor_total": float(subtotal),
             "parts_total": 0.0, "fees_total": 0.0, "subtotal": float(subtotal), "tax_total": 0.0,
@@ -337,77 +320,29 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
 
 # ----------------------------------------------------------------------------------------------
 def flatten_truth(truth: dict[str, Any], synced_at: dt.datetime | None = None) -> dict[str, list[dict]]:
-    """The raw tables the connector would load for this truth dump: objects flattened with `__`,
-    children with shop_id and parent ids. Objects in `_deleted_objects` (if present) are loaded as
-    the connector last saw them, with `_autosync_deleted_at` set."""
+    """The raw tables the connector would load for this truth dump (flattened as
+    source_helpers.flatten_truth reads the truth). Objects in `_deleted_objects` (if present) are
+    loaded as the connector last saw them, with `_autosync_deleted_at` set."""
     synced_at = synced_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     rows: dict[str, list[dict]] = {t: [] for t in RAW_TABLES}
     sources = [(truth["objects"], None)]
     if truth.get("_deleted_objects"):
         sources.append((truth["_deleted_objects"], synced_at))
-
-    def flat(obj: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in obj.items():
-            if isinstance(v, dict):
-                out.update(flat(v, f"{prefix}{k}__"))
-            elif not isinstance(v, list):
-                out[f"{prefix}{k}"] = v
-        return out
-
-    for objs, deleted_at in sources:
-        for resource, items in objs.items():
-            if resource not in RAW_TABLES:
-                continue
-            for obj in items:
-                load_id, root_id = "1700000000.0", uuid.uuid4().hex[:14]
-                row = flat(obj)
-                if resource == "shops":
-                    row["shop_id"] = obj["id"]
-                row.update(_autosync_synced_at=synced_at, _autosync_deleted_at=deleted_at,
-                           _dlt_load_id=load_id, _dlt_id=root_id)
-                rows[resource].append(row)
-                shop_id = row["shop_id"]
-                if resource == "work_orders":
-                    for i, job in enumerate(obj.get("jobs", [])):
-                        job_row = flat(job) | {"shop_id": shop_id, "work_order_id": obj["id"],
-                                               "_dlt_parent_id": root_id, "_dlt_list_idx": i}
-                        rows["work_orders__jobs"].append(job_row)
-                        for n, li in enumerate(job.get("line_items", [])):
-                            rows["work_orders__jobs__line_items"].append(
-                                flat(li) | {"shop_id": shop_id, "work_order_id": obj["id"], "job_id": job["id"],
-                                            "_dlt_parent_id": root_id, "_dlt_list_idx": n})
-                elif resource == "payments":
-                    for i, ref in enumerate(obj.get("refunds", [])):
-                        rows["payments__refunds"].append(flat(ref) | {"shop_id": shop_id, "payment_id": obj["id"],
-                                                                      "_dlt_parent_id": root_id, "_dlt_list_idx": i})
-                elif resource == "inspections":
-                    for i, item in enumerate(obj.get("items", [])):
-                        rows["inspections__items"].append(flat(item) | {"shop_id": shop_id, "inspection_id": obj["id"],
-                                                                        "_dlt_parent_id": root_id, "_dlt_list_idx": i})
-                        for n, photo in enumerate(item.get("photos", [])):
-                            rows["inspections__items__photos"].append(
-                                flat(photo) | {"shop_id": shop_id, "inspection_id": obj["id"],
-                                               "inspection_item_id": item["id"], "_dlt_parent_id": root_id,
-                                               "_dlt_list_idx": n})
+    for objects, deleted_at in sources:
+        for table, by_id in source_helpers.flatten_truth({"objects": objects}).items():
+            for row in by_id.values():
+                if table in TOP_LEVEL:
+                    row.update(_autosync_synced_at=synced_at, _autosync_deleted_at=deleted_at)
+                rows[table].append(row)
     return rows
 
 
-def _columns(table: str) -> dict[str, str]:
-    cols = dict(RAW_TABLES[table])
-    if table in TOP_LEVEL:
-        cols.update(_autosync_synced_at=TS, _autosync_deleted_at=TS, _dlt_load_id=TXT, _dlt_id=TXT)
-    else:
-        cols.update(_dlt_parent_id=TXT, _dlt_list_idx=ID)
-    return cols
-
-
-def _value(v: Any, sql_type: str) -> Any:
+def _value(v: Any, kind: str) -> Any:
     if v is None:
         return None
-    if sql_type == TS and isinstance(v, str):
+    if kind == TS and isinstance(v, str):
         return dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-    if sql_type == DEC:
+    if decimal_of(kind):
         return Decimal(str(v))
     return v
 
@@ -418,8 +353,8 @@ def load_raw_duckdb(truth: dict[str, Any], path: str | os.PathLike, dataset: str
     with contextlib.closing(duckdb.connect(str(path))) as con:
         con.execute("set TimeZone = 'UTC'")
         con.execute(f"create schema if not exists {dataset}")
-        for table, cols in ((t, _columns(t)) for t in RAW_TABLES):
-            ddl = ", ".join(f'"{c}" {"timestamptz" if ty == TS else ty}' for c, ty in cols.items())
+        for table, cols in RAW_TABLES.items():
+            ddl = ", ".join(f'"{c}" {ty}' for c, ty in cols.items())
             con.execute(f'drop table if exists {dataset}."{table}"')
             con.execute(f'create table {dataset}."{table}" ({ddl})')
             data = [[_value(r.get(c), ty) for c, ty in cols.items()] for r in rows[table]]
@@ -433,8 +368,8 @@ def load_raw_postgres(truth: dict[str, Any], dataset: str) -> None:
     rows = flatten_truth(truth)
     with contextlib.closing(psycopg2.connect(**PG_DSN)) as con, con.cursor() as cur:
         cur.execute(f"create schema if not exists {dataset}")
-        for table, cols in ((t, _columns(t)) for t in RAW_TABLES):
-            ddl = ", ".join(f'"{c}" {"timestamptz" if ty == TS else ty}' for c, ty in cols.items())
+        for table, cols in RAW_TABLES.items():
+            ddl = ", ".join(f'"{c}" {ty}' for c, ty in cols.items())
             cur.execute(f'drop table if exists {dataset}."{table}"')
             cur.execute(f'create table {dataset}."{table}" ({ddl})')
             data = [[_value(r.get(c), ty) for c, ty in cols.items()] for r in rows[table]]
@@ -471,21 +406,3 @@ def read_table_postgres(schema: str, table: str) -> list[dict]:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
-
-
-@contextlib.contextmanager
-def environ(**values: str | None) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    try:
-        for k, v in values.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import marts_reference as ref
-from dbt_helpers import DBT_PROJECT_DIR
+from pipelines.dbt_runner import DBT_PROJECT_DIR
 
 PROBE = Path(__file__).with_name("mf_probe.py")
 

@@ -11,16 +11,12 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import dlt
 
-from source_helpers import RESOURCES, all_tables, compare_with_truth, load_truth, read_table, table_exists
+from source_helpers import CHILD_TABLES, RESOURCES, all_tables, compare_with_truth, load_truth, read_table, table_exists
 
 ROOT = Path(__file__).resolve().parent.parent
-PARENT_OF = {  # child table -> (its parent table, the column holding the parent's id)
-    "work_orders__jobs": ("work_orders", "work_order_id"),
-    "work_orders__jobs__line_items": ("work_orders__jobs", "job_id"),
-    "payments__refunds": ("payments", "payment_id"),
-    "inspections__items": ("inspections", "inspection_id"),
-    "inspections__items__photos": ("inspections__items", "inspection_item_id"),
-}
+# child table -> (its parent table, the column holding the parent's id), from the endpoint table
+PARENT_OF = {child.table: (child.parent_table, child.child.parent_key)
+             for children in CHILD_TABLES.values() for child in children}
 
 
 def duckdb_at(path: Path, dataset: str = "autosync_raw", name: str = "probe") -> dlt.Pipeline:

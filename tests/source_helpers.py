@@ -18,35 +18,23 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import dlt
 
-RESOURCES = (
-    "shops", "employees", "customers", "vehicles", "work_orders", "payments",
-    "inspections", "appointments", "inventory",
-)
-# (table, list field in the parent row, id column the child rows get for that parent)
-CHILD_TABLES = {
-    "work_orders": [("work_orders__jobs", "jobs", "work_order_id", [("work_orders__jobs__line_items", "line_items", "job_id", [])])],
-    "payments": [("payments__refunds", "refunds", "payment_id", [])],
-    "inspections": [("inspections__items", "items", "inspection_id", [("inspections__items__photos", "photos", "inspection_item_id", [])])],
-}
-ROOT_KEYS = {"work_orders": "work_order_id", "payments": "payment_id", "inspections": "inspection_id"}
-NOT_LOADED = {"work_orders": {"payments"}}  # a work order's payments come from /payments
-TIMESTAMP_COLUMNS = {
-    "created_at", "updated_at", "started_at", "completed_at", "invoiced_at", "approved_at",
-    "sent_at", "responded_at", "starts_at", "ends_at",
-}
-CONNECTOR_COLUMNS = {"_autosync_synced_at", "_autosync_deleted_at"}
+from autosync_source.settings import DELETED_AT, ENDPOINTS, RESOURCE_NAMES, SYNCED_AT, ChildTable, raw_tables
+
+# The table tree is the connector's endpoint table (autosync_source/settings.py): resources in its
+# order (shops first), the child tables under each, the root id every descendant row carries, and
+# the embedded lists loaded from another endpoint instead.
+RESOURCES = RESOURCE_NAMES
+CHILD_TABLES: Dict[str, Tuple[ChildTable, ...]] = {e.name: e.child_tables() for e in ENDPOINTS if e.children}
+ROOT_KEYS = {e.name: e.root_key for e in ENDPOINTS if e.root_key}
+NOT_LOADED = {e.name: set(e.drop_fields) for e in ENDPOINTS if e.drop_fields}
+TIMESTAMP_COLUMNS = {column for columns in raw_tables().values()
+                     for column, hint in columns.items() if hint["data_type"] == "timestamp"}
+CONNECTOR_COLUMNS = {SYNCED_AT, DELETED_AT}
 
 
 def all_tables(resources: Iterable[str] = RESOURCES) -> List[str]:
-    tables = []
-    for resource in resources:
-        tables.append(resource)
-        stack = list(CHILD_TABLES.get(resource, []))
-        while stack:
-            table, _, _, children = stack.pop(0)
-            tables.append(table)
-            stack.extend(children)
-    return tables
+    return [table for resource in resources
+            for table in (resource, *(child.table for child in CHILD_TABLES.get(resource, ())))]
 
 
 # -- truth ------------------------------------------------------------------------------
@@ -86,22 +74,20 @@ def flatten_truth(
             row = _flatten(obj, NOT_LOADED.get(resource, set()))
             row["shop_id"] = shop_id
             tables[resource][obj["id"]] = row
-            for spec in CHILD_TABLES.get(resource, []):
-                _flatten_children(tables, obj, spec, shop_id, ROOT_KEYS[resource], obj["id"])
+            # the objects of each table in this record's tree, read one level down from their parents'
+            objects_of = {resource: [obj]}
+            for child in CHILD_TABLES.get(resource, ()):
+                objects_of[child.table] = []
+                tables[child.table]  # an empty list is still a table to compare
+                for parent in objects_of[child.parent_table]:
+                    for item in parent.get(child.child.name) or []:
+                        item_row = _flatten(item, set())
+                        item_row["shop_id"] = shop_id
+                        item_row[ROOT_KEYS[resource]] = obj["id"]
+                        item_row[child.child.parent_key] = parent["id"]
+                        tables[child.table][item["id"]] = item_row
+                        objects_of[child.table].append(item)
     return dict(tables)
-
-
-def _flatten_children(tables, parent, spec, shop_id, root_key, root_id) -> None:
-    table, field, parent_key, grandchildren = spec
-    tables[table]
-    for child in parent.get(field) or []:
-        row = _flatten(child, set())
-        row["shop_id"] = shop_id
-        row[root_key] = root_id
-        row[parent_key] = parent["id"]
-        tables[table][child["id"]] = row
-        for grandchild in grandchildren:
-            _flatten_children(tables, child, grandchild, shop_id, root_key, root_id)
 
 
 # -- warehouse --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import yaml
 import dbt_helpers as h
 import marts_reference as ref
 import mf_helpers
-from pipelines.dbt_runner import DbtRunError, DbtTarget, invoke_dbt
+from pipelines.dbt_runner import DbtRunError, DbtTarget, dbt_command, environment, invoke_dbt
 
 # The module's first test builds the world (a minute or more on the shared 2-core machine).
 pytestmark = pytest.mark.timeout(900)
@@ -137,8 +137,7 @@ def test_metricflow_answers_equal_the_reference_on_duckdb(built_duckdb, world, t
     """`mf validate-configs` (semantic and warehouse checks) and `mf query` calls, in one process."""
     path, _ = built_duckdb
     answer = mf_helpers.run_probe(path.parent / "semantic_manifest.json",
-                                  {"AUTOSYNC_DBT_TARGET": "duckdb", "AUTOSYNC_DBT_SCHEMA": "autosync",
-                                   "AUTOSYNC_DUCKDB_PATH": str(path)}, tmp_path)
+                                  DbtTarget.duckdb(path, "autosync_raw").profile_env, tmp_path)
     assert all(result["rows"] for result in answer["results"])
     assert mf_helpers.compare_answers(answer, world) == []
 
@@ -281,8 +280,9 @@ def test_postgres_build_equals_the_reference_to_the_cent_whatever_the_session_ti
     try:
         h.load_raw_postgres(world, raw)
         # a session 14 hours ahead of UTC: dates, weeks and months must still be the shops' own
-        with h.environ(PGTZ="Pacific/Kiritimati"):
-            result = invoke_dbt(DbtTarget.postgres(raw, marts, work_dir=str(tmp_path / "dbt")), "build", AS_OF_VARS)
+        target = DbtTarget.postgres(raw, marts, work_dir=str(tmp_path / "dbt"))
+        with environment({"PGTZ": "Pacific/Kiritimati"}):
+            result = invoke_dbt(target, "build", AS_OF_VARS)
         assert result.success and result.counts.get("pass", 0) > 200, result.summary
         expected = ref.compute_marts(world, as_of=AS_OF)
         for mart in COMPARED:
@@ -290,8 +290,7 @@ def test_postgres_build_equals_the_reference_to_the_cent_whatever_the_session_ti
             assert ref.compare_mart(expected[mart], actual, ref.MART_KEYS[mart]) == [], mart
         # the semantic layer on Postgres: same questions, same reference
         answer = mf_helpers.run_probe(tmp_path / "dbt" / "target" / "semantic_manifest.json",
-                                      {"AUTOSYNC_DBT_TARGET": "postgres", "AUTOSYNC_DBT_SCHEMA": marts,
-                                       "PGTZ": "Pacific/Kiritimati"}, tmp_path)
+                                      {**target.profile_env, "PGTZ": "Pacific/Kiritimati"}, tmp_path)
         assert mf_helpers.compare_answers(answer, world) == []
     finally:
         h.drop_postgres_schemas(raw, marts)
@@ -313,16 +312,13 @@ def _fake_service_account_key(path: Path) -> None:
         "token_uri": "https://oauth2.googleapis.com/token"}))
 
 
-def _bigquery_dbt(tmp_path: Path, *command: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, AUTOSYNC_BIGQUERY_KEYFILE=str(tmp_path / "key.json"), AUTOSYNC_DBT_TARGET="bigquery",
-               AUTOSYNC_BIGQUERY_PROJECT="autosync-offline", DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+def _bigquery_dbt(tmp_path: Path, command: str, *extra_args: str) -> subprocess.CompletedProcess:
+    target = DbtTarget.bigquery("autosync_raw", "autosync-offline", str(tmp_path / "key.json"), work_dir=str(tmp_path))
+    args, env = dbt_command(target, command, extra_args, quiet=False)
     # A subprocess with a timeout: without --no-populate-cache (or on a dbt-bigquery that changes
     # it) compile would retry the token host for minutes instead of failing.
-    return subprocess.run(
-        [sys.executable, "-c", "from dbt.cli.main import cli; cli()", *command,
-         "--project-dir", str(h.DBT_PROJECT_DIR), "--profiles-dir", str(h.DBT_PROJECT_DIR), "--target", "bigquery",
-         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-        env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=240)
 
 
 def test_bigquery_parse_and_compile_offline_with_portable_sql(tmp_path):
@@ -380,7 +376,7 @@ def test_a_bigquery_pipeline_maps_to_a_profile_that_parses_without_writing_the_k
     key = json.loads((tmp_path / "key.json").read_text())
     pipeline = dlt.pipeline("bq_mapping", destination=dlt.destinations.bigquery(credentials=key, location="EU"),
                             dataset_name="raw_bq", pipelines_dir=str(tmp_path / "dlt"))
-    with h.environ(AUTOSYNC_BIGQUERY_KEYFILE=None, GOOGLE_APPLICATION_CREDENTIALS=None):
+    with environment({"AUTOSYNC_BIGQUERY_KEYFILE": None, "GOOGLE_APPLICATION_CREDENTIALS": None}):
         target = target_for_pipeline(pipeline, "marts_bq")
         assert target.name == "bigquery_json" and target.raw_schema == "raw_bq" and target.model_schema == "marts_bq"
         assert target.env["AUTOSYNC_BIGQUERY_PROJECT"] == "autosync-offline"
@@ -390,7 +386,7 @@ def test_a_bigquery_pipeline_maps_to_a_profile_that_parses_without_writing_the_k
         assert invoke_dbt(target, "parse").success
     assert not any(key["private_key"][40:80] in p.read_text(errors="ignore")
                    for p in (tmp_path / "dbt").rglob("*") if p.is_file())
-    with h.environ(AUTOSYNC_BIGQUERY_KEYFILE=str(tmp_path / "key.json")):
+    with environment({"AUTOSYNC_BIGQUERY_KEYFILE": str(tmp_path / "key.json")}):
         assert target_for_pipeline(pipeline).name == "bigquery"
 
 

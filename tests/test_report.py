@@ -24,6 +24,7 @@ import pytest
 
 import dbt_helpers as h
 from autosync_emulator import Emulator
+from pipelines.dbt_runner import environment
 from pipelines.engine.sync_log import COLUMNS as SYNC_LOG_COLUMNS
 from pipelines.engine.sync_log import TABLE as SYNC_LOG_TABLE
 from pipelines.report import main as report_main
@@ -392,7 +393,7 @@ def test_postgres_report_draws_every_chart_without_errors_and_shows_the_marts_fi
             pipeline_name="report_pg", dataset_name=raw, pipelines_dir=str(tmp_path / "dlt"),
             destination=dlt.destinations.postgres(f"postgresql://postgres:{password}@127.0.0.1:5432/test"))
         build_demo_warehouse(pipeline, marts)
-        with h.environ(DESTINATION__POSTGRES__CREDENTIALS=f"postgresql://postgres:{password}@127.0.0.1:5432/test"):
+        with environment({"DESTINATION__POSTGRES__CREDENTIALS": f"postgresql://postgres:{password}@127.0.0.1:5432/test"}):
             page = write_report(tmp_path / "report.html", destination="postgres", schema=marts, dataset=raw)
         assert password not in page.read_text(encoding="utf-8")
         dom = assert_page_sound(page, tmp_path)
@@ -403,14 +404,14 @@ def test_postgres_report_draws_every_chart_without_errors_and_shows_the_marts_fi
 
 
 def test_postgres_without_credentials_says_which_setting(tmp_path, capsys):
-    with h.environ(DESTINATION__POSTGRES__CREDENTIALS=None):
+    with environment({"DESTINATION__POSTGRES__CREDENTIALS": None}):
         code = report_main(["--destination", "postgres", "-o", str(tmp_path / "r.html")])
     assert code == 2 and "no Postgres credentials: set DESTINATION__POSTGRES__CREDENTIALS" in capsys.readouterr().err
 
 
 @pytest.mark.postgres
 def test_postgres_unreachable_is_one_message_without_the_password(tmp_path, capsys):
-    with h.environ(DESTINATION__POSTGRES__CREDENTIALS="postgresql://postgres:sekrit-991@127.0.0.1:1/test"):
+    with environment({"DESTINATION__POSTGRES__CREDENTIALS": "postgresql://postgres:sekrit-991@127.0.0.1:1/test"}):
         code = report_main(["--destination", "postgres", "-o", str(tmp_path / "r.html")])
     err = capsys.readouterr().err
     assert code == 3 and "cannot connect to Postgres at 127.0.0.1:1/test" in err and "sekrit-991" not in err

@@ -156,6 +156,19 @@ def test_every_raw_table_is_named_as_the_interface_says(tmp_path, emulator):
     assert pipeline.dataset_name == "autosync_raw"
 
 
+def test_every_child_table_of_the_tree_has_its_declared_columns_and_no_others():
+    """The endpoint table names children twice (the `Child` tree and `child_columns`): they agree,
+    and each child row's declared columns hold the ids the connector adds to it."""
+    from autosync_source.settings import ENDPOINTS
+
+    for endpoint in ENDPOINTS:
+        tables = endpoint.child_tables()
+        assert {child.path for child in tables} == set(endpoint.child_columns), endpoint.name
+        for child in tables:
+            added = {"shop_id", endpoint.root_key, child.child.parent_key}
+            assert added <= set(endpoint.child_columns[child.path]), child.table
+
+
 def test_lag_seconds_re_reads_a_margin_before_each_cursor(tmp_path, emulator):
     pipeline = duckdb_pipeline(tmp_path)
     sync(pipeline, emulator, resources=["customers"])
