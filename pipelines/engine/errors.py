@@ -3,7 +3,9 @@ the CLI's exit code), and interrupts (Ctrl-C, SIGTERM) turned into it."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 from typing import TYPE_CHECKING, Any, Optional
 
 from autosync_source.errors import AutosyncError, ConfigurationError, DestinationError
@@ -50,15 +52,32 @@ def raise_on_interrupts() -> Optional[dict]:
     """Turn SIGINT into KeyboardInterrupt and SIGTERM into `TerminationRequested` in this (main)
     thread, remembering which arrived; returns the handlers it replaced (signal -> handler, for
     `signal.signal` to put back), or None where it changed nothing."""
-    def handler(signum: int, _frame: Any) -> None:
+    def handler(signum: int, frame: Any) -> None:
         global _pending_interrupt
         _pending_interrupt = TerminationRequested() if signum == signal.SIGTERM else KeyboardInterrupt()
+        if _in_finalizer(frame):
+            # Python swallows an exception raised in a finalizer (the garbage collector closing
+            # dlt's DuckDB connection pool, say) and prints "Exception ignored ..." with a traceback:
+            # the run would go on to its next checkpoint. The signal is sent again in a moment,
+            # when the main thread is back in ordinary code.
+            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            return
         raise _pending_interrupt
 
     try:
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: the host (Dagster, Airflow) owns signals there
         return None
+
+
+def _in_finalizer(frame: Any) -> bool:
+    """Whether the interrupted code runs inside a `__del__` or a weakref finalizer."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or (code.co_name == "__call__" and code.co_filename.endswith("weakref.py")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def raise_if_interrupted() -> None:
