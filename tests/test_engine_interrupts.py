@@ -47,3 +47,39 @@ def test_a_signal_inside_a_finalizer_still_interrupts_without_a_traceback(signal
                           capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == expected, (done.stdout, done.stderr)
     assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+# -- with skip_failing_shops, what would fail every shop still stops the run ---------------------
+def _two_shop_job(tmp_path, emu, **overrides):
+    from pipelines.engine import SyncJob, Target
+
+    options = dict(target=Target(destination="duckdb", duckdb_path=str(tmp_path / "raw.duckdb"),
+                                 pipelines_dir=str(tmp_path / "pipelines")),
+                   shops=[1, 2], base_url=emu.base_url, api_key=emu.api_key,
+                   source_options={"skip_failing_shops": True})
+    options.update(overrides)
+    return SyncJob(**options)
+
+
+def test_skip_failing_shops_still_stops_at_once_on_bad_credentials_and_on_an_interrupt(tmp_path, monkeypatch):
+    from autosync_emulator import Emulator
+    from pipelines.engine import SyncFailed, run_sync
+    from pipelines.engine import sync as engine_sync
+
+    with Emulator(seed=3, shops=2, work_orders=2, rate_limit=0) as emu:
+        with pytest.raises(SyncFailed) as bad_key:
+            run_sync(_two_shop_job(tmp_path, emu, api_key="sk_sandbox_" + "0" * 32))
+        assert bad_key.value.category == "configuration"
+        assert "shops failed" not in bad_key.value.message  # not tried shop after shop
+
+        calls = []
+
+        def interrupted(**arguments):
+            calls.append(arguments["shops"])
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(engine_sync, "autosync_source", interrupted)
+        with pytest.raises(SyncFailed) as stopped:
+            run_sync(_two_shop_job(tmp_path, emu))
+        assert stopped.value.category == "interrupted" and stopped.value.exit_code == 130
+        assert calls == [[1]]  # the second shop never started

@@ -8,7 +8,7 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
-from autosync_source.errors import AutosyncError, ConfigurationError, DestinationError
+from autosync_source.errors import AuthenticationError, AutosyncError, ConfigurationError, DestinationError, ScopeError
 
 if TYPE_CHECKING:
     import dlt
@@ -140,7 +140,12 @@ def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = 
         logger.debug("unexpected failure", exc_info=failure)
         return SyncFailed(f"The sync failed unexpectedly: {type(failure).__name__}: {short_reason(failure)}",
                           EXIT_FAILED, "unexpected", summary)
-    category = "destination" if isinstance(known, DestinationError) else "source"
+    if isinstance(known, DestinationError):
+        category = "destination"
+    elif isinstance(known, (ConfigurationError, AuthenticationError, ScopeError)):
+        category = "configuration"  # the same for every shop: no use trying the next one
+    else:
+        category = "source"
     return SyncFailed(str(known), known.exit_code, category, summary)
 
 

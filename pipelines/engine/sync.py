@@ -38,6 +38,7 @@ logger = logging.getLogger("autosync.engine")
 
 DEFAULT_RECONCILE_EVERY_HOURS = 24.0
 SCHEMA_RACE_ATTEMPTS = 5
+RUN_WIDE_CATEGORIES = ("configuration", "destination", "interrupted")
 
 T = TypeVar("T")
 
@@ -73,8 +74,9 @@ def run_sync(job: SyncJob) -> SyncSummary:
         except SyncFailed as failure:
             # With skip_failing_shops (a source option) one shop's failure does not hold the
             # others back (1,000 shops on one key): it is reported at the end, and its cursors,
-            # not moved, make the next run read it again. Configuration errors fail every shop.
-            if not _skip_failing_shops(job) or failure.category == "configuration":
+            # not moved, make the next run read it again. What would fail every shop stops the
+            # run: credentials, scopes, configuration, the destination, an interrupt.
+            if not _skip_failing_shops(job) or failure.category in RUN_WIDE_CATEGORIES:
                 raise
             logger.error("shop %s failed, the other shops go on (it is read again next run): %s", shop_id, failure.message)
             failed.append((shop_id, failure))
