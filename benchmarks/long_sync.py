@@ -11,6 +11,10 @@
 - thousand: 1,000 small shops on one key, one pipeline (the source reading every shop): wall time,
   requests against the floor, peak memory of the sync process (against 100 shops), cursor state
   bytes per shop. The emulator runs in its own process (benchmarks/emulator_process.py).
+- cli100 / cli1000: the same account through `pipelines/run.py` (the engine: each shop in its own
+  state home, as a Dagster partition or an Airflow task of that shop would have it): wall time and
+  seconds per shop, requests against the floor, peak memory, each shop's state bytes (the cursors)
+  and its working directory's bytes.
 """
 from __future__ import annotations
 
@@ -142,6 +146,60 @@ def many_shops(shops: int) -> Dict[str, Any]:
         return result
 
 
+def many_shops_cli(shops: int) -> Dict[str, Any]:
+    """`pipelines/run.py` over every shop of a `shops`-shop account, in a child measured by wait4."""
+    from source_helpers import request_floor
+
+    with EmulatorProcess(seed=7, shops=shops, work_orders=3, startup_timeout=900) as emu, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        floor = request_floor(None, emu.truth())
+        command = [sys.executable, str(ROOT / "pipelines" / "run.py"), "--base-url", emu.base_url, "--api-key", emu.api_key,
+                   "--no-dbt", "--quiet", "--json", "--duckdb-path", str(workdir / "raw.duckdb"),
+                   "--pipelines-dir", str(workdir / "p")]
+        began = time.monotonic()
+        child = subprocess.Popen(command, cwd=str(ROOT), env={**ENV, "SOURCES__AUTOSYNC__SKIP_FAILING_SHOPS": "true"},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = child.communicate()
+        seconds = time.monotonic() - began
+        peak_kb = _child_peak_kb()
+        assert child.returncode == 0, err[-3000:]
+        summary = json.loads(out)
+        homes = sorted((workdir / "p").glob("*/autosync_*_shop_*"))
+        state_bytes = []
+        for home in homes:
+            state = json.loads((home / "state.json").read_text())
+            resources = state.get("sources", {}).get("autosync", {}).get("resources", {})
+            state_bytes.append(len(json.dumps(resources, separators=(",", ":"))))
+        dir_bytes = [sum(f.stat().st_size for f in home.rglob("*") if f.is_file()) for home in homes]
+        import duckdb
+
+        with duckdb.connect(str(workdir / "raw.duckdb"), read_only=True) as connection:
+            # each shop's seconds, from the sync log: flat if no shop costs more than the ones before it
+            per_shop = [row[0] for row in connection.execute(
+                "select extract(epoch from max(finished_at) - min(started_at)) from autosync_raw._autosync_runs "
+                "group by shop_id order by min(started_at)").fetchall()]
+            tables = connection.execute("select count(*) from information_schema.tables").fetchone()[0]
+        quarter = max(1, len(per_shop) // 4)
+        requests = summary["requests"]  # the --json summary's total (by kind in requests_by_kind)
+        floor_total = sum(sum(kinds.values()) for kinds in floor.values())
+        return {
+            "shops": shops, "state_homes": len(homes), "seconds": round(seconds, 1),
+            "seconds_per_shop": round(seconds / shops, 2), "requests": requests, "floor": floor_total,
+            "requests_over_floor": round(requests / floor_total, 4),
+            "peak_rss_mb": round(peak_kb / 1024), "state_bytes_per_shop": round(sum(state_bytes) / max(1, len(homes))),
+            "working_dir_bytes_per_shop": round(sum(dir_bytes) / max(1, len(homes))),
+            "seconds_per_shop_first_quarter": round(sum(per_shop[:quarter]) / quarter, 2),
+            "seconds_per_shop_last_quarter": round(sum(per_shop[-quarter:]) / quarter, 2),
+            "warehouse_tables": tables, "warehouse_mb": round((workdir / "raw.duckdb").stat().st_size / 2**20),
+        }
+
+
+def _child_peak_kb() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child waited for so far
+
+
 def main(argv: List[str]) -> int:
     chosen = argv or ["kill", "lag", "thousand"]
     results: Dict[str, Any] = {"load_average": os.getloadavg()}
@@ -156,6 +214,10 @@ def main(argv: List[str]) -> int:
         print("100 shops:", json.dumps(results["shops_100"]), flush=True)
         results["shops_1000"] = many_shops(1000)
         print("1000 shops:", json.dumps(results["shops_1000"]), flush=True)
+    for shops in (100, 1000):
+        if f"cli{shops}" in chosen:
+            results[f"cli_shops_{shops}"] = many_shops_cli(shops)
+            print(f"{shops} shops through run.py:", json.dumps(results[f"cli_shops_{shops}"]), flush=True)
     results["load_average_after"] = os.getloadavg()
     out = ROOT / "benchmarks" / "results" / "long_sync.json"
     previous = json.loads(out.read_text()) if out.exists() else {}

@@ -104,3 +104,22 @@ def test_dbt_vars_from_the_configuration_reach_every_dbt_build(tmp_path, monkeyp
     assert calls[0] is None
     assert calls[1][0] == "--vars"
     assert json.loads(calls[1][1]) == {"shop_timezones": {"2": "America/Denver"}, "enforce_contracts": False}
+
+
+def test_duckdb_keeps_one_staging_schema_however_many_shops(tmp_path):
+    """A staging schema per shop is for warehouses that several workers load at once; on DuckDB
+    (one writer process) it only filled the file's catalog, and every connect read it: 100 shops
+    made 1,319 tables and each shop slower than the one before (benchmarks/long_sync.py cli100)."""
+    import duckdb
+
+    from autosync_emulator import Emulator
+    from pipelines.engine import SyncJob, Target, run_sync
+
+    path = tmp_path / "raw.duckdb"
+    with Emulator(seed=3, shops=3, work_orders=2, rate_limit=0) as emu:
+        run_sync(SyncJob(Target(destination="duckdb", duckdb_path=str(path), pipelines_dir=str(tmp_path / "p")),
+                         base_url=emu.base_url, api_key=emu.api_key))
+    with duckdb.connect(str(path), read_only=True) as connection:
+        schemas = {row[0] for row in connection.execute("select schema_name from information_schema.schemata").fetchall()}
+    assert "autosync_raw" in schemas
+    assert not [schema for schema in schemas if "staging_shop" in schema], schemas
