@@ -60,7 +60,11 @@ def raise_on_interrupts() -> Optional[dict]:
             # dlt's DuckDB connection pool, say) and prints "Exception ignored ..." with a traceback:
             # the run would go on to its next checkpoint. The signal is sent again in a moment,
             # when the main thread is back in ordinary code.
-            threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+            # (Only while it is still pending: if the run raised it meanwhile, nothing is sent; a
+            # daemon timer never holds the process's exit.)
+            timer = threading.Timer(0.05, _send_again_if_pending, (signum,))
+            timer.daemon = True
+            timer.start()
             return
         raise _pending_interrupt
 
@@ -68,6 +72,11 @@ def raise_on_interrupts() -> Optional[dict]:
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: the host (Dagster, Airflow) owns signals there
         return None
+
+
+def _send_again_if_pending(signum: int) -> None:
+    if _pending_interrupt is not None:
+        os.kill(os.getpid(), signum)
 
 
 def _in_finalizer(frame: Any) -> bool:
