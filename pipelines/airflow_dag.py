@@ -14,7 +14,7 @@ Shops: `[sources.autosync] shops` (or SOURCES__AUTOSYNC__SHOPS) when set, else e
 `GET /shops` lists at run time. Each shop task is one call of the sync engine the CLI uses
 (`pipelines.orchestration.sync_shop_for_interval` -> `pipelines.engine.run_sync`): the shop's own
 dlt pipeline, the same one a CLI run of that shop uses (state restored from the warehouse, so any
-worker can run it), its own staging dataset, recovery of a package a killed worker left, the
+worker can run it), its own staging dataset (Postgres, BigQuery), recovery of a package a killed worker left, the
 scheduled delete reconciliation and a row per table in the sync log; the executor may run shops
 in parallel into one Postgres/BigQuery dataset. DuckDB takes one
 writer at a time: use it with the sequential executor or `dags test` only.

@@ -10,7 +10,7 @@ environment (SOURCES__AUTOSYNC__API_KEY, DESTINATION__POSTGRES__CREDENTIALS, ...
 file, pipelines dir). Each shop partition is one call of the sync engine (`pipelines.engine.
 run_sync`, through `orchestration.sync_shop`): the shop's own pipeline (the one the CLI uses for
 that shop, so a partition continues from a CLI run's cursors and the other way round), its own
-staging dataset, recovery of a package a killed worker left, the scheduled delete reconciliation
+staging dataset (on Postgres and BigQuery), recovery of a package a killed worker left, the scheduled delete reconciliation
 and a row per table in the sync log. Dagster's workers can sync different shops into one
 Postgres or BigQuery dataset at the same time; one shop can be backfilled or re-synced alone by
 materializing its partition.

@@ -10,7 +10,8 @@ variables (SOURCES__AUTOSYNC__API_KEY, AUTOSYNC__DESTINATION, DESTINATION__POSTG
 
 Workers syncing different shops into one dataset at the same time never meet: each shop has its
 own pipeline (`autosync_<api>_shop_<id>`: its own working dir and its own row in
-`_dlt_pipeline_state`, restored from the warehouse on a fresh worker), its own staging dataset,
+`_dlt_pipeline_state`, restored from the warehouse on a fresh worker), its own staging dataset
+(Postgres, BigQuery; DuckDB, one writer at a time, keeps one),
 and the engine retries a load that lost a DDL race with another worker. These are the pipelines
 the CLI uses too, so a worker continues from a CLI run's cursors and the other way round.
 
