@@ -68,6 +68,11 @@ def _sync_under_drift(tmp_path, emu, rounds: int = 2):
         original_reanchor(self, anchor)
 
     UpdatedAtPaginator._reanchor = counting_reanchor
+    # Updates and creations only: a hard delete of a row already read, with a creation between the
+    # same two page requests, leaves `total` unchanged and can hide one row from this sync (the
+    # paginator's documented known limit; the delete reconciliation is the backstop, tested in
+    # test_reliability_deletes.py). With deletes it failed once in five full runs here, under load.
+    emu.core.activity._delete = lambda shop_id: False
     try:
         emu.start_background_activity(hours_per_second=1.5, tick_seconds=0.05)
         for _ in range(rounds):
