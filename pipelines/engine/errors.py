@@ -3,9 +3,7 @@ the CLI's exit code), and interrupts (Ctrl-C, SIGTERM) turned into it."""
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import threading
 from typing import TYPE_CHECKING, Any, Optional
 
 from autosync_source.errors import AuthenticationError, AutosyncError, ConfigurationError, DestinationError, ScopeError
@@ -57,14 +55,9 @@ def raise_on_interrupts() -> Optional[dict]:
         _pending_interrupt = TerminationRequested() if signum == signal.SIGTERM else KeyboardInterrupt()
         if _in_finalizer(frame):
             # Python swallows an exception raised in a finalizer (the garbage collector closing
-            # dlt's DuckDB connection pool, say) and prints "Exception ignored ..." with a traceback:
-            # the run would go on to its next checkpoint. The signal is sent again in a moment,
-            # when the main thread is back in ordinary code.
-            # (Only while it is still pending: if the run raised it meanwhile, nothing is sent; a
-            # daemon timer never holds the process's exit.)
-            timer = threading.Timer(0.05, _send_again_if_pending, (signum,))
-            timer.daemon = True
-            timer.start()
+            # dlt's DuckDB connection pool, say) and prints "Exception ignored ..." with a traceback.
+            # So it is only remembered here: the engine raises it after the checkpoint's load
+            # (`raise_if_interrupted`), and a second Ctrl-C in ordinary code stops at once.
             return
         raise _pending_interrupt
 
@@ -72,11 +65,6 @@ def raise_on_interrupts() -> Optional[dict]:
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: the host (Dagster, Airflow) owns signals there
         return None
-
-
-def _send_again_if_pending(signum: int) -> None:
-    if _pending_interrupt is not None:
-        os.kill(os.getpid(), signum)
 
 
 def _in_finalizer(frame: Any) -> bool:
