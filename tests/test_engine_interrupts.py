@@ -82,3 +82,26 @@ def test_skip_failing_shops_still_stops_at_once_on_bad_credentials_and_on_an_int
             run_sync(_two_shop_job(tmp_path, emu))
         assert stopped.value.category == "interrupted" and stopped.value.exit_code == 130
         assert calls == [[1]]  # the second shop never started
+
+
+def test_a_failure_that_follows_an_interrupt_is_reported_as_the_interrupt():
+    """Ctrl-C inside a module import leaves the module half-initialized; the run then fails on the
+    next import ("partially initialized module 'pandas' ..."): that is the interrupt, exit 130."""
+    import os
+    import signal
+
+    from pipelines.engine.errors import EXIT_INTERRUPTED, as_sync_failed, forget_interrupt, raise_on_interrupts
+
+    previous = raise_on_interrupts()
+    assert previous is not None, "pytest runs tests in the main thread"
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs as soon as os.kill returns
+        failure = as_sync_failed(AttributeError("partially initialized module 'pandas' has no attribute 'x'"))
+        assert (failure.category, failure.exit_code) == ("interrupted", EXIT_INTERRUPTED)
+        # reported once: a later failure is itself again
+        assert as_sync_failed(AttributeError("boom")).category == "unexpected"
+    finally:
+        forget_interrupt()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -98,7 +98,11 @@ def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = 
     if isinstance(failure, SyncFailed):
         return failure
     step = getattr(failure, "step", None)
-    interrupt = _find(failure, KeyboardInterrupt)
+    # An interrupt that arrived and was not raised where it landed (swallowed, or turned into
+    # another error: one landing inside a module import leaves the module half-initialized, and
+    # the next import fails with "partially initialized module 'pandas'") is the cause of this
+    # failure, whatever it looks like.
+    interrupt = _find(failure, KeyboardInterrupt) or _pending_interrupt
     if (step == "load" or interrupt is not None) and pipeline is not None:
         # dlt keeps a failed package to retry it and has already saved the advanced cursors
         # locally. Drop both, so the next run starts from the state the destination committed
