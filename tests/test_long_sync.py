@@ -222,6 +222,8 @@ def test_progress_estimates_first_reports_pages_and_says_when_it_waits(tmp_path,
         }
 
         caplog.set_level(logging.INFO, logger="autosync_source.progress")
+        caplog.clear()  # only the quiet sync's records (an earlier test may have left the logger at INFO)
+        capsys.readouterr()
         sync(pipeline, emu, progress="quiet")
         assert not [record for record in caplog.records if record.name == "autosync_source.progress"]
         assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
