@@ -291,3 +291,15 @@ def advance_with_changes(emulator: Any, hours: float = 6, **_ignored: Any) -> Di
     result = emulator.advance(hours=hours)
     assert result.get("events"), f"the emulator generated no activity in {hours} hours: {result}"
     return result
+
+
+def delete_a_draft_work_order(emu: Any, truth: Optional[Dict[str, Any]] = None) -> int:
+    """Delete at the source a draft work order (with jobs if there is one), as the emulator's own
+    activity deletes: a hard delete, no webhook. Returns its id."""
+    truth = truth if truth is not None else emu.truth()
+    drafts = [w for w in truth["objects"]["work_orders"] if w["status"] == "draft"]
+    draft = max(drafts, key=lambda w: (len(w["jobs"]) > 0, -w["id"]))
+    backend = emu.core.backend
+    with emu.core.store.lock:
+        backend.delete_work_order(backend.latest("work_orders", draft["id"]))
+    return draft["id"]

@@ -37,7 +37,7 @@ import dbt_helpers as h  # noqa: E402
 from autosync_emulator import Emulator  # noqa: E402
 from bigquery_emulator import SKIP_REASON, BigQueryEmulator, emulator_bin  # noqa: E402
 from reliability_helpers import assert_exactly_truth, deletion_problems  # noqa: E402
-from source_helpers import advance_with_changes  # noqa: E402
+from source_helpers import advance_with_changes, delete_a_draft_work_order  # noqa: E402
 
 # The emulator runs every query through sqlglot on one core: on the shared 2-core machine the tier
 # took 5-9 minutes under load (about 2.5 min of CPU), over the suite's default 300 s per test.
@@ -129,17 +129,6 @@ def _duckdb_run(emu: Emulator, tmp_path: Path, *extra: str) -> None:
         assert main(argv) == 0
 
 
-def _delete_a_draft_work_order(emu: Emulator) -> int:
-    """A hard delete at the source, as the emulator's activity makes them (no webhook)."""
-    truth = emu.truth()
-    drafts = [w for w in truth["objects"]["work_orders"] if w["status"] == "draft"]
-    draft = max(drafts, key=lambda w: (len(w["jobs"]) > 0, -w["id"]))
-    backend = emu.core.backend
-    with emu.core.store.lock:
-        backend.delete_work_order(backend.latest("work_orders", draft["id"]))
-    return draft["id"]
-
-
 # -- comparing marts across warehouses: values, not column types ------------------------------
 def _value(value: Any, twin: Any) -> Any:
     """`value` (from BigQuery) in the form of `twin` (the DuckDB value of the same cell)."""
@@ -218,7 +207,7 @@ def test_run_py_loads_bigquery_full_and_incremental_and_dbt_builds_marts_equal_t
 
         # the shops go on working; one draft work order is hard-deleted (no trace in the API)
         advance_with_changes(emu, hours=6)
-        deleted = _delete_a_draft_work_order(emu)
+        deleted = delete_a_draft_work_order(emu)
         later = _run_py(env, "--reconcile-deletes")
         truth_later = emu.truth()
         assert later["rows"], "the incremental run loaded nothing: the world did not move"

@@ -28,7 +28,7 @@ import marts_reference as ref
 from autosync_emulator import Emulator
 from autosync_source.deletes import reconcile_deletes
 from pipelines.dbt_runner import fetch_mart, preview_marts, run_dbt
-from source_helpers import advance_with_changes, sync
+from source_helpers import advance_with_changes, delete_a_draft_work_order, sync
 
 # the day before DST ends in the US (Sunday 2025-11-02, 06:00 UTC in New York, 07:00 in Chicago)
 WORLD = dict(seed=5, shops=3, work_orders=15, rate_limit=0, start="2025-11-01T20:00:00Z")
@@ -148,7 +148,7 @@ def test_run_py_syncs_then_builds_marts_equal_to_the_truth_full_and_incremental(
             assert main(argv) == 0
         _assert_duckdb_marts_equal_truth(warehouse, truth, tmp_path)
 
-        deleted_draft = _delete_a_draft_work_order(emu, truth)
+        deleted_draft = delete_a_draft_work_order(emu, truth)
         before_dst_end, late_invoice = _make_the_clock_cases(emu, truth)
         advance_with_changes(emu, hours=6)
         truth_later = emu.truth()
@@ -188,17 +188,6 @@ def test_run_py_no_dbt_loads_without_building_marts(tmp_path):
     with contextlib.closing(duckdb.connect(str(warehouse), read_only=True)) as con:
         schemas = {r[0] for r in con.execute("select schema_name from information_schema.schemata").fetchall()}
     assert "autosync_raw" in schemas and "autosync" not in schemas
-
-
-def _delete_a_draft_work_order(emu, truth) -> int:
-    """Delete at the source a draft work order the first sync loaded (with jobs if there is one),
-    as the emulator's own activity deletes: a hard delete, no webhook."""
-    drafts = [w for w in truth["objects"]["work_orders"] if w["status"] == "draft"]
-    draft = max(drafts, key=lambda w: (len(w["jobs"]) > 0, -w["id"]))
-    backend = emu.core.backend
-    with emu.core.store.lock:
-        backend.delete_work_order(backend.latest("work_orders", draft["id"]))
-    return draft["id"]
 
 
 def _assert_duckdb_marts_equal_truth(warehouse, truth, tmp_path):
