@@ -37,6 +37,9 @@ from autosync_source.settings import TOKEN_PATH
 
 logger = logging.getLogger("autosync_source")
 
+# Sent instead of dlt's default response hook: the session raises its own, clearer errors.
+NO_HOOKS: Dict[str, list] = {"response": []}
+
 Auth = Union[ApiKeyAuth, ClientCredentialsAuth]
 
 

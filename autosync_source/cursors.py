@@ -27,7 +27,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Dict, MutableMapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Tuple
 
 from autosync_source.paging import format_ts, parse_ts
 
@@ -99,23 +99,70 @@ class ShopCursor:
     def from_state(cls, value: Optional[Dict[str, Any]]) -> "ShopCursor":
         if not value or not value.get("updated_at"):
             return cls()
-        # `rows_at_cursor` is the older name (fingerprints at the cursor's second only; the
-        # delete reconciliation still writes it when it rewinds a cursor): a subset of the window.
+        # `rows_at_cursor` is the older name (fingerprints at the cursor's second only), still
+        # found in state written by older versions: a subset of the window.
         rows = dict(value.get("rows_at_cursor") or {})
         rows.update(value.get("recent_rows") or {})
         legacy = tuple(str(record_id) for record_id in value.get("ids_at_cursor") or [])
         return cls(parse_ts(value["updated_at"]), rows, legacy, bool(value.get("partial")))
 
 
-class CursorBook:
-    """The cursors of one resource, one per shop, inside the resource's dlt state."""
+# -- the state's shape: nothing else walks it -----------------------------------------------
+# dlt keeps a resource's state at pipeline_state["sources"][<source>]["resources"][<resource>];
+# a shop's cursor is under that resource's "shops", keyed by the shop id as a string.
+SOURCE_NAME = "autosync"
 
-    def __init__(self, resource_state: MutableMapping[str, Any]) -> None:
-        self._shops: MutableMapping[str, Any] = resource_state.setdefault("shops", {})
 
-    def get(self, shop_id: int) -> ShopCursor:
-        return ShopCursor.from_state(self._shops.get(str(shop_id)))
+def _resources(pipeline_state: Mapping[str, Any]) -> Mapping[str, Any]:
+    return ((pipeline_state.get("sources") or {}).get(SOURCE_NAME) or {}).get("resources") or {}
 
-    def set(self, shop_id: int, cursor: ShopCursor) -> None:
-        if cursor.updated_at is not None:
-            self._shops[str(shop_id)] = cursor.to_state()
+
+def cursor_in_source_state(source_state: Mapping[str, Any], resource: str, shop_id: Any) -> ShopCursor:
+    """The shop's cursor of `resource` in the source's state (`dlt.current.source_state()`)."""
+    return get_cursor(((source_state.get("resources") or {}).get(resource) or {}), shop_id)
+
+
+def get_cursor(resource_state: Mapping[str, Any], shop_id: Any) -> ShopCursor:
+    """The shop's cursor in one resource's state (`dlt.current.resource_state()` in the source)."""
+    return ShopCursor.from_state((resource_state.get("shops") or {}).get(str(shop_id)))
+
+
+def set_cursor(resource_state: MutableMapping[str, Any], shop_id: Any, cursor: ShopCursor) -> None:
+    """Write the shop's cursor into one resource's state (never an empty cursor)."""
+    if cursor.updated_at is not None:
+        resource_state.setdefault("shops", {})[str(shop_id)] = cursor.to_state()
+
+
+def shop_cursors(pipeline_state: Mapping[str, Any], shop_id: Any) -> Dict[str, ShopCursor]:
+    """{resource: the shop's cursor} in a pipeline's state (`pipeline.state`), resources that have one."""
+    out: Dict[str, ShopCursor] = {}
+    for name, resource_state in _resources(pipeline_state).items():
+        if str(shop_id) in (resource_state.get("shops") or {}):
+            out[name] = get_cursor(resource_state, shop_id)
+    return out
+
+
+def cursor_positions(pipeline_state: Mapping[str, Any], shop_id: Any) -> Dict[str, Optional[str]]:
+    """{resource: the shop's `updated_at` cursor as text} (the sync log, the start-date check)."""
+    return {name: format_ts(cursor.updated_at) if cursor.updated_at else None
+            for name, cursor in shop_cursors(pipeline_state, shop_id).items()}
+
+
+def shops_with_cursors(pipeline_state: Mapping[str, Any], resource: str) -> List[str]:
+    """The shops (ids as text) that hold a cursor of `resource` in a pipeline's state."""
+    return sorted((_resources(pipeline_state).get(resource) or {}).get("shops") or {})
+
+
+def rewind_cursor(pipeline_state: MutableMapping[str, Any], resource: str, shop_id: Any, before: datetime) -> bool:
+    """Move a shop's cursor back to just before `before` when it has passed it (the delete
+    reconciliation found a row the syncs passed by); True when it moved. The fingerprints go:
+    every row from there on is read again."""
+    resources = _resources(pipeline_state)
+    resource_state = resources.get(resource)
+    if resource_state is None:
+        return False
+    cursor = get_cursor(resource_state, shop_id)
+    if cursor.updated_at is None or cursor.updated_at < before:
+        return False  # the next sync reads it anyway
+    set_cursor(resource_state, shop_id, ShopCursor(before - ONE_SECOND))  # type: ignore[arg-type]
+    return True

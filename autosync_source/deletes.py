@@ -38,11 +38,12 @@ import dlt
 from dlt.common.configuration.inject import with_config
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from autosync_source.client import AutosyncRESTClient, RequestStats, RetryPolicy, build_client
+from autosync_source.client import NO_HOOKS, AutosyncRESTClient, RequestStats
+from autosync_source.connection import ApiSettings, connect, list_shops, selected_endpoints
+from autosync_source.cursors import rewind_cursor
 from autosync_source.errors import ApiError
 from autosync_source.paging import UpdatedAtPaginator, format_ts, parse_ts
 from autosync_source.settings import DELETED_AT, Endpoint
-from autosync_source.sync import NO_HOOKS
 
 logger = logging.getLogger("autosync_source")
 
@@ -125,21 +126,15 @@ def reconcile_deletes(
     retry_max_wait: float = 20.0,
     request_timeout: float = 30.0,
 ) -> ReconciliationReport:
-    """Mark the warehouse rows whose records are gone at the source; same settings as the source."""
-    # Imported here: the package __init__ imports the modules this one is built from.
-    from autosync_source import ShopDirectory, preflight, selected_endpoints
-
+    """Mark the warehouse rows whose records are gone at the source; same settings as the source.
+    `shops`: the shops to reconcile (the engine gives the pipeline's one shop); default every
+    shop the credentials see."""
     selected = [endpoint for endpoint in selected_endpoints(resources) if endpoint.shop_scoped]
-    auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
+    settings = ApiSettings(api_key, client_id, client_secret, base_url, environment, int(retry_attempts),
+                           float(retry_max_wait), float(request_timeout), int(max_workers))
     stats = RequestStats()
-    client = build_client(
-        resolved_base_url,
-        auth,
-        stats,
-        retry=RetryPolicy(attempts=int(retry_attempts), max_wait=float(retry_max_wait), timeout=float(request_timeout)),
-        max_concurrency=int(max_workers),
-    )
-    shop_ids = ShopDirectory(client, stats, [int(s) for s in shops] if shops else None).ids()
+    client = connect(settings, selected, stats)
+    shop_ids = [int(s) for s in shops] if shops else [int(row["id"]) for row in list_shops(client, stats)]
     report = reconcile_with_client(pipeline, client, stats, shop_ids, selected, int(max_workers))
     remember_reconciliation(pipeline, report.at)
     return report
@@ -224,12 +219,9 @@ def _rewind_cursors(pipeline: dlt.Pipeline, behind: Dict[Tuple[str, int], dateti
     if not behind:
         return rewound
     with pipeline.managed_state() as state:
-        resources = state.get("sources", {}).get("autosync", {}).get("resources", {})  # type: ignore[attr-defined]
         for (name, shop_id), oldest in sorted(behind.items()):
-            cursor = resources.get(name, {}).get("shops", {}).get(str(shop_id))
-            if not cursor or not cursor.get("updated_at") or parse_ts(cursor["updated_at"]) < oldest:
+            if not rewind_cursor(state, name, shop_id, oldest):  # type: ignore[arg-type]
                 continue  # the next sync reads it anyway
-            resources[name]["shops"][str(shop_id)] = {"updated_at": format_ts(oldest - timedelta(seconds=1)), "rows_at_cursor": {}}
             logger.warning("%s: shop %s had rows the syncs passed by; its cursor goes back to %s", name, shop_id, format_ts(oldest))
             rewound.append((name, shop_id))
     return rewound

@@ -58,6 +58,11 @@ class ApiError(AutosyncError):
         super().__init__(message)
 
 
+class ReadCancelled(KeyboardInterrupt):
+    """The engine stopped the run (an interrupt, or another shop's run-wide failure) while this
+    shop was reading: raised in its readers so its extract fails and nothing of it commits."""
+
+
 class DestinationError(AutosyncError):
     """The destination (warehouse) refused or could not be reached; nothing was committed."""
 

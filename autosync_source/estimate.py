@@ -14,9 +14,9 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from autosync_source.client import AutosyncRESTClient, InsufficientScope
+from autosync_source.client import NO_HOOKS, AutosyncRESTClient, InsufficientScope
 from autosync_source.cursors import ShopCursor
 from autosync_source.errors import ApiError, AutosyncError
 from autosync_source.paging import UpdatedAtPaginator
@@ -59,14 +59,17 @@ def sample_first_pages(
     client: AutosyncRESTClient,
     endpoints: Sequence[Endpoint],
     lists: Dict[str, Sequence[int]],
-    cursors: Dict[str, Dict[str, Any]],
+    cursor_of: Callable[[str, int], ShopCursor],
     window: Any,
     progress: Progress,
     first_pages: FirstPages,
     max_workers: int,
 ) -> None:
-    """Read page 1 of the first listings, plan every listing in `progress`, log the estimate."""
-    """`lists`: resource -> the shops whose listing this run reads."""
+    """Read page 1 of the first listings, plan every listing in `progress`, log the estimate.
+
+    `lists`: resource -> the shops whose listing this run reads (every shop of the run: the
+    engine estimates all its shops at once); `cursor_of(resource, shop)`: where that listing
+    starts (the reader takes the page only if it starts there too)."""
     shop_endpoints = [endpoint for endpoint in endpoints if endpoint.shop_scoped and lists.get(endpoint.name)]
     if not shop_endpoints:
         return
@@ -76,11 +79,9 @@ def sample_first_pages(
 
     def fetch(job: Tuple[Endpoint, int]) -> Optional[Tuple[Endpoint, int, FirstPage]]:
         endpoint, shop_id = job
-        cursor = ShopCursor.from_state(cursors.get(endpoint.name, {}).get(str(shop_id)))
+        cursor = cursor_of(endpoint.name, shop_id)
         anchor = cursor.anchor(window.start_date, window.lag_seconds)
         paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=endpoint.name not in client.sort_refused)
-        from autosync_source.sync import NO_HOOKS  # sync imports this module
-
         pages = client.paginate(endpoint.path.format(shop_id=shop_id), paginator=paginator, hooks=dict(NO_HOOKS))
         try:
             rows = next(pages)

@@ -77,11 +77,28 @@ class Progress:
         self._requests: Callable[[], int] = lambda: 0
         self._limit: Callable[[], Optional[Tuple[int, float]]] = lambda: None
         self._last_wait_line = -1e9
+        # The whole run's plan, when the engine made it: the estimate is done (the source does
+        # not estimate again) and `read_ahead` holds the pages it read (estimate.FirstPages).
+        self.estimated = False
+        self.read_ahead: Any = None
+        self._shops_total: Optional[int] = None
+        self._shops_done = 0
 
     # -- wiring ----------------------------------------------------------------------------
     def attach(self, requests: Callable[[], int], limit: Callable[[], Optional[Tuple[int, float]]]) -> None:
         """Where to read requests sent so far and the key's limit (requests, window seconds)."""
         self._requests, self._limit = requests, limit
+
+    def run_shops(self, total: int) -> None:
+        """The run syncs `total` shops (the engine): the lines count the shops done."""
+        with self._lock:
+            self._shops_total, self._shops_done = int(total), 0
+
+    def shop_finished(self) -> None:
+        """One shop of the run is done (loaded, or failed and skipped)."""
+        with self._lock:
+            self._shops_done += 1
+        self._maybe_report()
 
     @property
     def quiet(self) -> bool:
@@ -156,7 +173,12 @@ class Progress:
         figures["seconds"] = None if seconds is None else round(seconds)
         sample = "" if sampled >= total_lists else f", from one page of {sampled} of {total_lists} lists"
         duration = f", about {_duration(seconds)} at {self._rate_text()}" if seconds is not None else ""
-        self._emit("estimate", f"estimate: about {_count(left)} requests{duration}{sample}", figures)
+        shops = ""
+        if self._shops_total is not None:
+            figures["shops"] = self._shops_total
+            shops = f" for {_count(self._shops_total)} shop{'s' if self._shops_total != 1 else ''}"
+        self.estimated = True
+        self._emit("estimate", f"estimate: about {_count(left)} requests{shops}{duration}{sample}", figures)
         return figures
 
     def requests_left(self) -> int:
@@ -204,7 +226,12 @@ class Progress:
             "requests_done": done, "requests_left": left,
             "eta_seconds": None if seconds is None else round(seconds), "resources": by_resource,
         }
-        self._emit("progress", f"progress: {_count(done)} requests done, about {_count(left)} left{eta}; " + "; ".join(parts), figures)
+        shops = ""
+        if self._shops_total is not None:
+            figures.update(shops_done=self._shops_done, shops=self._shops_total)
+            shops = f"{_count(self._shops_done)}/{_count(self._shops_total)} shops done, "
+        self._emit("progress", f"progress: {shops}{_count(done)} requests done, about {_count(left)} left{eta}; "
+                   + "; ".join(parts), figures)
         return figures
 
     def _maybe_report(self) -> None:

@@ -1,12 +1,11 @@
-"""Reading one endpoint for many shops: list what changed, fetch details where the list row is
-a summary, shape rows for the warehouse, and say where each shop's cursor ends up.
+"""Reading one endpoint of one shop: list what changed, fetch details where the list row is a
+summary, shape rows for the warehouse, and say where the shop's cursor ends up.
 
-Shops are read in parallel by a thread pool per resource; every thread spends the same
-rate budget (ratelimit.py) and the session caps how many requests are in flight at once.
-Why threads of our own and not dlt's `parallelized=True`: that runs one resource's generator
-steps in a pool, one step at a time, so the shops of one resource would still be read one
-after another; and the per-shop cursors must be written from the generator's thread, where
-dlt's resource state lives.
+Each resource's listing is read by a thread of its own (`read_shop`); every thread spends the
+same rate budget (ratelimit.py) and the session caps how many requests are in flight at once.
+Why a thread of our own and not dlt's `parallelized=True`: the cursor must be written from the
+generator's thread, where dlt's resource state lives, and a failure must fail the extract.
+Shops are the engine's unit of work (pipelines/engine/sync.py): it runs several at once.
 """
 from __future__ import annotations
 
@@ -14,27 +13,25 @@ import itertools
 import logging
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, MutableMapping, Optional, Tuple
 
 from autosync_source.checkpoints import Checkpoint
 from autosync_source.client import AutosyncRESTClient, InsufficientScope, RequestStats
-from autosync_source.cursors import CursorBook, ShopCursor, fingerprint
-from autosync_source.errors import ApiError, AuthenticationError, AutosyncError, ConfigurationError, ScopeError
-from autosync_source.paging import format_ts
+from autosync_source.client import NO_HOOKS
+from autosync_source.connection import sort_refused
+from autosync_source.cursors import ShopCursor, fingerprint, get_cursor, set_cursor
+from autosync_source.errors import ApiError, AutosyncError, ReadCancelled, ScopeError
 from autosync_source.estimate import FirstPages
+from autosync_source.paging import UpdatedAtPaginator, format_ts, parse_ts
 from autosync_source.progress import Progress
-from autosync_source.paging import UpdatedAtPaginator, parse_ts
 from autosync_source.settings import DELETED_AT, SYNCED_AT, Child, Endpoint
 
 logger = logging.getLogger("autosync_source")
 
 # Pages waiting between the shop threads and dlt: enough to keep threads busy, little memory.
 QUEUE_PAGES = 8
-# Sent instead of dlt's default response hook: the session raises its own, clearer errors.
-NO_HOOKS: Dict[str, list] = {"response": []}
 
 
 @dataclass
@@ -76,7 +73,7 @@ class EndpointReader:
         shop_id: Optional[int],
         cursor: ShopCursor,
         emit: Callable[[List[Dict[str, Any]]], None],
-        stopped: threading.Event,
+        stopped: Any,
     ) -> ShopOutcome:
         """List the shop's changed records, emit them page by page, return the new cursor."""
         refused_before = self.endpoint.name in self.client.sort_refused
@@ -102,7 +99,7 @@ class EndpointReader:
         shop_id: Optional[int],
         cursor: ShopCursor,
         emit: Callable[[List[Dict[str, Any]]], None],
-        stopped: threading.Event,
+        stopped: Any,
         sort_by_cursor: bool,
     ) -> ShopOutcome:
         endpoint, end_date, lag = self.endpoint, self.window.end_date, self.window.lag_seconds
@@ -228,11 +225,6 @@ class EndpointReader:
             raise
 
 
-def sort_refused(error: ApiError) -> bool:
-    """The API said no to sort=updated_at (a 400/422 whose message is about sorting)."""
-    return error.status in (400, 422) and "sort" in str(error).lower()
-
-
 def shape_record(endpoint: Endpoint, record: Dict[str, Any], shop_id: Optional[int]) -> Dict[str, Any]:
     """Add shop and parent ids to the record and its children, drop lists loaded elsewhere."""
     for name in endpoint.drop_fields:
@@ -263,31 +255,26 @@ def _shape_children(parent: Dict[str, Any], child: Child, shop_id: Any, root_key
     parent[child.name] = shaped
 
 
-# Failures that are the same for every shop: going on with the others would only repeat them.
-RUN_WIDE_FAILURES = (AuthenticationError, ScopeError, ConfigurationError)
-
-
-def read_shops_in_parallel(
+def read_shop(
     reader: EndpointReader,
-    shop_ids: Sequence[int],
-    book: CursorBook,
-    max_workers: int,
-    skip_failing_shops: bool = False,
+    shop_id: Optional[int],
+    resource_state: MutableMapping[str, Any],
+    cancel: Optional[threading.Event] = None,
 ) -> Iterator[List[Dict[str, Any]]]:
-    """Yield pages of shaped rows from every shop; write a shop's cursor once it is complete
-    (or stopped at a checkpoint: then exactly past the rows yielded).
+    """Yield pages of shaped rows of one shop's listing; write its cursor once the listing is
+    complete (or stopped at a checkpoint: then exactly past the rows yielded).
 
-    Runs in dlt's extract thread (the only one that may touch resource state); the shop
-    threads hand pages over through a bounded queue. By default the first failure stops every
-    thread and is raised here, so dlt fails the extract and commits neither rows nor cursors.
-    With `skip_failing_shops` a shop's failure (other than credentials, scopes, configuration)
-    is recorded in the checkpoint's `failed` and its cursor stays where it was, while the other
-    shops go on and commit: with many shops one bad shop does not hold the rest back; it is
-    read again by the next run.
+    Runs in dlt's extract thread (the only one that may touch resource state). The listing is
+    read by a thread of its own that hands pages over through a bounded queue, so while dlt
+    takes a page of this resource the other resources of the shop go on reading: a shop's
+    resources read in parallel, each bounded by QUEUE_PAGES. The first failure is raised here, so
+    dlt fails the extract and commits neither rows nor cursors. `cancel` set (the engine stops
+    the run) stops the reader at its next row with `ReadCancelled`.
     """
     handoff: "queue.Queue[tuple]" = queue.Queue(maxsize=QUEUE_PAGES)
     stopped = threading.Event()
     name = reader.endpoint.name
+    cursor = get_cursor(resource_state, shop_id)
 
     def put(item: tuple) -> None:
         while not stopped.is_set():
@@ -297,52 +284,43 @@ def read_shops_in_parallel(
             except queue.Full:
                 continue
 
-    def work(shop_id: int, cursor: ShopCursor) -> None:
-        emitted = [0]
+    def emit(rows: List[Dict[str, Any]]) -> None:
+        put(("rows", rows))
 
-        def emit(rows: List[Dict[str, Any]]) -> None:
-            emitted[0] += len(rows)
-            put(("rows", rows))
-
+    def work() -> None:
         try:
-            outcome = reader.read_shop(shop_id, cursor, emit, stopped)
-            if outcome.complete:
-                logger.debug("%s: shop %s read, %d changed records", name, shop_id, emitted[0])
-            put(("done", shop_id, outcome))
+            put(("done", reader.read_shop(shop_id, cursor, emit, _Either(stopped, cancel))))
         except BaseException as failure:  # handed to the extract thread, which raises it
-            put(("failed", shop_id, failure))
+            put(("failed", failure))
 
-    if not shop_ids:
-        return
-    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(shop_ids))), thread_name_prefix=f"autosync-{name}")
+    worker = threading.Thread(target=work, name=f"autosync-{name}-{shop_id}", daemon=True)
+    worker.start()
     try:
-        # Cursors are read here, one shop at a time as the pool frees up, not all up front:
-        # with a thousand shops only the shops in flight hold a cursor in memory.
-        for shop_id in shop_ids:
-            pool.submit(lambda s=shop_id: work(s, book.get(s)))
-        pending = len(shop_ids)
-        while pending:
+        while True:
             item = handoff.get()
             if item[0] == "rows":
                 yield item[1]
             elif item[0] == "done":
-                outcome: ShopOutcome = item[2]
-                book.set(item[1], outcome.cursor)
-                pending -= 1
+                if cancel is not None and cancel.is_set():  # the reader stopped early: not a whole listing
+                    raise ReadCancelled(f"{name} of shop {shop_id}: the run was stopped")
+                outcome: ShopOutcome = item[1]
+                set_cursor(resource_state, shop_id, outcome.cursor)
+                return
             else:
-                failure = item[2]
-                error = failure if isinstance(failure, AutosyncError) else ApiError(
-                    f"Reading {name} of shop {item[1]} failed: {type(failure).__name__}: {failure}"
-                )
-                if skip_failing_shops and isinstance(failure, Exception) and not isinstance(failure, RUN_WIDE_FAILURES):
-                    logger.error("%s: shop %s failed, the other shops go on; it is read again next run: %s", name, item[1], error)
-                    reader.checkpoint.note_failed(name, item[1], str(error))
-                    reader.progress.shop_failed(name, item[1])
-                    pending -= 1
-                    continue
-                if error is failure:
+                failure = item[1]
+                if isinstance(failure, (AutosyncError, KeyboardInterrupt)):
                     raise failure
-                raise error from failure
+                raise ApiError(f"Reading {name} of shop {shop_id} failed: {type(failure).__name__}: {failure}") from failure
     finally:
         stopped.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        worker.join()
+
+
+class _Either:
+    """Set when either event is (the reader only asks `is_set`)."""
+
+    def __init__(self, first: threading.Event, second: Optional[threading.Event]) -> None:
+        self._first, self._second = first, second
+
+    def is_set(self) -> bool:
+        return self._first.is_set() or (self._second is not None and self._second.is_set())

@@ -267,21 +267,42 @@ def duckdb_pipeline(tmp_path, name: str = "autosync_test", dataset: str = "autos
     )
 
 
-def sync(pipeline: dlt.Pipeline, emulator: Any, **source_kwargs: Any):
-    """One sync of the emulator into the pipeline: (load_info, RequestStats)."""
+def sync(pipeline: dlt.Pipeline, emulator: Any, shops: Optional[Sequence[int]] = None, **source_kwargs: Any):
+    """One sync of the emulator into the pipeline: (load_info of the last shop, RequestStats).
+
+    The source reads one shop: the shops are listed once (or read one by one when `shops` names
+    them), then each is read in turn into this one pipeline (cursors are kept per shop)."""
     from autosync_source import RequestStats, autosync_source
+    from autosync_source.connection import ApiSettings, connect, get_shops, list_shops, selected_endpoints
 
     stats = RequestStats()
     source_kwargs.setdefault("base_url", emulator.base_url)
     if "client_id" not in source_kwargs:
         source_kwargs.setdefault("api_key", emulator.api_key)
     source_kwargs.setdefault("retry_max_wait", 0.2)
-    info = pipeline.run(autosync_source(request_stats=stats, **source_kwargs))
+    settings = ApiSettings(**{name: source_kwargs[name] for name in ("api_key", "client_id", "client_secret", "base_url",
+                                                                     "retry_attempts", "retry_max_wait")
+                              if name in source_kwargs})
+    client = connect(settings, selected_endpoints(source_kwargs.get("resources")), stats)
+    rows = get_shops(client, stats, shops) if shops else list_shops(client, stats)
+    info = None
+    totals: Dict[str, int] = defaultdict(int)
+    for row in rows:
+        info = pipeline.run(autosync_source(request_stats=stats, shop=row, **source_kwargs))
+        for table, n in pipeline.last_trace.last_normalize_info.row_counts.items():
+            totals[table] += n
+    _SYNCED_ROWS[id(pipeline)] = (pipeline.last_trace, dict(totals))
     return info, stats
 
 
+# pipeline -> (its trace after `sync`, rows loaded over every shop of that sync)
+_SYNCED_ROWS: Dict[int, Tuple[Any, Dict[str, int]]] = {}
+
+
 def loaded_rows(pipeline: dlt.Pipeline) -> Dict[str, int]:
-    counts = pipeline.last_trace.last_normalize_info.row_counts
+    """Rows the last sync loaded (every shop of a `sync`, else the pipeline's last run)."""
+    trace, totals = _SYNCED_ROWS.get(id(pipeline), (None, None))
+    counts = totals if trace is not None and trace is pipeline.last_trace else pipeline.last_trace.last_normalize_info.row_counts
     return {table: n for table, n in counts.items() if not table.startswith("_dlt")}
 
 

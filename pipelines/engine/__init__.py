@@ -36,16 +36,14 @@ from pipelines.engine.errors import (
     raise_if_interrupted,
     raise_on_interrupts,
 )
-from pipelines.engine.job import SyncJob, SyncSummary, add_request_counts
+from pipelines.engine.job import SyncJob
+from pipelines.engine.summary import SyncSummary
 from pipelines.engine.sync import (
     build_marts,
-    cursor_positions,
     finish_interrupted_run,
-    list_shop_ids,
     marts_pipeline,
     run_sync,
     run_with_schema_retry,
-    source_arguments,
     start_date_warning,
     visible_shop_ids,
 )
@@ -60,11 +58,14 @@ from pipelines.engine.target import (
 )
 
 __all__ = [
-    "DEFAULT_DUCKDB_PATH", "DEMO_DATASET", "DEMO_DUCKDB_PATH", "EXIT_DBT_FAILED", "EXIT_DESTINATION", "EXIT_FAILED",
-    "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_TERMINATED", "INTERRUPTED_MESSAGE", "SyncFailed", "SyncJob", "SyncSummary",
-    "Target", "TerminationRequested", "add_request_counts", "api_label", "autosync_error_in", "duckdb_destination",
-    "as_sync_failed", "build_marts", "cursor_positions",
-    "default_pipelines_dir", "demo_target", "finish_interrupted_run", "list_shop_ids", "marts_pipeline",
-    "raise_if_interrupted", "raise_on_interrupts", "refuse_non_demo_warehouse", "run_sync", "run_with_schema_retry", "shop_staging_layout",
-    "source_arguments", "start_date_warning", "state_home", "visible_shop_ids", "DEMO_API_LABEL",
+    # the engine's surface, what the doors use: the job, its target, its summary and its one
+    # error, the exit codes
+    "SyncJob", "Target", "SyncSummary", "SyncFailed", "run_sync", "build_marts", "EXIT_OK", "EXIT_FAILED",
+    "EXIT_DESTINATION", "EXIT_DBT_FAILED", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "INTERRUPTED_MESSAGE",
+    # what the doors' helpers share with it (the demo, signals, state homes, shop lists)
+    "DEFAULT_DUCKDB_PATH", "DEMO_API_LABEL", "DEMO_DATASET", "DEMO_DUCKDB_PATH", "TerminationRequested", "api_label",
+    "as_sync_failed", "autosync_error_in", "default_pipelines_dir", "demo_target", "duckdb_destination",
+    "finish_interrupted_run", "marts_pipeline", "raise_if_interrupted", "raise_on_interrupts",
+    "refuse_non_demo_warehouse", "run_with_schema_retry", "shop_staging_layout", "start_date_warning", "state_home",
+    "visible_shop_ids",
 ]

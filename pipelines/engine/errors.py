@@ -11,7 +11,7 @@ from autosync_source.errors import AuthenticationError, AutosyncError, Configura
 if TYPE_CHECKING:
     import dlt
 
-    from pipelines.engine.job import SyncSummary
+    from pipelines.engine.summary import SyncSummary
 
 logger = logging.getLogger("autosync.engine")
 

@@ -1,10 +1,9 @@
-"""A sync job (what to sync, where, how) and its summary."""
+"""A sync job: what to sync, where, how (its summary is summary.py's)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
-from autosync_source.schema_changes import describe as describe_schema_change
 from autosync_source.settings import RESOURCE_NAMES
 from pipelines.engine.errors import SyncFailed
 from pipelines.engine.target import Target
@@ -14,7 +13,7 @@ from pipelines.engine.target import Target
 class SyncJob:
     target: Target = field(default_factory=Target)
     door: str = "library"  # who asked: cli, demo, dagster, airflow, webhook, ... (in the sync log)
-    shops: Optional[Sequence[int]] = None  # default: every shop the credentials see
+    shops: Optional[Sequence[int]] = None  # default: [sources.autosync] shops, else every shop the credentials see
     resources: Optional[Sequence[str]] = None  # default: every resource
     start_date: Optional[str] = None  # where a first sync starts (ignored once cursors exist)
     end_date: Optional[str] = None  # cursors never move past it
@@ -25,7 +24,9 @@ class SyncJob:
     base_url: Optional[str] = None  # else dlt config; the key's environment otherwise
     api_key: Optional[str] = field(default=None, repr=False)  # else dlt secrets
     api_label: Optional[str] = None  # overrides `api_label()` (the demo's cursors are `demo`)
-    source_options: Dict[str, Any] = field(default_factory=dict)  # more autosync_source arguments
+    # more autosync_source arguments; and the engine's own: max_workers (shops at once, default 4),
+    # skip_failing_shops (a failing shop does not stop the others)
+    source_options: Dict[str, Any] = field(default_factory=dict)
     progress: Any = None  # a dlt progress collector (the CLI logs progress on stderr)
 
     def __post_init__(self) -> None:
@@ -36,80 +37,3 @@ class SyncJob:
             if unknown:
                 raise SyncFailed(f"Unknown resource(s) {unknown}. Choose among: {', '.join(RESOURCE_NAMES)}.",
                                  category="configuration")
-
-
-@dataclass
-class SyncSummary:
-    run_id: str
-    door: str
-    destination: str
-    dataset: str
-    shops: List[int] = field(default_factory=list)
-    pipelines: List[str] = field(default_factory=list)
-    load_ids: List[str] = field(default_factory=list)
-    rows: Dict[str, int] = field(default_factory=dict)
-    requests: Dict[str, Any] = field(default_factory=dict)  # RequestStats.as_dict(), summed over shops
-    schema_changes: List[Dict[str, Any]] = field(default_factory=list)
-    reconciliation: Optional[Dict[str, Any]] = None
-    dbt: Optional[Dict[str, Any]] = None
-    warnings: List[str] = field(default_factory=list)
-    duration_seconds: float = 0.0
-    status: str = "ok"
-
-    def as_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {
-            "status": self.status, "run_id": self.run_id, "door": self.door,
-            "destination": self.destination, "dataset": self.dataset, "shops": self.shops,
-            "pipelines": self.pipelines, "load_ids": self.load_ids,
-            "rows": dict(sorted(self.rows.items())), "rows_total": sum(self.rows.values()),
-            "requests": self.requests.get("requests", 0),
-            "rate_limited_429": self.requests.get("rate_limited", 0),
-            "retries": self.requests.get("retries", 0),
-            "tokens_fetched": self.requests.get("tokens_fetched", 0),
-            "requests_by_resource": self.requests.get("by_resource", {}),
-            "api_quirks": self.requests.get("api_quirks", []),
-            "schema_changes": self.schema_changes, "warnings": self.warnings,
-            "duration_seconds": self.duration_seconds,
-        }
-        if self.reconciliation is not None:
-            out["reconciliation"] = self.reconciliation
-        if self.dbt is not None:
-            out["dbt"] = self.dbt
-        return out
-
-    def describe(self) -> str:
-        """The human summary the CLI prints."""
-        lines: List[str] = [
-            f"Loaded into {self.destination} dataset {self.dataset} in {self.duration_seconds}s",
-            f"  requests: {self.requests.get('requests', 0)}  (429s met: {self.requests.get('rate_limited', 0)}, "
-            f"retries: {self.requests.get('retries', 0)})",
-            "  rows per table:",
-        ]
-        if self.rows:
-            width = max(len(table) for table in self.rows)
-            lines += [f"    {table.ljust(width)}  {count}" for table, count in sorted(self.rows.items())]
-        else:
-            lines.append("    (nothing changed since the last sync)")
-        lines += [f"  schema change: {describe_schema_change(change)}" for change in self.schema_changes]
-        lines += [f"  warning: {warning}" for warning in self.warnings]
-        if self.reconciliation is not None:
-            rec = self.reconciliation
-            lines.append(f"  deletes reconciled: {sum(rec['marked_deleted'].values())} marked deleted, "
-                         f"{sum(rec['restored'].values())} restored, {rec['requests']} requests")
-        if self.dbt is not None:
-            lines.append(f"  dbt: {'ok' if self.dbt.get('success') else 'FAILED'} {self.dbt.get('summary', '')}".rstrip())
-        return "\n".join(lines)
-
-
-
-def add_request_counts(total: Dict[str, Any], counts: Dict[str, Any]) -> Dict[str, Any]:
-    """Two `RequestStats.as_dict()` summed (each shop counts its own requests)."""
-    out: Dict[str, Any] = {key: total.get(key, 0) + counts.get(key, 0)
-                           for key in ("requests", "rate_limited", "retries", "tokens_fetched")}
-    by_resource: Dict[str, Dict[str, int]] = {name: dict(kinds) for name, kinds in total.get("by_resource", {}).items()}
-    for name, kinds in counts.get("by_resource", {}).items():
-        for kind, n in kinds.items():
-            by_resource.setdefault(name, {})[kind] = by_resource.get(name, {}).get(kind, 0) + n
-    out["by_resource"] = by_resource
-    out["api_quirks"] = sorted(set(total.get("api_quirks", [])) | set(counts.get("api_quirks", [])))
-    return out

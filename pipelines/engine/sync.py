@@ -1,46 +1,76 @@
-"""`run_sync`: one job, shop by shop, each shop in its own state home; recovery of an interrupted
-package, the start-date check, the load (retried on a lost DDL race), the schema-change report,
-the scheduled delete reconciliation, the sync log, dbt."""
+"""`run_sync`: one job, shop by shop: the shops listed once (or read one by one when the job
+names them), up to `max_workers` shops at once, each in its own state home, all on one rate
+budget per credential; recovery of an interrupted package, the start-date check, the load
+(retried on a lost DDL race), the schema-change report, the scheduled delete reconciliation, the
+sync log, dbt. One estimate and one progress for the whole run.
+
+DuckDB has one writer: shops extract and normalize at once, their loads (and everything else
+that writes the file) take turns. Postgres and BigQuery load at once, each shop through its own
+staging dataset (target.shop_staging_layout).
+
+What stops a run is decided in one place (`_stops_the_run`): credentials, scopes, configuration,
+the destination, an interrupt; and one place skips a failing shop (`skip_failing_shops`)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 import dlt
 from dlt.common.configuration.inject import with_config
 from dlt.pipeline.helpers import retry_schema_update
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from autosync_source import (
-    Checkpoint,
-    RequestStats,
-    ShopDirectory,
-    autosync_source,
-    preflight,
-    run_in_checkpoints,
-    selected_endpoints,
-)
-from autosync_source.client import RetryPolicy, build_client
+from autosync_source import Checkpoint, RequestStats, autosync_source, run_in_checkpoints
+from autosync_source.connection import ApiSettings, api_settings, connect, get_shops, list_shops, selected_endpoints
+from autosync_source.cursors import ShopCursor, cursor_in_source_state, cursor_positions
 from autosync_source.deletes import reconcile_deletes, reconciliation_due
+from autosync_source.estimate import FirstPages, sample_first_pages
 from autosync_source.paging import parse_ts
+from autosync_source.progress import MODES as PROGRESS_MODES
+from autosync_source.progress import Progress
 from autosync_source.schema_changes import columns_snapshot, schema_changes
 from autosync_source.schema_changes import describe as describe_schema_change
 from pipelines.engine import sync_log
 from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, raise_if_interrupted, short_reason
-from pipelines.engine.job import SyncJob, SyncSummary, add_request_counts
+from pipelines.engine.job import SyncJob
+from pipelines.engine.summary import SyncSummary, add_request_counts
 from pipelines.engine.target import Target, api_label, shop_staging_layout, state_home
 
 logger = logging.getLogger("autosync.engine")
 
 DEFAULT_RECONCILE_EVERY_HOURS = 24.0
+DEFAULT_MAX_WORKERS = 4
 SCHEMA_RACE_ATTEMPTS = 5
+# What would fail every shop: going on with the others would only repeat it.
 RUN_WIDE_CATEGORIES = ("configuration", "destination", "interrupted")
+# Options of the engine, not of the source (a job may give them in source_options or config).
+ENGINE_OPTIONS = ("shops", "skip_failing_shops")
+API_SETTINGS = ("api_key", "client_id", "client_secret", "base_url", "environment", "retry_attempts",
+                "retry_max_wait", "request_timeout", "max_workers")
+# After an interrupt, how long the shops in flight get to drop what they read (a reader waiting
+# for the rate budget may not notice sooner); then the run reports the interrupt anyway.
+STOP_GRACE_SECONDS = 20.0
 
 T = TypeVar("T")
+
+_WRITER_LOCKS: Dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def writer_turn(target: Target) -> Any:
+    """A context in which this process may write the target: a lock per DuckDB file (one writer
+    at a time), nothing for Postgres and BigQuery (they take concurrent loads)."""
+    if target.destination != "duckdb":
+        return contextlib.nullcontext()
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(str(target.duckdb_path), threading.Lock())
 
 
 def run_sync(job: SyncJob) -> SyncSummary:
@@ -55,64 +85,206 @@ def run_sync(job: SyncJob) -> SyncSummary:
         raise as_sync_failed(failure) from None
     summary = SyncSummary(run_id=uuid.uuid4().hex[:16], door=job.door, destination=str(target.destination),
                           dataset=str(target.dataset))
+    run = _Run(job, target, label, summary)
     try:
-        if job.shops:
-            shop_ids = [int(shop) for shop in job.shops]
-        else:
-            listing = RequestStats()
-            shop_ids = list_shop_ids(job, listing)
-            summary.requests = add_request_counts(summary.requests, listing.as_dict())
+        rows = run.find_shops()
     except BaseException as failure:
         raise as_sync_failed(failure, summary=summary) from None
-    summary.shops = shop_ids
-    logger.info("syncing %d shop(s) into %s", len(shop_ids), target.describe())
-    last_pipeline: Optional[dlt.Pipeline] = None
-    failed: List[Any] = []
-    for shop_id in shop_ids:
-        try:
-            last_pipeline = _sync_one_shop(job, target, label, shop_id, summary)
-        except SyncFailed as failure:
-            # With skip_failing_shops (a source option) one shop's failure does not hold the
-            # others back (1,000 shops on one key): it is reported at the end, and its cursors,
-            # not moved, make the next run read it again. What would fail every shop stops the
-            # run: credentials, scopes, configuration, the destination, an interrupt.
-            if not _skip_failing_shops(job) or failure.category in RUN_WIDE_CATEGORIES:
-                raise
-            logger.error("shop %s failed, the other shops go on (it is read again next run): %s", shop_id, failure.message)
-            failed.append((shop_id, failure))
-    if failed:
-        first = failed[0][1]
-        summary.status = "failed"
-        raise SyncFailed(f"{len(failed)} of {len(shop_ids)} shops failed (the others are loaded), e.g. shop "
-                         f"{failed[0][0]}: {first.message}", first.exit_code, first.category, summary)
+    summary.shops = [int(row["id"]) for row in rows]
+    logger.info("syncing %d shop(s) into %s, %d at a time", len(rows), target.describe(), run.workers(len(rows)))
+    run.estimate(rows)
+    run.sync_shops(rows)
     if job.run_dbt:
         summary.dbt = _run_dbt(target, summary)
     summary.duration_seconds = round(time.monotonic() - started, 2)
-    del last_pipeline
     return summary
 
 
-def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summary: SyncSummary) -> dlt.Pipeline:
-    name = state_home(label, shop_id, job.window)
-    stats = RequestStats()
+class _Run:
+    """One run of a job: its shops, its rate budget and progress, and its failures."""
+
+    def __init__(self, job: SyncJob, target: Target, label: str, summary: SyncSummary) -> None:
+        self.job, self.target, self.label, self.summary = job, target, label, summary
+        self.options = _engine_options(job)
+        self.cancel = threading.Event()
+        self.lock = threading.Lock()  # the summary is filled by every shop's thread
+        self.stats: List[RequestStats] = []  # every request of the run: the listing's, each shop's
+        self.progress = Progress(mode=self.options["progress"], interval=self.options["progress_interval_seconds"])
+        self.progress.read_ahead = FirstPages()
+        self.failed: List[Any] = []
+        self._client: Any = None
+
+    def new_stats(self) -> RequestStats:
+        stats = RequestStats()
+        with self.lock:
+            self.stats.append(stats)
+        return stats
+
+    def add_requests(self, stats: RequestStats) -> None:
+        with self.lock:
+            self.summary.requests = add_request_counts(self.summary.requests, stats.as_dict())
+
+    def workers(self, shops: int) -> int:
+        return max(1, min(int(self.options["max_workers"]), shops))
+
+    # -- shops ------------------------------------------------------------------------------
+    def find_shops(self) -> List[Dict[str, Any]]:
+        """The rows of the job's shops: the listing read once, or GET /shops/{id} per shop named."""
+        stats = self.listing = self.new_stats()  # the listing's requests, and the estimate's read-ahead
+        settings = _settings(self.job)
+        self._client = connect(settings, selected_endpoints(self.job.resources), stats)
+        self.progress.attach(lambda: sum(s.requests for s in self.stats), self._client.session.budget.limit)
+        chosen = self.options["shops"]
+        try:
+            return get_shops(self._client, stats, chosen) if chosen else list_shops(self._client, stats)
+        except BaseException:
+            self.add_requests(stats)
+            raise
+
+    def estimate(self, rows: List[Dict[str, Any]]) -> None:
+        """The run's first line: every shop's requests and the time at this key's budget, from
+        page 1 of the first listings (their readers start from those pages: no extra request)."""
+        if self.progress.quiet or not rows:
+            self.progress.run_shops(len(rows))
+            return
+        self.progress.run_shops(len(rows))
+        endpoints = selected_endpoints(self.job.resources)
+        ids = [int(row["id"]) for row in rows]
+        lists = {endpoint.name: ids for endpoint in endpoints if endpoint.shop_scoped}
+        states: Dict[int, Any] = {}
+
+        def cursor_of(resource: str, shop_id: int) -> ShopCursor:
+            if self.job.window or self.job.full_refresh:
+                return ShopCursor()  # the run starts from empty cursors
+            if shop_id not in states:  # the local state only: a shop whose state is in the warehouse
+                # alone starts elsewhere and re-reads its page 1 (one request)
+                try:
+                    states[shop_id] = self.target.pipeline(state_home(self.label, shop_id)).state.get("sources") or {}
+                except Exception:
+                    states[shop_id] = {}
+            source_state = (states[shop_id].get("autosync") or {}) if states[shop_id] else {}
+            return cursor_in_source_state(source_state, resource, shop_id)
+
+        try:
+            sample_first_pages(self._client, endpoints, lists, cursor_of, _window(self.job), self.progress,
+                               self.progress.read_ahead, int(self.options["max_workers"]))
+        except Exception as failure:  # the estimate informs; the shops' own requests say what is wrong
+            logger.debug("no estimate: %s", short_reason(failure))
+
+    def sync_shops(self, rows: List[Dict[str, Any]]) -> None:
+        workers = self.workers(len(rows))
+        try:
+            if workers == 1:
+                for row in rows:
+                    self._one(row)
+            else:
+                self._concurrently(rows, workers)
+        finally:
+            self.add_requests(self.listing)
+        if self.failed:
+            shop_id, first = self.failed[0]
+            self.summary.status = "failed"
+            raise SyncFailed(f"{len(self.failed)} of {len(rows)} shops failed (the others are loaded), e.g. shop "
+                             f"{shop_id}: {first.message}", first.exit_code, first.category, self.summary)
+
+    def _one(self, row: Dict[str, Any]) -> None:
+        shop_id = int(row["id"])
+        try:
+            _sync_one_shop(self, row)
+        except SyncFailed as failure:
+            self._failed(shop_id, failure)
+        finally:
+            self.progress.shop_finished()
+
+    def _failed(self, shop_id: int, failure: SyncFailed) -> None:
+        """The one place a shop's failure is judged: it stops the run (raised), or, with
+        skip_failing_shops, is reported at the end while the other shops go on (its cursors, not
+        moved, make the next run read it again)."""
+        if _stops_the_run(failure, self.options["skip_failing_shops"]):
+            raise failure
+        logger.error("shop %s failed, the other shops go on (it is read again next run): %s", shop_id, failure.message)
+        with self.lock:
+            self.failed.append((shop_id, failure))
+
+    def _concurrently(self, rows: List[Dict[str, Any]], workers: int) -> None:
+        """Up to `workers` shops at once, in daemon threads: an interrupt reaches the main thread
+        (here), which stops the others (`cancel`: their readers stop, their packages are dropped)."""
+        pending: "queue.Queue[Dict[str, Any]]" = queue.Queue()
+        for row in rows:
+            pending.put(row)
+        outcomes: "queue.Queue[tuple]" = queue.Queue()
+
+        def work() -> None:
+            while not self.cancel.is_set():
+                try:
+                    row = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    _sync_one_shop(self, row)
+                    outcomes.put((int(row["id"]), None))
+                except BaseException as failure:  # noqa: B036 - handed to the main thread
+                    outcomes.put((int(row["id"]), as_sync_failed(failure, summary=self.summary)))
+
+        threads = [threading.Thread(target=work, name=f"autosync-shop-{n}", daemon=True) for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        done = 0
+        try:
+            while done < len(rows):
+                try:
+                    shop_id, failure = outcomes.get(timeout=0.2)
+                except queue.Empty:
+                    if not any(thread.is_alive() for thread in threads) and outcomes.empty():
+                        break
+                    continue
+                done += 1
+                self.progress.shop_finished()
+                if failure is not None:
+                    self._failed(shop_id, failure)
+        except BaseException:
+            self.cancel.set()
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            raise
+
+
+def _stops_the_run(failure: SyncFailed, skip_failing_shops: bool) -> bool:
+    return not skip_failing_shops or failure.category in RUN_WIDE_CATEGORIES
+
+
+def _sync_one_shop(run: _Run, row: Dict[str, Any]) -> None:
+    job, target, summary = run.job, run.target, run.summary
+    shop_id = int(row["id"])
+    name = state_home(run.label, shop_id, job.window)
+    stats = run.new_stats()
     pipeline: Optional[dlt.Pipeline] = None
     started_at = datetime.now(timezone.utc)
-    traces: List[Any] = []
+    rows: Dict[str, int] = {}
+    turn = writer_turn(target)
     try:
-        pipeline = target.pipeline(name, shop_staging_layout(shop_id), job.progress)
-        summary.pipelines.append(name)
-        if job.window:
-            # Throwaway cursors: wipe the local working dir, neither restore this name's state
-            # from the warehouse nor store it there (it would never be read back).
-            pipeline.drop()
-            pipeline.config.restore_from_destination = False
-        finish_interrupted_run(pipeline)
+        if run.cancel.is_set():
+            raise KeyboardInterrupt  # the run stopped before this shop started
+        progress = job.progress if run.workers(len(summary.shops)) == 1 else None  # dlt's collector: one pipeline at a time
+        pipeline = target.pipeline(name, shop_staging_layout(shop_id), progress)
+        with run.lock:
+            summary.pipelines.append(name)
+        with turn:
+            if job.window:
+                # Throwaway cursors: wipe the local working dir, neither restore this name's state
+                # from the warehouse nor store it there (it would never be read back).
+                pipeline.drop()
+                pipeline.config.restore_from_destination = False
+            finish_interrupted_run(pipeline)
+            if not job.window and not job.full_refresh:
+                pipeline.sync_destination()  # the cursors this run will use, restored if needed
         if not job.window and not job.full_refresh and job.start_date:
-            pipeline.sync_destination()  # the cursors this run will use, restored if needed
             warning = start_date_warning(pipeline, job.start_date, shop_id)
             if warning:
                 logger.warning(warning)
-                summary.warnings.append(warning)
+                with run.lock:
+                    summary.warnings.append(warning)
         schema_before = columns_snapshot(pipeline)
         refresh = "drop_resources" if job.full_refresh else None
         logger.info("syncing shop %s into %s (pipeline %s)", shop_id, target.describe(), name)
@@ -122,63 +294,97 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
             # One committed load per checkpoint (autosync_source/checkpoints.py): a long sync is
             # cut every `checkpoint_minutes`, so a kill loses at most one.
             nonlocal refresh
-            # skip_failing_shops is the engine's (run_sync): a run of one shop must fail when it does
-            source = autosync_source(**{**source_arguments(job, [shop_id]), "skip_failing_shops": False},
-                                     request_stats=stats, checkpoint=checkpoint)
-
-            def run_once() -> Any:
-                try:
-                    return active.run(source, refresh=refresh)
-                finally:
-                    traces.append(active.last_trace)  # a retry only loads: its trace has no row counts
-
+            source = autosync_source(**source_arguments(job), shop=row, request_stats=stats, checkpoint=checkpoint,
+                                     progress_reporter=run.progress, cancel=run.cancel)
             raise_if_interrupted()
-            load_info = run_with_schema_retry(run_once)
+            active.extract(source, refresh=refresh)
+            for table, n in active.normalize().row_counts.items():
+                if not table.startswith("_dlt"):
+                    rows[table] = rows.get(table, 0) + n
+            if run.cancel.is_set():
+                raise KeyboardInterrupt  # stopped while this shop read: its package is dropped
+            with turn:
+                load_info = run_with_schema_retry(active.load)
             raise_if_interrupted()  # one that arrived while DuckDB ran is not lost
             load_info.raise_on_failed_jobs()
-            summary.load_ids += list(getattr(load_info, "loads_ids", []) or [])
+            with run.lock:
+                summary.load_ids.extend(getattr(load_info, "loads_ids", []) or [])
             refresh = None  # only the first checkpoint drops what --full-refresh drops
             return load_info
 
         run_in_checkpoints(run_checkpoint)
-        rows = _row_counts(traces)
-        for table, count in rows.items():
-            summary.rows[table] = summary.rows.get(table, 0) + count
+        with run.lock:
+            for table, count in rows.items():
+                summary.rows[table] = summary.rows.get(table, 0) + count
         changes = schema_changes(schema_before, pipeline)
         for change in changes:
             logger.warning("schema change: %s", describe_schema_change(change))
-        summary.schema_changes += changes
         if not job.window:
-            reconciliation = _reconcile(pipeline, job, shop_id)
+            with turn:
+                reconciliation = _reconcile(pipeline, job, shop_id)
+        else:
+            reconciliation = None
+        with run.lock:
+            summary.schema_changes += changes
             if reconciliation is not None:
                 summary.reconciliation = _merge_reconciliation(summary.reconciliation, reconciliation)
     except BaseException as failure:
         error = as_sync_failed(failure, pipeline, summary)
-        summary.requests = add_request_counts(summary.requests, stats.as_dict())
-        summary.status = "failed"
-        if pipeline is not None:
-            sync_log.record(pipeline, sync_log.rows_for_shop(
-                pipeline, summary, shop_id, job.resources, started_at, "failed", _row_counts(traces),
-                stats.as_dict(), error=error.message))
+        run.add_requests(stats)
+        with run.lock:
+            summary.status = "failed"
+        if pipeline is not None and error.category != "interrupted":
+            with turn:
+                sync_log.record(pipeline, sync_log.rows_for_shop(
+                    pipeline, summary, shop_id, job.resources, started_at, "failed", rows,
+                    stats.as_dict(), error=error.message))
         raise error from None
-    summary.requests = add_request_counts(summary.requests, stats.as_dict())
-    sync_log.record(pipeline, sync_log.rows_for_shop(
-        pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict()))
-    return pipeline
+    run.add_requests(stats)
+    with turn:
+        sync_log.record(pipeline, sync_log.rows_for_shop(
+            pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict()))
 
 
-def _skip_failing_shops(job: SyncJob) -> bool:
-    """`skip_failing_shops` from the job's source options, else [sources.autosync] (env or toml)."""
-    if "skip_failing_shops" in job.source_options:
-        return bool(job.source_options["skip_failing_shops"])
-    return bool(dlt.config.get("sources.autosync.skip_failing_shops", bool) or False)
+def _engine_options(job: SyncJob) -> Dict[str, Any]:
+    """The engine's options: the job's, else [sources.autosync] (env or toml), else defaults."""
+    def option(name: str, kind: type, default: Any) -> Any:
+        if name in job.source_options and job.source_options[name] is not None:
+            return job.source_options[name]
+        value = dlt.config.get(f"sources.autosync.{name}", kind)
+        return default if value is None else value
+
+    shops = job.shops if job.shops else option("shops", list, None)
+    progress = option("progress", str, "log")
+    if progress not in PROGRESS_MODES:
+        raise SyncFailed(f"progress must be one of {', '.join(PROGRESS_MODES)}, not '{progress}'.", category="configuration")
+    try:
+        return {
+            "shops": [int(shop) for shop in shops] if shops else None,
+            "skip_failing_shops": bool(option("skip_failing_shops", bool, False)),
+            "max_workers": max(1, int(option("max_workers", int, DEFAULT_MAX_WORKERS))),
+            "progress": progress,
+            "progress_interval_seconds": float(option("progress_interval_seconds", float, 15.0)),
+        }
+    except (TypeError, ValueError) as bad:
+        raise SyncFailed(f"a sync option is not valid: {bad}", category="configuration") from None
 
 
-def list_shop_ids(job: SyncJob, request_stats: Optional[RequestStats] = None) -> List[int]:
-    """The shops the job's credentials can see (GET /shops), in id order."""
-    given = {k: v for k, v in source_arguments(job, None).items()
-             if k in ("base_url", "api_key", "client_id", "client_secret", "environment")}
-    return visible_shop_ids(**given, request_stats=request_stats)
+def _settings(job: SyncJob) -> ApiSettings:
+    given = {name: value for name, value in source_arguments(job).items() if name in API_SETTINGS}
+    return api_settings(**given)
+
+
+def _window(job: SyncJob) -> Any:
+    from autosync_source import parse_date
+    from autosync_source.settings import DEFAULT_LAG_SECONDS, DEFAULT_START_DATE
+    from autosync_source.sync import SyncWindow
+
+    options = source_arguments(job)
+    start = options.get("start_date") or dlt.config.get("sources.autosync.start_date", str) or DEFAULT_START_DATE
+    end = options.get("end_date") or dlt.config.get("sources.autosync.end_date", str)
+    lag = options.get("lag_seconds") or dlt.config.get("sources.autosync.lag_seconds", int)
+    return SyncWindow(parse_date("start_date", start), parse_date("end_date", end) if end else None,
+                      DEFAULT_LAG_SECONDS if lag is None else int(lag))
 
 
 @with_config(sections=("sources", "autosync"))
@@ -193,26 +399,23 @@ def visible_shop_ids(
     request_timeout: float = 30.0,
     request_stats: Optional[RequestStats] = None,
 ) -> List[int]:
-    """Every shop the credentials can see. Not through the source's `shops` resource: that one
-    emits only shops changed since its cursor, and here every shop is wanted."""
-    selected = selected_endpoints(["shops"])
-    auth, resolved_base_url = preflight(api_key, client_id, client_secret, base_url, environment, selected)
+    """Every shop the credentials can see (a Dagster sensor, an Airflow DAG list their shops)."""
     stats = request_stats if request_stats is not None else RequestStats()
-    retry = RetryPolicy(attempts=int(retry_attempts), max_wait=float(retry_max_wait), timeout=float(request_timeout))
-    client = build_client(resolved_base_url, auth, stats, retry=retry)
-    return sorted(int(shop) for shop in ShopDirectory(client, stats, None).ids())
+    settings = ApiSettings(api_key, client_id, client_secret, base_url, environment, int(retry_attempts),
+                           float(retry_max_wait), float(request_timeout))
+    client = connect(settings, selected_endpoints(["shops"]), stats)
+    return [int(row["id"]) for row in list_shops(client, stats)]
 
 
-def source_arguments(job: SyncJob, shops: Optional[Sequence[int]]) -> Dict[str, Any]:
-    """Only what the job sets: the rest comes from dlt config and secrets, as the source reads it."""
-    given: Dict[str, Any] = dict(job.source_options)
+def source_arguments(job: SyncJob) -> Dict[str, Any]:
+    """Only what the job sets (the engine's own options aside): the rest comes from dlt config
+    and secrets, as the source reads it."""
+    given: Dict[str, Any] = {k: v for k, v in job.source_options.items() if k not in ENGINE_OPTIONS}
     for name in ("base_url", "api_key", "start_date", "end_date"):
         if getattr(job, name):
             given[name] = getattr(job, name)
     if job.resources:
         given["resources"] = list(job.resources)
-    if shops:
-        given["shops"] = [int(shop) for shop in shops]
     return given
 
 
@@ -270,23 +473,13 @@ def finish_interrupted_run(pipeline: dlt.Pipeline) -> None:
         pipeline.load()
 
 
-def cursor_positions(pipeline: dlt.Pipeline, shop_id: int) -> Dict[str, Optional[str]]:
-    """{resource: the shop's `updated_at` cursor} as this pipeline's state holds it."""
-    resources = pipeline.state.get("sources", {}).get("autosync", {}).get("resources", {})  # type: ignore[attr-defined]
-    positions: Dict[str, Optional[str]] = {}
-    for name, resource_state in resources.items():
-        cursor = (resource_state.get("shops") or {}).get(str(shop_id)) or {}
-        positions[name] = cursor.get("updated_at")
-    return positions
-
-
 def start_date_warning(pipeline: dlt.Pipeline, start_date: str, shop_id: int) -> Optional[str]:
     """A message when `start_date` is earlier than cursors this run will continue from."""
     try:
         start = parse_ts(start_date if len(start_date) > 10 else start_date + "T00:00:00Z")
     except ValueError:
         return None  # the source reports a bad date with its own message
-    ahead = sorted(cursor for cursor in cursor_positions(pipeline, shop_id).values() if cursor and parse_ts(cursor) > start)
+    ahead = sorted(cursor for cursor in cursor_positions(pipeline.state, shop_id).values() if cursor and parse_ts(cursor) > start)
     if not ahead:
         return None
     return (f"--start-date {start_date} is ignored for shop {shop_id}: its cursors already continue from "
@@ -301,8 +494,8 @@ def _reconcile(pipeline: dlt.Pipeline, job: SyncJob, shop_id: int) -> Optional[D
     every_hours = DEFAULT_RECONCILE_EVERY_HOURS if every_hours is None else every_hours
     if not job.reconcile_deletes and not reconciliation_due(pipeline, every_hours):
         return None
-    given = {k: v for k, v in source_arguments(job, [shop_id]).items()
-             if k in ("base_url", "api_key", "resources", "shops", "client_id", "client_secret", "environment")}
+    given = {k: v for k, v in source_arguments(job).items() if k in API_SETTINGS or k == "resources"}
+    given["shops"] = [shop_id]
     logger.info("reconciling deletes of shop %s (listing every id at the source)", shop_id)
     try:
         return reconcile_deletes(pipeline, **given).as_dict()
@@ -323,17 +516,6 @@ def _merge_reconciliation(total: Optional[Dict[str, Any]], one: Dict[str, Any]) 
             counts[name] = counts.get(name, 0) + n
         merged[key] = counts
     return merged
-
-
-def _row_counts(traces: Sequence[Any]) -> Dict[str, int]:
-    rows: Dict[str, int] = {}
-    for trace in traces:
-        if trace is not None and trace.last_normalize_info is not None:
-            for table, n in trace.last_normalize_info.row_counts.items():
-                if not table.startswith("_dlt"):
-                    rows[table] = rows.get(table, 0) + n
-    return rows
-
 
 
 def _run_dbt(target: Target, summary: SyncSummary) -> Dict[str, Any]:

@@ -16,6 +16,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Sequence
 
+from autosync_source.cursors import cursor_positions
 from autosync_source.settings import ENDPOINTS_BY_NAME, RESOURCE_NAMES
 
 logger = logging.getLogger("autosync.sync_log")
@@ -39,11 +40,9 @@ def rows_for_shop(pipeline: Any, summary: Any, shop_id: int, resources: Optional
                   error: Optional[str] = None) -> List[Dict[str, Any]]:
     """One row per resource the run synced for the shop. Run-wide counts (429s, retries) go on
     the shop's first row only, so a sum over rows is the run's total."""
-    from pipelines.engine.sync import cursor_positions  # sync.py imports this module
-
     finished_at = datetime.now(timezone.utc)
     try:
-        cursors = cursor_positions(pipeline, shop_id)
+        cursors = cursor_positions(pipeline.state, shop_id)
     except Exception:  # a dropped pipeline has no state: no cursor to report
         cursors = {}
     names = [name for name in RESOURCE_NAMES if not resources or name in resources]
