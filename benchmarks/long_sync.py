@@ -1,20 +1,27 @@
 """Long-sync figures (issue #12): printed, not asserted.
 
-    python benchmarks/long_sync.py                 # all three, about 10 min on 2 busy cores
-    python benchmarks/long_sync.py kill lag        # a subset: kill, lag, thousand
+    python benchmarks/long_sync.py                 # kill and lag, about 5 min on 2 busy cores
+    python benchmarks/long_sync.py shops120:1200   # one mode: kill, lag, cli100, cli1000, shops120[:rate], engine1000[:workers]
 
 - kill: a throttled sync through `pipelines/run.py`, cut into checkpoints of N requests, SIGKILLed
   when the emulator has served half of what an uninterrupted sync needs, then rerun to the end:
   requests repeated (both runs minus the uninterrupted sync) against one checkpoint's requests.
 - lag: the default lag's cost per incremental run: the same incremental sync (a day of activity)
   at lag 0 and at the default lag, list pages and detail calls of each.
-- thousand: 1,000 small shops on one key, one pipeline (the source reading every shop): wall time,
-  requests against the floor, peak memory of the sync process (against 100 shops), cursor state
-  bytes per shop. The emulator runs in its own process (benchmarks/emulator_process.py).
+(The `thousand` mode, one source reading every shop into one pipeline, is gone with issue #20: the
+source reads one shop and many shops are the engine's; its last figures stay in the results file.)
+The emulator runs in its own process (benchmarks/emulator_process.py).
 - cli100 / cli1000: the same account through `pipelines/run.py` (the engine: each shop in its own
   state home, as a Dagster partition or an Airflow task of that shop would have it): wall time and
   seconds per shop, requests against the floor, peak memory, each shop's state bytes (the cursors)
   and its working directory's bytes.
+- shops120 (issue #20's bar): 120 shops x 3 work orders on one key, a full sync into DuckDB through
+  `pipelines/run.py` at 300 and at 1,200 requests/min (`shops120:1200` for one rate): requests
+  against the floor (bar: 1.02x), wall time against floor / budget (bar: 1.2x + 30 s at 300/min,
+  1.5x + 30 s at 1,200/min), tables equal to the truth.
+- engine1000 (outside CI: about an hour): 1,000 shops unthrottled through `pipelines/run.py` at
+  max_workers 1 and 4 (`engine1000:4` for one): requests against the floor, seconds per shop in the
+  first and last quarter, peak memory.
 """
 from __future__ import annotations
 
@@ -86,64 +93,27 @@ def lag_cost() -> Dict[str, Any]:
         for lag in (0, DEFAULT_LAG_SECONDS):
             pipeline = dlt.pipeline(f"lag_{lag}", destination=dlt.destinations.duckdb(str(Path(tmp) / f"lag_{lag}.duckdb")),
                                     dataset_name="autosync_raw", pipelines_dir=str(Path(tmp) / "p"))
-            pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, lag_seconds=lag, progress="quiet"))
+            for shop in (1, 2, 3):  # the source reads one shop: each in turn, into one pipeline
+                pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, shop=shop, lag_seconds=lag,
+                                             progress="quiet"))
             pipelines[lag] = pipeline
         for _day in range(3):
             emu.advance(hours=24)
             for lag, pipeline in pipelines.items():
                 stats = RequestStats()
-                pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, lag_seconds=lag,
-                                             request_stats=stats, progress="quiet"))
+                rows = 0
+                for shop in (1, 2, 3):
+                    pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, shop=shop, lag_seconds=lag,
+                                                 request_stats=stats, progress="quiet"))
+                    rows += sum(n for t, n in pipeline.last_trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt"))
                 kinds = stats.as_dict()["by_resource"]
-                lists = sum(k.get("list", 0) for k in kinds.values())
-                details = sum(k.get("detail", 0) for k in kinds.values())
-                rows = sum(n for t, n in pipeline.last_trace.last_normalize_info.row_counts.items() if not t.startswith("_dlt"))
+                # the shops' own rows (GET /shops/{id}, the same at any lag) aside
+                lists = sum(k.get("list", 0) for name, k in kinds.items() if name != "shops")
+                details = sum(k.get("detail", 0) for name, k in kinds.items() if name != "shops")
                 out.setdefault(f"lag_{lag}", []).append({"list_pages": lists, "details": details, "rows_loaded": rows})
     extra = [b["list_pages"] - a["list_pages"] for a, b in zip(out["lag_0"], out[f"lag_{DEFAULT_LAG_SECONDS}"])]
     out["extra_list_pages_per_run"] = extra
     return out
-
-
-WORKER = r'''
-import json, resource, sys, time
-sys.path.insert(0, sys.argv[4])
-import dlt
-from autosync_source import Checkpoint, RequestStats, autosync_source
-base_url, api_key, workdir = sys.argv[1:4]
-pipeline = dlt.pipeline("thousand", destination=dlt.destinations.duckdb(workdir + "/raw.duckdb", preferred_loader_file_format="parquet"),
-                        dataset_name="autosync_raw", pipelines_dir=workdir + "/p")
-stats, checkpoint = RequestStats(), Checkpoint()
-began = time.monotonic()
-pipeline.run(autosync_source(base_url=base_url, api_key=api_key, request_stats=stats, checkpoint=checkpoint,
-                             progress="log", skip_failing_shops=True, progress_interval_seconds=30))
-seconds = time.monotonic() - began
-resources = pipeline.state["sources"]["autosync"]["resources"]
-state_bytes = len(json.dumps(resources, separators=(",", ":")))
-print(json.dumps({"seconds": round(seconds, 1), "requests": stats.requests, "by_resource": stats.as_dict()["by_resource"],
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "state_bytes": state_bytes,
-                  "complete": checkpoint.complete, "failed": len(checkpoint.failed)}))
-'''
-
-
-def many_shops(shops: int) -> Dict[str, Any]:
-    from source_helpers import request_floor
-
-    with EmulatorProcess(seed=7, shops=shops, work_orders=3, startup_timeout=900) as emu, tempfile.TemporaryDirectory() as tmp:
-        truth = emu.truth()
-        floor = request_floor(None, truth)
-        done = subprocess.run([sys.executable, "-c", WORKER, emu.base_url, emu.api_key, tmp, str(ROOT)],
-                              cwd=str(ROOT), env=ENV, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-3000:]
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        estimate = [line for line in done.stderr.splitlines() if "estimate:" in line]
-        result.update({
-            "shops": shops, "floor": sum(sum(kinds.values()) for kinds in floor.values()),
-            "estimate_line": estimate[0].split("estimate: ", 1)[1] if estimate else None,
-            "state_bytes_per_shop": round(result["state_bytes"] / shops),
-        })
-        result["requests_over_floor"] = round(result["requests"] / result["floor"], 4)
-        result.pop("by_resource")
-        return result
 
 
 def many_shops_cli(shops: int) -> Dict[str, Any]:
@@ -194,6 +164,70 @@ def many_shops_cli(shops: int) -> Dict[str, Any]:
         }
 
 
+# issue #20's bars on wall time: (factor, seconds) over floor / budget, per requests/min
+WALL_BARS = {300: (1.2, 30.0), 1200: (1.5, 30.0)}
+
+
+def engine_sync(shops: int, rate_per_minute: int = 0, max_workers: int = 4, work_orders: int = 3,
+                check_truth: bool = True) -> Dict[str, Any]:
+    """A full sync of `shops` shops through `pipelines/run.py` (the engine), measured against the
+    request floor and, when throttled, against the time the budget needs for the floor."""
+    from source_helpers import request_floor
+
+    with EmulatorProcess(seed=7, shops=shops, work_orders=work_orders, rate_limit=rate_per_minute,
+                         rate_window_seconds=60, startup_timeout=900) as emu, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        truth = emu.truth()
+        floor = request_floor(None, truth)
+        floor_total = sum(sum(kinds.values()) for kinds in floor.values())
+        emu.reset_request_log()
+        command = [sys.executable, str(ROOT / "pipelines" / "run.py"), "--base-url", emu.base_url, "--api-key", emu.api_key,
+                   "--no-dbt", "--json", "--duckdb-path", str(workdir / "raw.duckdb"), "--pipelines-dir", str(workdir / "p")]
+        env = {**ENV, "SOURCES__AUTOSYNC__MAX_WORKERS": str(max_workers), "SOURCES__AUTOSYNC__PROGRESS_INTERVAL_SECONDS": "30"}
+        began = time.monotonic()
+        child = subprocess.Popen(command, cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = child.communicate()
+        seconds = time.monotonic() - began
+        peak_kb = _child_peak_kb()
+        assert child.returncode == 0, err[-3000:]
+        summary = json.loads(out)
+        served = emu.request_log()["total"]
+        estimate = [json.loads(line) for line in err.splitlines() if line.startswith('{"event": "estimate"')]
+        result: Dict[str, Any] = {
+            "shops": shops, "work_orders_per_shop": work_orders, "max_workers": max_workers,
+            "rate_per_minute": rate_per_minute or None, "seconds": round(seconds, 1),
+            "requests": summary["requests"], "requests_served": served, "floor": floor_total,
+            "requests_over_floor": round(served / floor_total, 4), "rate_limited_429": summary["rate_limited_429"],
+            "peak_rss_mb": round(peak_kb / 1024),
+            "estimate": {k: estimate[0].get(k) for k in ("requests", "seconds", "shops")} if estimate else None,
+        }
+        if rate_per_minute:
+            floor_seconds = floor_total / rate_per_minute * 60
+            factor, extra = WALL_BARS.get(rate_per_minute, (1.5, 30.0))
+            result.update(floor_seconds=round(floor_seconds, 1), wall_over_floor=round(seconds / floor_seconds, 2),
+                          wall_bar_seconds=round(factor * floor_seconds + extra, 1),
+                          wall_within_bar=seconds <= factor * floor_seconds + extra)
+        result["requests_within_bar"] = served <= 1.02 * floor_total
+        import duckdb
+
+        with duckdb.connect(str(workdir / "raw.duckdb"), read_only=True) as connection:
+            per_shop = [row[0] for row in connection.execute(
+                "select extract(epoch from max(finished_at) - min(started_at)) from autosync_raw._autosync_runs "
+                "group by shop_id order by min(started_at)").fetchall()]
+        quarter = max(1, len(per_shop) // 4)
+        result.update(seconds_per_shop_first_quarter=round(sum(per_shop[:quarter]) / quarter, 2),
+                      seconds_per_shop_last_quarter=round(sum(per_shop[-quarter:]) / quarter, 2))
+        if check_truth:
+            import dlt
+            from source_helpers import assert_raw_equals_truth
+
+            probe = dlt.pipeline("probe", destination=dlt.destinations.duckdb(str(workdir / "raw.duckdb")),
+                                 dataset_name="autosync_raw", pipelines_dir=str(workdir / "probe"))
+            assert_raw_equals_truth(probe, truth)
+            result["tables_equal_truth"] = True
+        return result
+
+
 def _child_peak_kb() -> int:
     import resource
 
@@ -201,7 +235,7 @@ def _child_peak_kb() -> int:
 
 
 def main(argv: List[str]) -> int:
-    chosen = argv or ["kill", "lag", "thousand"]
+    chosen = argv or ["kill", "lag"]
     results: Dict[str, Any] = {"load_average": os.getloadavg()}
     if "kill" in chosen:
         results["kill_at_half"] = kill_at_half()
@@ -209,15 +243,22 @@ def main(argv: List[str]) -> int:
     if "lag" in chosen:
         results["lag"] = lag_cost()
         print("default lag:", json.dumps(results["lag"]), flush=True)
-    if "thousand" in chosen:
-        results["shops_100"] = many_shops(100)
-        print("100 shops:", json.dumps(results["shops_100"]), flush=True)
-        results["shops_1000"] = many_shops(1000)
-        print("1000 shops:", json.dumps(results["shops_1000"]), flush=True)
     for shops in (100, 1000):
         if f"cli{shops}" in chosen:
             results[f"cli_shops_{shops}"] = many_shops_cli(shops)
             print(f"{shops} shops through run.py:", json.dumps(results[f"cli_shops_{shops}"]), flush=True)
+    for mode in chosen:
+        name, _, arg = mode.partition(":")
+        if name == "shops120":
+            for rate in ([int(arg)] if arg else [300, 1200]):
+                key = f"shops120_at_{rate}_per_min"
+                results[key] = engine_sync(120, rate_per_minute=rate)
+                print(f"120 shops at {rate}/min:", json.dumps(results[key]), flush=True)
+        elif name == "engine1000":
+            for workers in ([int(arg)] if arg else [1, 4]):
+                key = f"engine_1000_shops_max_workers_{workers}"
+                results[key] = engine_sync(1000, max_workers=workers, check_truth=False)
+                print(f"1000 shops, max_workers {workers}:", json.dumps(results[key]), flush=True)
     results["load_average_after"] = os.getloadavg()
     out = ROOT / "benchmarks" / "results" / "long_sync.json"
     previous = json.loads(out.read_text()) if out.exists() else {}

@@ -76,23 +76,37 @@ def _phases(pipeline: Any) -> Dict[str, float]:
 
 
 def run_connector(task: Dict[str, Any]) -> Dict[str, Any]:
+    """The connector over every shop of the world, into one pipeline: the source reads one shop,
+    so the shops are listed once and read one after another (the engine would run several at
+    once; this measures the connector itself)."""
     from autosync_source import RequestStats, autosync_source
+    from autosync_source.connection import ApiSettings, connect, list_shops, selected_endpoints
 
     pipeline = _duckdb_pipeline(task, task.get("pipeline_name", "autosync"), shipped=True)
     stats = RequestStats()
-    source = autosync_source(api_key=task["api_key"], base_url=task["base_url"], request_stats=stats,
-                             **task.get("source_args", {}))
     profiler = _start_profiler(task)
     began, began_epoch = time.perf_counter(), time.time()
-    pipeline.run(source, loader_file_format=task.get("loader_file_format"))
+    client = connect(ApiSettings(api_key=task["api_key"], base_url=task["base_url"]),
+                     selected_endpoints(task.get("source_args", {}).get("resources")), stats)
+    rows: Dict[str, int] = {}
+    phases: Dict[str, float] = {}
+    extract_finished = began_epoch
+    for shop in list_shops(client, stats):
+        source = autosync_source(api_key=task["api_key"], base_url=task["base_url"], request_stats=stats, shop=shop,
+                                 **task.get("source_args", {}))
+        pipeline.run(source, loader_file_format=task.get("loader_file_format"))
+        normalize_info = pipeline.last_trace.last_normalize_info
+        for table, n in (_user_rows(normalize_info.row_counts) if normalize_info else {}).items():
+            rows[table] = rows.get(table, 0) + n
+        for step, seconds_of_step in _phases(pipeline).items():
+            phases[step] = round(phases.get(step, 0.0) + seconds_of_step, 3)
+        extract = next(step for step in pipeline.last_trace.steps if step.step == "extract")
+        extract_finished = extract.finished_at.timestamp()
     seconds = time.perf_counter() - began
     _stop_profiler(profiler, task)
-    normalize_info = pipeline.last_trace.last_normalize_info
-    rows = _user_rows(normalize_info.row_counts) if normalize_info else {}
     counts = stats.as_dict()
-    extract = next(step for step in pipeline.last_trace.steps if step.step == "extract")
-    return {"rows": sum(rows.values()), "rows_by_table": rows, "seconds": seconds, "phases": _phases(pipeline),
-            "run_started_epoch": began_epoch, "extract_finished_epoch": extract.finished_at.timestamp(),
+    return {"rows": sum(rows.values()), "rows_by_table": rows, "seconds": seconds, "phases": phases,
+            "run_started_epoch": began_epoch, "extract_finished_epoch": extract_finished,
             "requests": counts["requests"], "rate_limited": counts["rate_limited"], "retries": counts["retries"],
             "requests_by_resource": counts["by_resource"]}
 

@@ -267,11 +267,13 @@ def duckdb_pipeline(tmp_path, name: str = "autosync_test", dataset: str = "autos
     )
 
 
-def sync(pipeline: dlt.Pipeline, emulator: Any, shops: Optional[Sequence[int]] = None, **source_kwargs: Any):
+def sync(pipeline: dlt.Pipeline, emulator: Any, shops: Optional[Sequence[int]] = None, refresh: Optional[str] = None,
+         **source_kwargs: Any):
     """One sync of the emulator into the pipeline: (load_info of the last shop, RequestStats).
 
     The source reads one shop: the shops are listed once (or read one by one when `shops` names
-    them), then each is read in turn into this one pipeline (cursors are kept per shop)."""
+    them), then each is read in turn into this one pipeline (cursors are kept per shop).
+    `refresh` goes with the first shop's run (it drops what the whole sync then reloads)."""
     from autosync_source import RequestStats, autosync_source
     from autosync_source.connection import ApiSettings, connect, get_shops, list_shops, selected_endpoints
 
@@ -288,7 +290,8 @@ def sync(pipeline: dlt.Pipeline, emulator: Any, shops: Optional[Sequence[int]] =
     info = None
     totals: Dict[str, int] = defaultdict(int)
     for row in rows:
-        info = pipeline.run(autosync_source(request_stats=stats, shop=row, **source_kwargs))
+        info = pipeline.run(autosync_source(request_stats=stats, shop=row, **source_kwargs), refresh=refresh)
+        refresh = None
         for table, n in pipeline.last_trace.last_normalize_info.row_counts.items():
             totals[table] += n
     _SYNCED_ROWS[id(pipeline)] = (pipeline.last_trace, dict(totals))

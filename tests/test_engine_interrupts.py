@@ -55,7 +55,7 @@ def _two_shop_job(tmp_path, emu, **overrides):
     options = dict(target=Target(destination="duckdb", duckdb_path=str(tmp_path / "raw.duckdb"),
                                  pipelines_dir=str(tmp_path / "pipelines")),
                    shops=[1, 2], base_url=emu.base_url, api_key=emu.api_key,
-                   source_options={"skip_failing_shops": True})
+                   source_options={"skip_failing_shops": True, "max_workers": 1})
     options.update(overrides)
     return SyncJob(**options)
 
@@ -74,14 +74,14 @@ def test_skip_failing_shops_still_stops_at_once_on_bad_credentials_and_on_an_int
         calls = []
 
         def interrupted(**arguments):
-            calls.append(arguments["shops"])
+            calls.append(arguments["shop"]["id"])
             raise KeyboardInterrupt
 
         monkeypatch.setattr(engine_sync, "autosync_source", interrupted)
         with pytest.raises(SyncFailed) as stopped:
             run_sync(_two_shop_job(tmp_path, emu))
         assert stopped.value.category == "interrupted" and stopped.value.exit_code == 130
-        assert calls == [[1]]  # the second shop never started
+        assert calls == [1]  # the second shop never started
 
 
 def test_a_failure_that_follows_an_interrupt_is_reported_as_the_interrupt():

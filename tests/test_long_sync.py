@@ -18,22 +18,25 @@ import pytest
 
 from autosync_emulator import Emulator
 from autosync_emulator.world import iso
-from autosync_source import Checkpoint, RequestStats, autosync_source, run_in_checkpoints
+from autosync_source import RequestStats, autosync_source, run_in_checkpoints
 from reliability_helpers import ROOT, assert_exactly_truth, duckdb_at
 from source_helpers import duckdb_pipeline, loaded_rows, read_table, sync
 
 
 def _checkpointed_sync(pipeline, emu, checkpoint_requests: int, **kwargs):
+    """Each shop of the emulator in checkpoints, one after another, into one pipeline."""
     stats = RequestStats()
+    runs = []
+    for shop in [row["id"] for row in emu.truth()["objects"]["shops"]]:
+        def once(checkpoint, shop=shop):
+            return pipeline.run(autosync_source(
+                base_url=emu.base_url, api_key=emu.api_key, shop=shop, request_stats=stats, checkpoint=checkpoint,
+                checkpoint_minutes=0, checkpoint_requests=checkpoint_requests, progress="quiet",
+                retry_max_wait=0.2, **kwargs,
+            ))
 
-    def once(checkpoint):
-        return pipeline.run(autosync_source(
-            base_url=emu.base_url, api_key=emu.api_key, request_stats=stats, checkpoint=checkpoint,
-            checkpoint_minutes=0, checkpoint_requests=checkpoint_requests, progress="quiet",
-            retry_max_wait=0.2, **kwargs,
-        ))
-
-    return run_in_checkpoints(once), stats
+        runs += run_in_checkpoints(once)
+    return runs, stats
 
 
 def test_a_sync_in_checkpoints_resumes_where_each_stopped_and_ends_equal(tmp_path, caplog):
@@ -44,16 +47,19 @@ def test_a_sync_in_checkpoints_resumes_where_each_stopped_and_ends_equal(tmp_pat
         _, whole_stats = sync(whole, emu, progress="quiet")
         pipeline = duckdb_pipeline(tmp_path, name="checkpointed")
         runs, stats = _checkpointed_sync(pipeline, emu, checkpoint_requests=40)
-        assert len(runs) >= 3, "the budget should have cut the sync into several checkpoints"
-        assert all(not checkpoint.complete for checkpoint, _ in runs[:-1]) and runs[-1][0].complete
+        assert len(runs) >= 4, "the budget should have cut the sync into several checkpoints"
+        assert sum(checkpoint.complete for checkpoint, _ in runs) == 2 and runs[-1][0].complete  # one run ends each shop
         assert_exactly_truth(pipeline, truth)
         # each checkpoint costs at most one list page per listing it stopped in (its restart)
         restarts = sum(checkpoint.restarts for checkpoint, _ in runs[:-1])
-        assert whole_stats.requests <= stats.requests <= whole_stats.requests + restarts
-        assert "resumes after" in caplog.text and "continuing the sync stopped at its last checkpoint" in caplog.text
+        # the whole sync listed the shops once; the checkpointed one read each shop (GET /shops/{id})
+        assert whole_stats.requests - 1 + 2 <= stats.requests <= whole_stats.requests - 1 + 2 + restarts
+        assert "resumes after" in caplog.text and "continues the sync stopped at its last checkpoint" in caplog.text
         # cursors of a finished sync carry no checkpoint mark
-        resources = pipeline.state["sources"]["autosync"]["resources"]
-        assert not [shop for state in resources.values() for shop in state.get("shops", {}).values() if shop.get("partial")]
+        from autosync_source.cursors import shop_cursors
+
+        cursors = [cursor for shop in (1, 2) for cursor in shop_cursors(pipeline.state, shop).values()]
+        assert cursors and not [cursor for cursor in cursors if cursor.partial]
 
 
 def _requests_served(emu) -> int:
@@ -201,21 +207,34 @@ def test_late_commits_are_caught_with_the_default_settings_at_no_cost_for_unchan
         assert_exactly_truth(pipeline, truth)
 
 
-def test_progress_estimates_first_reports_pages_and_says_when_it_waits(tmp_path, caplog, capsys):
+def test_progress_estimates_the_whole_run_first_reports_shops_and_pages_and_says_when_it_waits(tmp_path, caplog, capsys):
+    """One estimate for every shop of the run (not one per shop), progress lines counting the
+    shops done and the requests left for the whole run, and the budget's waits."""
+    from pipelines.engine import SyncJob, Target, run_sync
+
     with Emulator(seed=41, shops=2, work_orders=50, rate_limit=40, rate_window_seconds=2) as emu:
-        pipeline = duckdb_pipeline(tmp_path)
-        _, stats = sync(pipeline, emu, progress="json", progress_interval_seconds=0.5)
-        assert stats.rate_limited == 0
+        target = Target(destination="duckdb", duckdb_path=str(tmp_path / "raw.duckdb"), pipelines_dir=str(tmp_path / "p"))
+
+        def job(**options):
+            return SyncJob(target, base_url=emu.base_url, api_key=emu.api_key,
+                           source_options={"retry_max_wait": 0.2, **options})
+
+        summary = run_sync(job(progress="json", progress_interval_seconds=0.5))
+        assert summary.requests["rate_limited"] == 0
         # --json: one bare JSON object per stderr line
         events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
         kinds = [event["event"] for event in events]
-        assert kinds[0] == "estimate"
+        assert kinds[0] == "estimate" and kinds.count("estimate") == 1
         estimate = events[0]
-        # page 1 of every listing (16 here) was read: the estimate is within a few requests of the cost
-        assert estimate["lists_sampled"] == estimate["lists"] == 16
-        assert abs(estimate["requests"] - (stats.requests - 1)) <= 16
+        # page 1 of every listing (8 resources x 2 shops) was read, and reused by its reader: the
+        # estimate is within a few requests of the cost (the shops listing aside)
+        assert estimate["lists_sampled"] == estimate["lists"] == 16 and estimate["shops"] == 2
+        assert abs(estimate["requests"] - (summary.requests["requests"] - 1)) <= 16
         assert "waiting" in kinds and "progress" in kinds
-        last = [event for event in events if event["event"] == "progress"][-1]
+        progress = [event for event in events if event["event"] == "progress"]
+        assert all(event["shops"] == 2 for event in progress)
+        assert [event["shops_done"] for event in progress] == sorted(event["shops_done"] for event in progress)
+        last = progress[-1]
         assert last["requests_left"] <= estimate["requests"]
         assert set(last["resources"]) <= {
             "employees", "customers", "vehicles", "work_orders", "payments", "inspections", "appointments", "inventory",
@@ -224,26 +243,37 @@ def test_progress_estimates_first_reports_pages_and_says_when_it_waits(tmp_path,
         caplog.set_level(logging.INFO, logger="autosync_source.progress")
         caplog.clear()  # only the quiet sync's records (an earlier test may have left the logger at INFO)
         capsys.readouterr()
-        sync(pipeline, emu, progress="quiet")
+        run_sync(job(progress="quiet"))
         assert not [record for record in caplog.records if record.name == "autosync_source.progress"]
         assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
 
 
 def test_a_failing_shop_does_not_stop_the_others_and_is_read_again_next_run(tmp_path):
+    """skip_failing_shops is the engine's: the failing shop's run commits nothing (its cursors stay),
+    the others load; the next run reads it again."""
+    from pipelines.engine import SyncFailed, SyncJob, Target, run_sync
+    from pipelines.engine.target import state_home
+
     with Emulator(seed=51, shops=3, work_orders=10) as emu:
         truth = emu.truth()
-        pipeline = duckdb_pipeline(tmp_path)
+        target = Target(destination="duckdb", duckdb_path=str(tmp_path / "raw.duckdb"), pipelines_dir=str(tmp_path / "p"))
+        job = SyncJob(target, base_url=emu.base_url, api_key=emu.api_key,
+                      source_options={"skip_failing_shops": True, "retry_attempts": 2, "retry_max_wait": 0.2, "progress": "quiet"})
         emu.set_faults([{"method": "GET", "path": "/v1/shops/2/payments", "behaviour": "error", "status": 502}])
-        checkpoint = Checkpoint()
-        sync(pipeline, emu, progress="quiet", skip_failing_shops=True, checkpoint=checkpoint, retry_attempts=2)
-        assert [key for key in checkpoint.failed] == [("payments", 2)]
-        assert "502" in checkpoint.failed[("payments", 2)]
-        payments = read_table(pipeline, "payments")
-        assert {row["shop_id"] for row in payments} == {1, 3}
-        assert "2" not in pipeline.state["sources"]["autosync"]["resources"]["payments"]["shops"]
+        with pytest.raises(SyncFailed) as failed:
+            run_sync(job)
+        assert "1 of 3 shops failed (the others are loaded), e.g. shop 2" in failed.value.message
+        assert "502" in failed.value.message
+        probe = duckdb_at(tmp_path / "raw.duckdb")
+        assert {row["shop_id"] for row in read_table(probe, "payments")} == {1, 3}
+        from autosync_source.cursors import shop_cursors
+        from pipelines.engine.target import api_label
+
+        shop_2 = target.pipeline(state_home(api_label(emu.base_url), 2))
+        assert "payments" not in shop_cursors(shop_2.state, 2)
         emu.set_faults([])
-        sync(pipeline, emu, progress="quiet", skip_failing_shops=True)
-        assert_exactly_truth(pipeline, truth)
+        run_sync(job)
+        assert_exactly_truth(probe, truth)
 
 
 def test_the_cli_reports_progress_as_json_lines_or_not_at_all_and_skips_a_failing_shop(tmp_path):

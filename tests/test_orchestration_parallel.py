@@ -94,10 +94,10 @@ def test_two_workers_sync_two_shops_into_one_postgres_dataset(tmp_path, monkeypa
                                             pipelines_dir=str(tmp_path / f"fresh_{shop_id}")), shop_id,
                                   base_url=base_url)
             fresh.sync_destination()
-            resources_state = fresh.state["sources"]["autosync"]["resources"]
-            assert set(resources_state) == set(RESOURCES)
-            for resource, state in resources_state.items():
-                assert set(state["shops"]) == {str(shop_id)}, (shop_id, resource, state["shops"])
+            from autosync_source.cursors import shops_with_cursors
+
+            for resource in RESOURCES:
+                assert shops_with_cursors(fresh.state, resource) == [str(shop_id)], (shop_id, resource)
 
         # Staging: one dataset per shop; no shared `<dataset>_staging` two loads could both truncate.
         schemas = _schemas(dataset)

@@ -171,8 +171,11 @@ def _late_commit_world(tmp_path, lag_seconds: int):
         pending = [(resource, obj) for _due, _seq, resource, _oid, obj in store._pending if obj is not None]
     assert pending, "no late commit was pending at sync time: the test proves nothing"
     sync(pipeline, emu, lag_seconds=lag_seconds)
-    resources = pipeline.state["sources"]["autosync"]["resources"]
-    cursors = {name: dict(state.get("shops", {})) for name, state in resources.items()}
+    from autosync_source.cursors import cursor_positions
+
+    # {(resource, shop id): the cursor's updated_at}
+    cursors = {(name, shop["id"]): position for shop in emu.truth()["objects"]["shops"]
+               for name, position in cursor_positions(pipeline.state, shop["id"]).items() if position}
     emu.advance(hours=1)  # every pending version is visible now
     sync(pipeline, emu, lag_seconds=lag_seconds)
     return emu, pipeline, pending, cursors
@@ -182,12 +185,12 @@ def _anchors_past_pending(pending, cursors, lag_seconds: int) -> List[str]:
     """Versions the server showed later whose updated_at is at or before the next run's anchor."""
     late = []
     for resource, obj in pending:
-        cursor = cursors.get(resource, {}).get(str(obj["shop_id"]))
+        cursor = cursors.get((resource, obj["shop_id"]))
         if cursor is None:
             continue
-        anchor = _ts(cursor["updated_at"]).timestamp() - lag_seconds - 1
+        anchor = _ts(cursor).timestamp() - lag_seconds - 1
         if _ts(obj["updated_at"]).timestamp() <= anchor:
-            late.append(f"{resource} id {obj['id']} updated {obj['updated_at']}, next anchor {cursor['updated_at']} - {lag_seconds}s - 1s")
+            late.append(f"{resource} id {obj['id']} updated {obj['updated_at']}, next anchor {cursor} - {lag_seconds}s - 1s")
     return late
 
 

@@ -139,12 +139,7 @@ def test_full_refresh_drops_and_reloads(tmp_path, emulator):
     pipeline = duckdb_pipeline(tmp_path)
     sync(pipeline, emulator, resources=["employees"])
     truth = emulator.truth()
-    from autosync_source import RequestStats, autosync_source
-
-    pipeline.run(
-        autosync_source(base_url=emulator.base_url, api_key=emulator.api_key, resources=["employees"], request_stats=RequestStats()),
-        refresh="drop_resources",
-    )
+    sync(pipeline, emulator, resources=["employees"], refresh="drop_resources")  # the first shop's run drops
     assert loaded_rows(pipeline)["employees"] == len(truth["objects"]["employees"])
     assert_raw_equals_truth(pipeline, truth, resources=["employees"])
 

@@ -270,15 +270,14 @@ def _sync_one_shop(run: _Run, row: Dict[str, Any]) -> None:
         pipeline = target.pipeline(name, shop_staging_layout(shop_id), progress)
         with run.lock:
             summary.pipelines.append(name)
-        with turn:
-            if job.window:
-                # Throwaway cursors: wipe the local working dir, neither restore this name's state
-                # from the warehouse nor store it there (it would never be read back).
-                pipeline.drop()
-                pipeline.config.restore_from_destination = False
-            finish_interrupted_run(pipeline)
-            if not job.window and not job.full_refresh:
-                pipeline.sync_destination()  # the cursors this run will use, restored if needed
+        if job.window:
+            # Throwaway cursors: wipe the local working dir, neither restore this name's state
+            # from the warehouse nor store it there (it would never be read back).
+            pipeline.drop()
+            pipeline.config.restore_from_destination = False
+        finish_interrupted_run(pipeline, turn)
+        if not job.window and not job.full_refresh:
+            pipeline.sync_destination()  # the cursors this run will use, restored if needed (reads only)
         if not job.window and not job.full_refresh and job.start_date:
             warning = start_date_warning(pipeline, job.start_date, shop_id)
             if warning:
@@ -297,14 +296,20 @@ def _sync_one_shop(run: _Run, row: Dict[str, Any]) -> None:
             source = autosync_source(**source_arguments(job), shop=row, request_stats=stats, checkpoint=checkpoint,
                                      progress_reporter=run.progress, cancel=run.cancel)
             raise_if_interrupted()
+            began = time.monotonic()
             active.extract(source, refresh=refresh)
+            extracted = time.monotonic()
             for table, n in active.normalize().row_counts.items():
                 if not table.startswith("_dlt"):
                     rows[table] = rows.get(table, 0) + n
+            normalized = time.monotonic()
             if run.cancel.is_set():
                 raise KeyboardInterrupt  # stopped while this shop read: its package is dropped
             with turn:
+                turn_at = time.monotonic()
                 load_info = run_with_schema_retry(active.load)
+            logger.debug("shop %s: extract %.2fs, normalize %.2fs, waited %.2fs to load, load %.2fs", shop_id,
+                         extracted - began, normalized - extracted, turn_at - normalized, time.monotonic() - turn_at)
             raise_if_interrupted()  # one that arrived while DuckDB ran is not lost
             load_info.raise_on_failed_jobs()
             with run.lock:
@@ -441,7 +446,7 @@ def run_with_schema_retry(run: Callable[[], T], attempts: int = SCHEMA_RACE_ATTE
     return retrying(run)
 
 
-def finish_interrupted_run(pipeline: dlt.Pipeline) -> None:
+def finish_interrupted_run(pipeline: dlt.Pipeline, turn: Any = None) -> None:
     """Deal with what a killed run left behind, before this run extracts anything.
 
     dlt's `run()` loads pending packages and then returns without extracting: a run after a
@@ -455,7 +460,9 @@ def finish_interrupted_run(pipeline: dlt.Pipeline) -> None:
       the local working state is dropped and this run starts from the state the destination
       committed with its last complete load (dlt restores it), re-reading what the killed run
       read. Rows a partial merge already wrote are merged again by key: no duplicates.
+    `turn`: held while loading (the engine's writer_turn: DuckDB has one writer).
     """
+    turn = turn if turn is not None else contextlib.nullcontext()
     for load_id in pipeline.list_normalized_load_packages():
         jobs = pipeline.get_load_package_info(load_id).jobs
         if any(jobs.get(state) for state in ("started_jobs", "completed_jobs", "failed_jobs")):
@@ -470,7 +477,8 @@ def finish_interrupted_run(pipeline: dlt.Pipeline) -> None:
         pipeline.normalize()
     if pipeline.list_normalized_load_packages():
         logger.info("loading the package an interrupted run left behind")
-        pipeline.load()
+        with turn:
+            pipeline.load()
 
 
 def start_date_warning(pipeline: dlt.Pipeline, start_date: str, shop_id: int) -> Optional[str]:
