@@ -57,22 +57,21 @@ def test_reconciliation_marks_exactly_the_hard_deleted_rows_and_reports_its_cost
         # history is kept: the deleted rows (and their children) are still in the raw tables
         assert_exactly_truth(raw, truth)  # tolerates marked rows of deleted records only
 
-        # cost: the shops listing (once per shop: each shop reconciles in its own pipeline), one
-        # page per 100 ids per shop and resource, one GET per delete
+        # cost: one page per 100 ids per shop and resource, one GET per delete (each shop reconciles
+        # in its own pipeline, for its own shop: no shops listing)
         live = truth["objects"]
         pages = sum(
             max(1, math.ceil(sum(1 for row in live[name] if row["shop_id"] == shop["id"]) / 100))
             for name in SHOP_SCOPED for shop in live["shops"]
         )
-        shops = len(live["shops"])
-        expected = shops + pages + sum(rec["marked_deleted"].values())
+        expected = pages + sum(rec["marked_deleted"].values())
         assert rec["requests"] == expected
         served = emu.request_log()["total"]
         assert served == summary["requests"] + rec["requests"]
 
         # twice in a row: nothing more to mark, the same listing cost without confirmations
         again = cli(tmp_path, capsys, emu, "--reconcile-deletes")["reconciliation"]
-        assert again["marked_deleted"] == {} and again["requests"] == shops + pages
+        assert again["marked_deleted"] == {} and again["requests"] == pages
         assert deletion_problems(raw, truth) == []
 
 
@@ -96,6 +95,16 @@ def test_a_row_that_reappears_is_unmarked_and_rows_the_syncs_passed_by_are_reloa
         assert rec["not_yet_loaded"] == {"customers": 1} and rec["stale"] == {"customers": 1}
         assert rec["cursors_rewound"] == {"customers": 1}
         assert rec["marked_deleted"] == {}
+        # the rewound cursor is written in the state's current shape (cursors.py): before, deletes.py
+        # wrote an older one of its own
+        from autosync_source.cursors import shop_cursors
+        from pipelines.engine import Target, api_label, state_home
+
+        home = Target(destination="duckdb", duckdb_path=str(tmp_path / "raw.duckdb"),
+                      pipelines_dir=str(tmp_path / "p")).pipeline(state_home(api_label(emu.base_url), 1))
+        rewound = shop_cursors(home.state, 1)["customers"]
+        assert rewound.recent_rows == {} and rewound.updated_at is not None
+        assert "rows_at_cursor" not in json.dumps(home.state)
         row = [r for r in read_table(raw, "customers") if r["id"] == wrongly_marked][0]
         assert row["_autosync_deleted_at"] is None
         # the next sync reads from the rewound cursor: exact again

@@ -39,13 +39,13 @@ def test_json_summary_reports_rows_requests_429s_and_duration(tmp_path, capsys, 
     assert summary["requests"] == sum(sum(kinds.values()) for kinds in summary["requests_by_resource"].values())
     assert summary["rate_limited_429"] == 0 and summary["duration_seconds"] > 0
 
-    # the second run: nothing changed, nothing loaded, list requests only (the shops are listed
-    # to find them, then each shop's own pipeline lists the shops once and each of its resources once)
+    # the second run: nothing changed, nothing loaded, list requests only: the shops listed once
+    # (each shop's run gets its row from the engine), then each shop's resources once
     assert cli(tmp_path, "--base-url", emulator.base_url, "--api-key", emulator.api_key, "--json") == 0
     again = json.loads(capsys.readouterr().out)
     assert again["rows"] == {} and again["rows_total"] == 0
     assert again["shops"] == [1, 2]
-    assert again["requests"] == 1 + 2 * len(RESOURCES)
+    assert again["requests"] == 1 + 2 * (len(RESOURCES) - 1)
 
 
 def test_flags_pick_dataset_resources_shops_and_dates(tmp_path, capsys, emulator):
@@ -166,5 +166,37 @@ def test_an_interrupted_run_exits_with_one_line_and_the_next_run_completes(tmp_p
         emu.set_faults([])
         done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),
                               capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert_exactly_truth(duckdb_at(tmp_path / "raw.duckdb"), emu.truth())
+
+
+def test_an_interrupt_stops_every_shop_in_flight_and_the_next_run_completes(tmp_path):
+    """Shops run at once (max_workers 3): Ctrl-C reaches the main thread, which stops the shops in
+    flight (what they read is dropped), exits 130 with one line, and the next run is whole."""
+    import os
+    import signal
+    import time
+
+    from reliability_helpers import assert_exactly_truth, cli_args, duckdb_at
+
+    with Emulator(seed=44, shops=3, work_orders=20) as emu:
+        emu.set_faults([{"method": "GET", "path": "/v1/shops/*/*", "behaviour": "slow", "delay": 0.3}])
+        args = cli_args(emu, tmp_path)
+        env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "SOURCES__AUTOSYNC__MAX_WORKERS": "3"}
+        with open(tmp_path / "err.txt", "w") as err:
+            proc = subprocess.Popen([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),
+                                    stdout=subprocess.DEVNULL, stderr=err, env=env)
+            deadline = time.monotonic() + 120
+            while (tmp_path / "err.txt").read_text().count("syncing shop") < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.3)  # inside the extracts
+            os.kill(proc.pid, signal.SIGINT)
+            assert proc.wait(timeout=120) == 130
+        lines = (tmp_path / "err.txt").read_text().strip().splitlines()
+        assert lines[-1] == "error: " + INTERRUPTED_MESSAGE
+        assert not any("Traceback" in line for line in lines)
+        emu.set_faults([])
+        done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),
+                              capture_output=True, text=True, timeout=300, env=env)
         assert done.returncode == 0, done.stderr[-2000:]
         assert_exactly_truth(duckdb_at(tmp_path / "raw.duckdb"), emu.truth())

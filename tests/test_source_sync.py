@@ -172,3 +172,37 @@ def test_lag_seconds_re_reads_a_margin_before_each_cursor(tmp_path, emulator):
     _, stats = sync(pipeline, emulator, resources=["customers"], lag_seconds=30 * 24 * 3600)
     assert loaded_rows(pipeline).get("customers", 0) > 0  # the last month, loaded again (merged)
     assert_raw_equals_truth(pipeline, emulator.truth(), resources=["customers"])
+
+
+def test_the_source_reads_one_shop_and_refuses_a_key_with_several_without_shop(tmp_path, emulator):
+    """The shop is the source's unit: shop=<id> reads that shop (GET /shops/{id}: one request,
+    no listing); with no shop on a key that sees several, it says to pass shop= or use the engine."""
+    import dlt
+
+    from autosync_source import RequestStats, autosync_source
+
+    pipeline = duckdb_pipeline(tmp_path)
+    stats = RequestStats()
+    pipeline.run(autosync_source(base_url=emulator.base_url, api_key=emulator.api_key, shop=2,
+                                 resources=["shops", "customers"], request_stats=stats))
+    truth = emulator.truth()
+    assert_raw_equals_truth(pipeline, truth, resources=["shops", "customers"], shops=[2])
+    assert _by_resource(stats) == {"shops": {"detail": 1}, "customers": {"list": 1}}
+
+    with pytest.raises(dlt.pipeline.exceptions.PipelineStepFailed) as several:
+        pipeline.run(autosync_source(base_url=emulator.base_url, api_key=emulator.api_key, resources=["customers"]))
+    message = str(several.value)
+    assert "see 3 shops" in message and "shop=" in message and "run_sync" in message
+
+    with pytest.raises(dlt.pipeline.exceptions.PipelineStepFailed) as hidden:
+        pipeline.run(autosync_source(base_url=emulator.base_url, api_key=emulator.api_key, shop=99, resources=["customers"]))
+    assert "[99] are not visible to these credentials" in str(hidden.value)
+
+
+def test_a_key_with_one_shop_needs_no_shop_argument(tmp_path):
+    from autosync_source import autosync_source
+
+    with Emulator(seed=8, shops=1, work_orders=5) as emu:
+        pipeline = duckdb_pipeline(tmp_path)
+        pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, progress="quiet"))
+        assert_raw_equals_truth(pipeline, emu.truth())

@@ -27,7 +27,7 @@ from dlt.common.configuration.inject import with_config
 from dlt.pipeline.helpers import retry_schema_update
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from autosync_source import Checkpoint, RequestStats, autosync_source, run_in_checkpoints
+from autosync_source import Checkpoint, RequestStats, autosync_source, parse_date, run_in_checkpoints
 from autosync_source.connection import ApiSettings, api_settings, connect, get_shops, list_shops, selected_endpoints
 from autosync_source.cursors import ShopCursor, cursor_in_source_state, cursor_positions
 from autosync_source.deletes import reconcile_deletes, reconciliation_due
@@ -37,6 +37,8 @@ from autosync_source.progress import MODES as PROGRESS_MODES
 from autosync_source.progress import Progress
 from autosync_source.schema_changes import columns_snapshot, schema_changes
 from autosync_source.schema_changes import describe as describe_schema_change
+from autosync_source.settings import DEFAULT_LAG_SECONDS, DEFAULT_START_DATE
+from autosync_source.sync import SyncWindow
 from pipelines.engine import sync_log
 from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, raise_if_interrupted, short_reason
 from pipelines.engine.job import SyncJob
@@ -242,12 +244,14 @@ class _Run:
                 self.progress.shop_finished()
                 if failure is not None:
                     self._failed(shop_id, failure)
-        except BaseException:
+        except BaseException as stop:  # a shop's failure that stops the run, or an interrupt here
             self.cancel.set()
             deadline = time.monotonic() + STOP_GRACE_SECONDS
             for thread in threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
-            raise
+            if isinstance(stop, SyncFailed):
+                raise
+            raise as_sync_failed(stop, summary=self.summary) from None
 
 
 def _stops_the_run(failure: SyncFailed, skip_failing_shops: bool) -> bool:
@@ -380,10 +384,6 @@ def _settings(job: SyncJob) -> ApiSettings:
 
 
 def _window(job: SyncJob) -> Any:
-    from autosync_source import parse_date
-    from autosync_source.settings import DEFAULT_LAG_SECONDS, DEFAULT_START_DATE
-    from autosync_source.sync import SyncWindow
-
     options = source_arguments(job)
     start = options.get("start_date") or dlt.config.get("sources.autosync.start_date", str) or DEFAULT_START_DATE
     end = options.get("end_date") or dlt.config.get("sources.autosync.end_date", str)
