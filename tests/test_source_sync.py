@@ -177,7 +177,7 @@ def test_lag_seconds_re_reads_a_margin_before_each_cursor(tmp_path, emulator):
 def test_the_source_reads_one_shop_and_refuses_a_key_with_several_without_shop(tmp_path, emulator):
     """The shop is the source's unit: shop=<id> reads that shop (GET /shops/{id}: one request,
     no listing); with no shop on a key that sees several, it says to pass shop= or use the engine."""
-    import dlt
+    from dlt.pipeline.exceptions import PipelineStepFailed
 
     from autosync_source import RequestStats, autosync_source
 
@@ -189,12 +189,12 @@ def test_the_source_reads_one_shop_and_refuses_a_key_with_several_without_shop(t
     assert_raw_equals_truth(pipeline, truth, resources=["shops", "customers"], shops=[2])
     assert _by_resource(stats) == {"shops": {"detail": 1}, "customers": {"list": 1}}
 
-    with pytest.raises(dlt.pipeline.exceptions.PipelineStepFailed) as several:
+    with pytest.raises(PipelineStepFailed) as several:
         pipeline.run(autosync_source(base_url=emulator.base_url, api_key=emulator.api_key, resources=["customers"]))
     message = str(several.value)
     assert "see 3 shops" in message and "shop=" in message and "run_sync" in message
 
-    with pytest.raises(dlt.pipeline.exceptions.PipelineStepFailed) as hidden:
+    with pytest.raises(PipelineStepFailed) as hidden:
         pipeline.run(autosync_source(base_url=emulator.base_url, api_key=emulator.api_key, shop=99, resources=["customers"]))
     assert "[99] are not visible to these credentials" in str(hidden.value)
 

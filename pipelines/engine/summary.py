@@ -22,6 +22,7 @@ class SyncSummary:
     reconciliation: Optional[Dict[str, Any]] = None
     dbt: Optional[Dict[str, Any]] = None
     warnings: List[str] = field(default_factory=list)
+    shops_not_visible: List[int] = field(default_factory=list)  # held in the warehouse, no longer seen by the key
     duration_seconds: float = 0.0
     status: str = "ok"
 
@@ -38,6 +39,7 @@ class SyncSummary:
             "requests_by_resource": self.requests.get("by_resource", {}),
             "api_quirks": self.requests.get("api_quirks", []),
             "schema_changes": self.schema_changes, "warnings": self.warnings,
+            "shops_not_visible": self.shops_not_visible,
             "duration_seconds": self.duration_seconds,
         }
         if self.reconciliation is not None:

@@ -93,6 +93,8 @@ def run_sync(job: SyncJob) -> SyncSummary:
     except BaseException as failure:
         raise as_sync_failed(failure, summary=summary) from None
     summary.shops = [int(row["id"]) for row in rows]
+    if not run.options["shops"]:
+        run.report_shops_not_visible(summary.shops)
     logger.info("syncing %d shop(s) into %s, %d at a time", len(rows), target.describe(), run.workers(len(rows)))
     run.estimate(rows)
     run.sync_shops(rows)
@@ -142,6 +144,28 @@ class _Run:
         except BaseException:
             self.add_requests(stats)
             raise
+
+    def report_shops_not_visible(self, visible: List[int]) -> None:
+        """A shop the warehouse holds that the key no longer sees (a run over every visible shop):
+        said (a warning, the summary, a `not_visible` row in the sync log) and left as it is. Its
+        rows are not marked deleted: access lost is not data deleted. (A shop a job names and the
+        key cannot see fails the run: get_shops.)"""
+        held = _shops_held(self.target)
+        lost = sorted(held - set(visible))
+        if not lost:
+            return
+        warning = (f"shop(s) {lost} are in the warehouse but these credentials no longer see them: their rows are "
+                   "kept as they are (not marked deleted) and they are not synced; grant the key access again, or "
+                   "remove their rows if the shops are gone for good")
+        logger.warning(warning)
+        self.summary.warnings.append(warning)
+        self.summary.shops_not_visible = lost
+        now = datetime.now(timezone.utc)
+        for shop_id in lost:
+            pipeline = self.target.pipeline(state_home(self.label, shop_id), shop_staging_layout(shop_id))
+            with writer_turn(self.target):
+                sync_log.record(pipeline, sync_log.rows_for_shop(
+                    pipeline, self.summary, shop_id, self.job.resources, now, "not_visible", {}, {}, error=warning))
 
     def estimate(self, rows: List[Dict[str, Any]]) -> None:
         """The run's first line: every shop's requests and the time at this key's budget, from
@@ -252,6 +276,21 @@ class _Run:
             if isinstance(stop, SyncFailed):
                 raise
             raise as_sync_failed(stop, summary=self.summary) from None
+
+
+def _shops_held(target: Target) -> set:
+    """The shop ids of the warehouse's raw `shops` table (empty when it holds none yet)."""
+    from pathlib import Path
+
+    if target.destination == "duckdb" and not Path(str(target.duckdb_path)).exists():
+        return set()
+    try:
+        with marts_pipeline(target).sql_client() as sql:
+            rows = sql.execute_sql(f"SELECT DISTINCT id FROM {sql.make_qualified_table_name('shops')}") or []
+    except Exception as failure:  # no table yet, or unreachable: the sync itself will say so
+        logger.debug("no shops held in the warehouse: %s", short_reason(failure))
+        return set()
+    return {int(row[0]) for row in rows}
 
 
 def _stops_the_run(failure: SyncFailed, skip_failing_shops: bool) -> bool:
