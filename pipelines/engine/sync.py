@@ -87,16 +87,16 @@ def run_sync(job: SyncJob) -> SyncSummary:
         raise as_sync_failed(failure) from None
     summary = SyncSummary(run_id=uuid.uuid4().hex[:16], door=job.door, destination=str(target.destination),
                           dataset=str(target.dataset))
-    run = _Run(job, target, label, summary)
     try:
+        run = _Run(job, target, label, summary)
         rows = run.find_shops()
+        summary.shops = [int(row["id"]) for row in rows]
+        if not run.options["shops"]:
+            run.report_shops_not_visible(summary.shops)
+        logger.info("syncing %d shop(s) into %s, %d at a time", len(rows), target.describe(), run.workers(len(rows)))
+        run.estimate(rows)
     except BaseException as failure:
         raise as_sync_failed(failure, summary=summary) from None
-    summary.shops = [int(row["id"]) for row in rows]
-    if not run.options["shops"]:
-        run.report_shops_not_visible(summary.shops)
-    logger.info("syncing %d shop(s) into %s, %d at a time", len(rows), target.describe(), run.workers(len(rows)))
-    run.estimate(rows)
     run.sync_shops(rows)
     if job.run_dbt:
         summary.dbt = _run_dbt(target, summary)
@@ -150,8 +150,11 @@ class _Run:
         said (a warning, the summary, a `not_visible` row in the sync log) and left as it is. Its
         rows are not marked deleted: access lost is not data deleted. (A shop a job names and the
         key cannot see fails the run: get_shops.)"""
-        held = _shops_held(self.target)
-        lost = sorted(held - set(visible))
+        try:
+            lost = sorted(_shops_held(self.target) - set(visible))
+        except Exception as failure:  # the sync itself says what is wrong with the warehouse
+            logger.debug("shops held not read: %s", short_reason(failure))
+            return
         if not lost:
             return
         warning = (f"shop(s) {lost} are in the warehouse but these credentials no longer see them: their rows are "
@@ -162,10 +165,13 @@ class _Run:
         self.summary.shops_not_visible = lost
         now = datetime.now(timezone.utc)
         for shop_id in lost:
-            pipeline = self.target.pipeline(state_home(self.label, shop_id), shop_staging_layout(shop_id))
-            with writer_turn(self.target):
-                sync_log.record(pipeline, sync_log.rows_for_shop(
-                    pipeline, self.summary, shop_id, self.job.resources, now, "not_visible", {}, {}, error=warning))
+            try:
+                pipeline = self.target.pipeline(state_home(self.label, shop_id), shop_staging_layout(shop_id))
+                with writer_turn(self.target):
+                    sync_log.record(pipeline, sync_log.rows_for_shop(
+                        pipeline, self.summary, shop_id, self.job.resources, now, "not_visible", {}, {}, error=warning))
+            except Exception as failure:  # the log never fails a sync
+                logger.warning("could not log shop %s as not visible: %s", shop_id, short_reason(failure))
 
     def estimate(self, rows: List[Dict[str, Any]]) -> None:
         """The run's first line: every shop's requests and the time at this key's budget, from
