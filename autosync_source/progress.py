@@ -5,9 +5,12 @@ one look the same.
 Lines go to the `autosync_source.progress` logger (stderr in the CLI), at most one every
 `interval` seconds plus one each time the rate budget makes every thread wait:
 
-    estimate: about 36,000 requests (...), about 2 h at this key's 300/min
-    progress: 1,204 requests done, about 34,800 left, ETA 1 h 56 min; work_orders 3/250 pages,
-              1,180/25,000 details (shop 1: 3/250 pages); ...
+    estimate: about 36,000 requests for 3 shops, about 2 h at this key's 300/min
+    progress: 1/3 shops done, 1,204 requests done, about 34,800 left, ETA 1 h 56 min; work_orders
+              3/250 pages, 1,180/25,000 details (shop 1: 3/250 pages); ...
+
+The engine makes one Progress for its whole run (every shop's listings, `run_shops`, `shop_finished`)
+and hands it to each shop's source; a source run alone makes its own.
     waiting for the rate budget, resets in 23 s
 
 `mode`: "log" (those lines), "json" (one JSON object per line, same facts), "quiet" (nothing).
