@@ -104,7 +104,7 @@ def test_a_row_that_reappears_is_unmarked_and_rows_the_syncs_passed_by_are_reloa
                       pipelines_dir=str(tmp_path / "p")).pipeline(state_home(api_label(emu.base_url), 1))
         rewound = shop_cursors(home.state, 1)["customers"]
         assert rewound.recent_rows == {} and rewound.updated_at is not None
-        assert "rows_at_cursor" not in json.dumps(home.state)
+        assert "rows_at_cursor" not in json.dumps(home.state, default=str)
         row = [r for r in read_table(raw, "customers") if r["id"] == wrongly_marked][0]
         assert row["_autosync_deleted_at"] is None
         # the next sync reads from the rewound cursor: exact again
