@@ -132,7 +132,7 @@ class EndpointReader:
             batch: List[Dict[str, Any]] = []
             for row in page:
                 if stopped.is_set():
-                    return ShopOutcome(cursor)  # another shop failed: this run will not commit anything
+                    return ShopOutcome(cursor)  # another resource failed, or the run stops: nothing commits
                 if self.checkpoint.reached() and last_handled is not None:
                     if batch:
                         emit(batch)
