@@ -59,6 +59,23 @@ class Period:
     def current_month(self) -> dt.date:
         return self.as_of.replace(day=1)
 
+    @property
+    def current_week(self) -> dt.date:
+        return self.as_of - dt.timedelta(days=self.as_of.weekday())
+
+    @property
+    def days_in_month(self) -> int:
+        return (next_month(self.as_of) - self.current_month).days
+
+    @property
+    def month_is_partial(self) -> bool:
+        """The report ends before its last month does: that month's figures are to date."""
+        return self.as_of.day < self.days_in_month
+
+    @property
+    def week_is_partial(self) -> bool:
+        return self.as_of.weekday() < 6
+
 
 @dataclass
 class Shop:

@@ -304,6 +304,110 @@ def test_duckdb_report_draws_every_chart_without_errors_and_shows_the_marts_figu
         assert section in text
 
 
+# Run in the page once it has loaded: waits until every chart is drawn (or failed), then reports
+# the layout (document width, anything outside the viewport or cut short), the partial periods'
+# labels and the colours of the technician charts, read from the figures plotly drew.
+LAYOUT_PROBE = r"""(async () => {
+  const charts = Array.from(document.querySelectorAll(".chart"));
+  const drawn = () => charts.every(c => c.querySelector(".main-svg") || c.classList.contains("chart-failed"));
+  for (let i = 0; i < 1200 && !drawn(); i++) { await new Promise(r => setTimeout(r, 100)); }
+  const vw = document.documentElement.clientWidth;
+  const describe = e => e.tagName.toLowerCase() + "." + (e.getAttribute("class") || "") + " '" +
+                        (e.textContent || "").trim().slice(0, 40) + "'";
+  const outside = [];
+  document.querySelectorAll("h1, h2, h3, nav a, .kpi, .kpi .value, .panel, .caption, th, td, .chart .main-svg").forEach(e => {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && (r.right > vw + 0.5 || r.left < -0.5)) {
+      outside.push(describe(e) + " spans " + Math.round(r.left) + "-" + Math.round(r.right));
+    }
+  });
+  const cut = Array.from(document.querySelectorAll(".kpi .value, td, th"))
+    .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1).map(describe);
+  const sections = Array.from(document.querySelectorAll("section.shop[id^='shop-']")).map(s => {
+    const figure = name => s.querySelector(".chart[data-chart='" + name + "']");
+    const caption = name => { const f = figure(name); const c = f && f.previousElementSibling; return c ? c.textContent : ""; };
+    const tech = figure("technician-hours");
+    const monthly = figure("revenue-monthly");
+    return {
+      shop: s.id, colour: s.style.getPropertyValue("--accent").trim(),
+      technicians: tech && tech.data ? tech.data.map(t => t.marker.color) : [],
+      monthly_caption: caption("revenue-monthly"), weekly_caption: caption("revenue-weekly"),
+      monthly_patterns: monthly && monthly.data ? Object.fromEntries(monthly.data[0].x.map((x, i) =>
+        [x, ((monthly.data[0].marker.pattern || {}).shape || [])[i] || ""])) : {},
+      month_labels: Array.from(s.querySelectorAll(".kpi .month")).map(m => m.textContent.split(":")[0].trim()),
+    };
+  });
+  return {client: vw, document: document.documentElement.scrollWidth, outside: outside.slice(0, 20), cut: cut.slice(0, 20),
+          charts: charts.length, drawn: charts.filter(c => c.querySelector(".main-svg")).length, sections: sections};
+})()"""
+
+
+def _lab(colour: str) -> tuple[float, float, float]:
+    """CIELAB (D65) of #rrggbb, written here from the sRGB and CIE formulas (not the report's code)."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+    fx, fy, fz = (v ** (1 / 3) if v > 0.008856 else 7.787 * v + 16 / 116 for v in (x, y, z))
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def colour_difference(a: str, b: str) -> float:
+    """CIE76 delta E: about 2 is just noticeable; categories on a chart want 20 or more."""
+    return sum((p - q) ** 2 for p, q in zip(_lab(a), _lab(b))) ** 0.5
+
+
+def _inside_a_week_and_a_month(warehouse: Path) -> dt.date:
+    """The latest day with an invoice that ends neither its month nor its ISO week, so that the
+    report's last month and last week are both partial."""
+    days = [r["date"] for r in _query(("duckdb", warehouse), "select distinct date from autosync.fct_revenue_daily")]
+    return max(d for d in days if (d + dt.timedelta(days=1)).day != 1 and d.weekday() != 6)
+
+
+@needs_chromium
+def test_the_report_fits_a_phone_and_a_desktop_and_labels_partial_periods(duckdb_warehouse, tmp_path):
+    """At 390 px (a phone) and 1280 px: the document is exactly as wide as the viewport, no figure
+    lies outside it or is cut short, and every chart draws; the month the report ends inside is
+    labelled partial; technicians never wear a shop's colour."""
+    from browser_helpers import Browser
+    from pipelines.report_data import SHOP_COLOURS
+
+    as_of = _inside_a_week_and_a_month(duckdb_warehouse)
+    page = write_report(tmp_path / "report.html", duckdb_path=str(duckdb_warehouse), as_of=as_of)
+    days_in_month = ((as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)).day
+    with Browser() as browser:
+        for width in (390, 1280):
+            tab = browser.open(page.as_uri(), width)
+            layout = tab.evaluate(LAYOUT_PROBE)
+            tab.screenshot(tmp_path / f"report-{width}.png")
+            assert tab.problems() == [], tab.problems()
+            assert layout["client"] == width and layout["document"] == width, (width, layout)
+            assert layout["outside"] == [] and layout["cut"] == [], (width, layout["outside"], layout["cut"])
+            assert layout["charts"] >= 8 and layout["drawn"] == layout["charts"], (width, layout)
+    sections = layout["sections"]
+    assert len(sections) == 3
+    month_label = f"{as_of:%B %Y} to date ({as_of.day} of {days_in_month} days)"
+    partial_x = as_of.replace(day=1).isoformat()
+    checked = 0
+    for section in sections:
+        assert section["month_labels"] and set(section["month_labels"]) == {month_label}, section
+        if partial_x in section["monthly_patterns"]:  # the shop invoiced in the partial month
+            assert f"{as_of:%B %Y} is a partial month ({as_of.day} of {days_in_month} days" in section["monthly_caption"]
+            assert section["monthly_patterns"][partial_x] == "/", section["monthly_patterns"]
+            assert set(section["monthly_patterns"].values()) == {"", "/"}  # only that month hatched
+            checked += 1
+        if section["weekly_caption"]:
+            assert "is a partial week" in section["weekly_caption"], section
+        technicians = section["technicians"]
+        assert technicians and len(set(technicians)) == len(technicians), section
+        for colour in technicians:
+            nearest = min(colour_difference(colour, shop) for shop in SHOP_COLOURS)
+            assert nearest >= 20, (section["shop"], colour, nearest)
+    assert checked >= 1, "no shop invoiced in the partial month: the label went untested"
+
+
 def test_a_mart_the_warehouse_lacks_becomes_a_sentence(duckdb_warehouse, tmp_path):
     older = tmp_path / "older.duckdb"
     shutil.copy(duckdb_warehouse, older)
