@@ -293,9 +293,9 @@ def closing_ratio(m: Marts, p: Period) -> Any:
 
 
 def declined_work(m: Marts, p: Period) -> tuple[Any, Any]:
-    """The follow-up list: declined work of the period whose vehicle has not come back since,
+    """The follow-up list: declined work of the period not sold since (fct_declined_work.recovered),
     the largest amounts first, with who to call and about which vehicle."""
-    needed = ("shop_id", "declined_on", "amount", "returned_since")
+    needed = ("shop_id", "declined_on", "amount", "recovered")
     if not m.has("fct_declined_work", *needed):
         missing = m.missing("fct_declined_work", "The declined-work follow-up list", *needed)
         return missing, missing
@@ -308,7 +308,7 @@ def declined_work(m: Marts, p: Period) -> tuple[Any, Any]:
         vehicle = f"concat_ws(' ', cast({year} as varchar), v.make, v.model)"
         join = f"left join {m.t('dim_vehicles')} v on v.vehicle_id = d.vehicle_id"
     where = (f"d.declined_on >= {_d(p.month_start)} and d.declined_on <= {_d(p.as_of)} "
-             f"and not coalesce(d.returned_since, false){m.shop_filter('d.shop_id')}")
+             f"and not d.recovered{m.shop_filter('d.shop_id')}")
     rows = m.wh.query(f"""
         select * from (
             select d.shop_id, d.declined_on, d.amount,
@@ -334,13 +334,13 @@ def declined_work(m: Marts, p: Period) -> tuple[Any, Any]:
 
 
 def receivables(m: Marts) -> Any:
-    needed = ("shop_id", "age_bucket", "balance_due")
+    needed = ("shop_id", "age_bucket", "amount_owed")
     if not m.has("fct_accounts_receivable", *needed):
         return m.missing("fct_accounts_receivable", "Accounts receivable", *needed)
     order = " ".join(f"when '{b}' then {i}" for i, b in enumerate(AGE_BUCKETS))
     as_of = "max(as_of_date)" if "as_of_date" in m.columns("fct_accounts_receivable") else "null"
     return m.wh.query(f"""
-        select shop_id, age_bucket, count(*) as invoices, sum(balance_due) as balance_due, {as_of} as aged_on
+        select shop_id, age_bucket, count(*) as invoices, sum(amount_owed) as balance_due, {as_of} as aged_on
         from {m.t('fct_accounts_receivable')}
         where 1=1{m.shop_filter()}
         group by grouping sets ((shop_id, age_bucket), (age_bucket))

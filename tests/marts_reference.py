@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
 
@@ -47,7 +48,7 @@ INSPECTION_COLUMNS = [
 MONEY = {"labor_revenue", "parts_revenue", "fees_revenue", "invoiced_revenue", "invoiced_tax", "invoiced_total",
          "average_repair_order", "parts_cost", "parts_gross_profit", "payments_collected", "refunds",
          "net_collected", "recommended_amount", "approved_amount", "labor_cost", "gross_profit", "presented_amount",
-         "sold_amount", "amount", "balance_due", "total", "amount_paid", "lifetime_revenue"}
+         "sold_amount", "amount", "balance_due", "amount_owed", "recovered_amount", "total", "amount_paid", "lifetime_revenue"}
 EXACT_DECIMAL = {"billed_labor_hours", "labor_hours_sold"}
 FLOATS = {"avg_cycle_time_hours", "item_approval_rate", "red_item_approval_rate", "dollar_approval_rate",
           "effective_labor_rate", "hours_per_repair_order", "gross_margin", "closing_ratio", "dollar_closing_ratio",
@@ -381,42 +382,91 @@ def service_advisor_monthly(truth: dict[str, Any], clock: Clock | None = None) -
     return pd.DataFrame(rows)
 
 
+def name_key(name: str | None) -> str | None:
+    """A job or item name as fct_declined_work compares them: case ignored, surrounding whitespace
+    dropped, runs of whitespace one space."""
+    return None if name is None else re.sub(r"[ \t\n\v\f\r]+", " ", name).strip(" ").lower()
+
+
 def declined_work(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    """fct_declined_work as METRICS defines it, walked object by object: each piece of declined
+    work once, with the item behind a declined job, and whether a later visit sold it."""
     clock = clock or Clock(truth)
     live = live_objects(truth)
     work_orders = {w["id"]: w for w in live["work_orders"]}
     customers = {c["id"]: c for c in live["customers"]}
-    last_visit: dict[int, dt.date] = {}
+    jobs = {j["id"]: (j, w) for w in live["work_orders"] for j in w.get("jobs", [])}
+    created_on = {w["id"]: clock.date(w["shop_id"], w["created_at"]) for w in live["work_orders"]}
+    visits: dict[int, list[dict]] = {}
     for w in live["work_orders"]:
         if w.get("vehicle_id") is not None:
-            on = clock.date(w["shop_id"], w["created_at"])
-            last_visit[w["vehicle_id"]] = max(on, last_visit.get(w["vehicle_id"], on))
+            visits.setdefault(w["vehicle_id"], []).append(w)
 
-    def row(source, source_id, shop_id, wo_id, customer_id, vehicle_id, description, declined_on, amount):
+    declined_items = []  # (item, inspection)
+    for insp in live["inspections"]:
+        for item in insp.get("items", []):
+            if item.get("approval") == "declined":
+                declined_items.append((item, insp))
+    behind: dict[int, tuple[dict, dict]] = {}  # declined job id -> the item behind it
+    for item, insp in declined_items:
+        named = jobs.get(item.get("job_id"))
+        if named is None or named[0].get("status") != "declined":
+            continue
+        best = behind.get(named[0]["id"])
+
+        def order(pair):  # the latest response first (none last), then the lowest id
+            responded = ts(pair[1].get("responded_at"))
+            return (responded is None, -(responded.timestamp()) if responded else 0, pair[0]["id"])
+        if best is None or order((item, insp)) < order(best):
+            behind[named[0]["id"]] = (item, insp)
+
+    def recovery(vehicle_id, declined_on, names):
+        if vehicle_id is None or declined_on is None:
+            return None
+        candidates = [(ts(w["created_at"]), w["id"], j["id"], j)
+                      for w in visits.get(vehicle_id, []) if created_on[w["id"]] > declined_on
+                      for j in w.get("jobs", [])
+                      if j.get("status") in ("approved", "completed") and name_key(j.get("name")) in names]
+        return min(candidates, key=lambda c: c[:3])[3] if candidates else None
+
+    def row(source, source_id, shop_id, wo_id, item_id, customer_id, vehicle_id, description, declined_on, amount,
+            names):
         customer = customers.get(customer_id)
+        sold = recovery(vehicle_id, declined_on, {n for n in names if n is not None})
+        returned = vehicle_id is not None and declined_on is not None and any(
+            created_on[w["id"]] > declined_on for w in visits.get(vehicle_id, []))
         return {"source": source, "source_id": source_id, "shop_id": shop_id, "work_order_id": wo_id,
-                "customer_id": customer_id, "vehicle_id": vehicle_id, "description": description,
-                "declined_on": declined_on, "amount": cents(dec(amount)) if amount is not None else None,
+                "inspection_item_id": item_id, "customer_id": customer_id, "vehicle_id": vehicle_id,
+                "description": description, "declined_on": declined_on,
+                "amount": cents(dec(amount)) if amount is not None else None,
                 "customer_name": _name(customer),
                 "customer_phone": customer.get("phone") if customer else None,
                 "customer_email": customer.get("email") if customer else None,
-                "returned_since": bool(declined_on is not None and vehicle_id in last_visit
-                                       and last_visit[vehicle_id] > declined_on)}
+                "recovered": sold is not None,
+                "recovered_amount": cents(dec(sold.get("total"))) if sold is not None else None,
+                "vehicle_returned": returned}
 
     rows = []
     for w in live["work_orders"]:
         for j in w.get("jobs", []):
-            if j.get("status") == "declined":
-                rows.append(row("job", j["id"], w["shop_id"], w["id"], w.get("customer_id"), w.get("vehicle_id"),
-                                j.get("name"), clock.date(w["shop_id"], w["created_at"]), j.get("total")))
-    for insp in live["inspections"]:
+            if j.get("status") != "declined":
+                continue
+            item, insp = behind.get(j["id"], (None, None))
+            responded = clock.date(insp["shop_id"], insp.get("responded_at")) if insp else None
+            rows.append(row("job", j["id"], w["shop_id"], w["id"], item["id"] if item else None, w.get("customer_id"),
+                            w.get("vehicle_id"), j.get("name"), responded or created_on[w["id"]], j.get("total"),
+                            [name_key(j.get("name")), name_key(item.get("name")) if item else None]))
+    for item, insp in declined_items:
+        named = jobs.get(item.get("job_id"))
+        if named is not None and named[0].get("status") != "pending":
+            continue  # the declined job's row carries it, or it was sold after all
         wo = work_orders.get(insp.get("work_order_id"))
-        for item in insp.get("items", []):
-            if item.get("approval") == "declined":
-                vehicle = insp.get("vehicle_id") if insp.get("vehicle_id") is not None else (wo or {}).get("vehicle_id")
-                rows.append(row("inspection_item", item["id"], insp["shop_id"], insp.get("work_order_id"),
-                                (wo or {}).get("customer_id"), vehicle, item.get("name"),
-                                clock.date(insp["shop_id"], insp.get("responded_at")), item.get("estimate_amount")))
+        vehicle = insp.get("vehicle_id") if insp.get("vehicle_id") is not None else (wo or {}).get("vehicle_id")
+        responded = clock.date(insp["shop_id"], insp.get("responded_at"))
+        rows.append(row("inspection_item", item["id"], insp["shop_id"], insp.get("work_order_id"), item["id"],
+                        (wo or {}).get("customer_id"), vehicle, item.get("name"),
+                        responded or (created_on[wo["id"]] if wo else None), item.get("estimate_amount"),
+                        [name_key(item.get("name")), name_key(named[0].get("name")) if named else None]))
     return pd.DataFrame(rows)
 
 
@@ -439,21 +489,34 @@ def appointments_monthly(truth: dict[str, Any], clock: Clock | None = None) -> p
 
 
 def accounts_receivable(truth: dict[str, Any], as_of: dt.date | str, clock: Clock | None = None) -> pd.DataFrame:
-    """as_of: the dbt var as_of_date, or "today" (its default: today in each shop's zone)."""
+    """as_of: the dbt var as_of_date, or "today" (its default: today in each shop's zone).
+    amount_owed = total - succeeded payments created on or before as_of (local dates); refunds
+    never reopen an invoice, and the API's balance_due is not read for the amount."""
     clock = clock or Clock(truth)
+    live = live_objects(truth)
+    payments: dict[int, list[dict]] = {}
+    for p in live["payments"]:
+        if p.get("status") == "succeeded":
+            payments.setdefault(p["work_order_id"], []).append(p)
     rows = []
-    for w in live_objects(truth)["work_orders"]:
-        if w.get("invoiced_at") is None or dec(w.get("balance_due")) <= 0:
+    for w in live["work_orders"]:
+        if w.get("invoiced_at") is None:
             continue
         invoiced_on = clock.date(w["shop_id"], w["invoiced_at"])
         as_of_here = dt.datetime.now(clock.zone(w["shop_id"])).date() if as_of == "today" else as_of
         if invoiced_on > as_of_here:
             continue
+        paid = dsum(dec(p["amount"]) for p in payments.get(w["id"], [])
+                    if clock.date(p["shop_id"], p["created_at"]) <= as_of_here)
+        owed = dec(w.get("total")) - paid
+        if owed <= 0:
+            continue
         age = (as_of_here - invoiced_on).days
         bucket = "0-30" if age <= 30 else "31-60" if age <= 60 else "61-90" if age <= 90 else "90+"
         rows.append({"work_order_id": w["id"], "shop_id": w["shop_id"], "customer_id": w.get("customer_id"),
                      "invoiced_on": invoiced_on, "as_of_date": as_of_here, "age_days": age, "age_bucket": bucket,
-                     "total": cents(dec(w.get("total"))), "balance_due": cents(dec(w.get("balance_due")))})
+                     "total": cents(dec(w.get("total"))), "amount_paid": cents(paid), "amount_owed": cents(owed),
+                     "balance_due": cents(dec(w.get("balance_due")))})
     return pd.DataFrame(rows)
 
 
