@@ -161,9 +161,10 @@ def _glance(data: ReportData) -> Any:
 
 
 def _receivables_table(data: ReportData, shops: Sequence[Shop], with_total_row: bool) -> Any:
-    if isinstance(data.receivables, Missing):
-        return data.receivables
-    cell = {(r["shop_id"], r["age_bucket"]): r for r in data.receivables}
+    ar = data.receivables
+    if isinstance(ar, Missing):
+        return ar
+    cell = {(r["shop_id"], r["age_bucket"]): r for r in ar.rows}
     keys: list[tuple[Optional[int], str]] = [(s.shop_id, s.name) for s in shops]
     if with_total_row:
         keys.append((None, "All shops"))
@@ -172,14 +173,19 @@ def _receivables_table(data: ReportData, shops: Sequence[Shop], with_total_row: 
         cells = []
         for bucket in AGE_BUCKETS:
             r = cell.get((key, bucket))
-            cells.append(dict(bucket=bucket, raw=raw(r["balance_due"]) if r else "0", amount=money(r["balance_due"]) if r else "$0",
+            cells.append(dict(bucket=bucket, raw=raw(r["amount_owed"]) if r else "0", amount=money(r["amount_owed"]) if r else "$0",
                               invoices=plural(r["invoices"] if r else 0, "invoice", "invoices")))
-        rows.append(dict(name=name, colour=next((s.colour for s in shops if s.shop_id == key), None), cells=cells))
-    if not any(k[0] in {r["shop_id"] for r in data.receivables} for k in keys):
-        return Missing("No invoice has a balance due: every invoiced repair order is paid.")
-    aged_on = max((r["aged_on"] for r in data.receivables if r.get("aged_on") is not None), default=None)
-    return dict(buckets=[f"{b} days" for b in AGE_BUCKETS], rows=rows,
-                aged_on=day(aged_on.date() if isinstance(aged_on, dt.datetime) else aged_on) if aged_on else None)
+        rows.append(dict(name=name, key="all" if key is None else key, cells=cells,
+                         colour=next((s.colour for s in shops if s.shop_id == key), None)))
+    if not any(k[0] in {r["shop_id"] for r in ar.rows} for k in keys):
+        return Missing(f"Nothing is owed on {day(data.period.as_of)}: every invoiced repair order is paid.")
+    as_of = data.period.as_of
+    note = ""
+    if ar.owed_on is not None and ar.owed_on != as_of:
+        # the mart subtracted the payments made up to its own as_of_date; only dbt can count them to another day
+        note = (f" The amounts are those still owed on {day(ar.owed_on)}, the day the marts were built for: "
+                f"for what was owed on {day(as_of)}, build them with the dbt var as_of_date {as_of.isoformat()}.")
+    return dict(buckets=[f"{b} days" for b in AGE_BUCKETS], rows=rows, aged_on=day(as_of), note=note)
 
 
 def _declined(data: ReportData, shop: Shop) -> Any:
@@ -187,18 +193,34 @@ def _declined(data: ReportData, shop: Shop) -> Any:
         return data.declined
     rows = [r for r in data.declined if r["shop_id"] == shop.shop_id]
     totals = next((t for t in data.declined_totals if t["shop_id"] == shop.shop_id), None)
+    since = day(data.period.month_start)
     if not rows:
-        return Missing(f"Nothing declined since {day(data.period.month_start)} is waiting for a follow-up: "
-                       "every such vehicle has been back.")
-    caption = (f"{count(totals['items'])} declined jobs and inspection items worth {money(totals['amount'])} "
-               f"since {day(data.period.month_start)}, on vehicles not back since. "
-               f"The {len(rows)} largest, to call first:") if totals else ""
-    return dict(caption=caption, rows=[dict(
-        declined_on=day(r["declined_on"]), customer=r["customer_name"] or "—", phone=r["phone"] or "",
-        email=r["email"] or "", vehicle=r["vehicle"] or "—",
-        what=r["what"] or ("inspection item" if r["source"] == "inspection_item" else "job"),
-        source="Inspection" if r["source"] == "inspection_item" else "Job",
-        amount=money(r["amount"], cents=True), raw=raw(r["amount"])) for r in rows])
+        return Missing(f"Nothing declined since {since} is waiting for a follow-up: every piece of it has been sold since.")
+    caption = (f"{plural(totals['items'], 'piece', 'pieces')} of declined work worth {money(totals['amount'])} "
+               f"since {since}, not sold since. The {len(rows)} largest, to call first:") if totals else ""
+    return dict(caption=caption, pieces=raw(totals["items"]) if totals else "", amount=raw(totals["amount"]) if totals else "",
+                rows=[dict(
+                    declined_on=day(r["declined_on"]), customer=r["customer_name"] or "—", phone=r["phone"] or "",
+                    email=r["email"] or "", vehicle=r["vehicle"] or "—",
+                    what=r["what"] or ("inspection item" if r["source"] == "inspection_item" else "job"),
+                    source="Inspection" if r["source"] == "inspection_item" else "Job",
+                    returned=bool(r.get("vehicle_returned")),
+                    amount=money(r["amount"], cents=True), raw=raw(r["amount"])) for r in rows])
+
+
+def _declined_by_shop(data: ReportData) -> Any:
+    """All shops: the call list's size per shop, and in all."""
+    if isinstance(data.declined_totals, Missing):
+        return data.declined_totals
+    totals = {t["shop_id"]: t for t in data.declined_totals}
+    rows = [dict(shop=s, pieces=count((totals.get(s.shop_id) or {}).get("items") or 0),
+                 amount=money((totals.get(s.shop_id) or {}).get("amount") or 0),
+                 raw_pieces=raw((totals.get(s.shop_id) or {}).get("items") or 0),
+                 raw_amount=raw((totals.get(s.shop_id) or {}).get("amount") or 0)) for s in data.shops]
+    every = totals.get(None) or {}
+    return dict(rows=rows, pieces=count(every.get("items") or 0), amount=money(every.get("amount") or 0),
+                raw_pieces=raw(every.get("items") or 0), raw_amount=raw(every.get("amount") or 0),
+                since=day(data.period.month_start))
 
 
 def _freshness(data: ReportData) -> Any:
@@ -252,6 +274,7 @@ def page_model(data: ReportData) -> tuple[dict, dict[str, dict]]:
                     caption=_partial_caption(data.monthly, "month_start", by_month)),
         ]
     overall["receivables"] = _receivables_table(data, data.shops, with_total_row=len(data.shops) > 1)
+    overall["declined"] = _declined_by_shop(data)
     overall["freshness"] = _freshness(data)
 
     sections = []

@@ -158,8 +158,7 @@ def _has(warehouse, schema: str, table: str) -> bool:
 def expected_headline(warehouse, schema: str) -> tuple[dict, dict, dt.date]:
     """Per shop (and 'all'): the headline figures of the last 12 months and of the as-of month,
     summed here from the marts' rows (the report has the warehouse sum them)."""
-    last_day = _query(warehouse, f"select max(date) as d from {schema}.fct_revenue_daily")[0]["d"]
-    as_of = last_day if isinstance(last_day, dt.date) else last_day.date()
+    as_of = page_date(warehouse, schema)
     index = as_of.year * 12 + as_of.month - 1 - 11
     first_month = dt.date(index // 12, index % 12 + 1, 1)
     this_month = as_of.replace(day=1)
@@ -193,6 +192,83 @@ def expected_headline(warehouse, schema: str) -> tuple[dict, dict, dt.date]:
         period[str(key)] = figures([r for r in mine if first_month <= month_of(r) <= as_of])
         month[str(key)] = figures([r for r in mine if month_of(r) == this_month])
     return period, month, as_of
+
+
+def page_date(warehouse, schema: str) -> dt.date:
+    """The one date a default report is as of: the day the marts were built for (the receivables'
+    as_of_date), else the last day with an invoice."""
+    built = _query(warehouse, f"select max(as_of_date) as d from {schema}.fct_accounts_receivable")[0]["d"]
+    if built is None:
+        built = _query(warehouse, f"select max(date) as d from {schema}.fct_revenue_daily")[0]["d"]
+    return built if not isinstance(built, dt.datetime) else built.date()
+
+
+def first_month(as_of: dt.date, months: int = 12) -> dt.date:
+    index = as_of.year * 12 + as_of.month - 1 - (months - 1)
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def expected_receivables(warehouse, schema: str, as_of: dt.date) -> dict:
+    """{(shop_id or 'all', bucket): (invoices, amount owed)}: the mart's rows invoiced by as_of,
+    each put in its bucket here from the days between its invoice and as_of."""
+    out: dict = {}
+    for r in _query(warehouse, f"select shop_id, invoiced_on, amount_owed from {schema}.fct_accounts_receivable"):
+        age = (as_of - r["invoiced_on"]).days
+        if age < 0:
+            continue
+        bucket = "0-30" if age <= 30 else "31-60" if age <= 60 else "61-90" if age <= 90 else "90+"
+        for key in (str(r["shop_id"]), "all"):
+            invoices, owed = out.get((key, bucket), (0, Decimal(0)))
+            out[(key, bucket)] = (invoices + 1, owed + Decimal(r["amount_owed"]))
+    return out
+
+
+def shown_receivables(dom: Node) -> dict:
+    """{(shop key, bucket): (invoices, amount)} of the all-shops receivables table, zeros left out."""
+    section = next(n for n in dom.walk() if n.attrs.get("id") == "all")
+    table = next(n for n in section.walk() if "receivables" in n.classes())
+    out = {}
+    for row in (n for n in table.walk() if n.tag == "tr" and n.attrs.get("data-shop")):
+        for cell in (n for n in row.walk() if n.attrs.get("data-bucket")):
+            amount = Decimal(cell.attrs["data-value"])
+            if amount:
+                invoices = int(re.sub(r"\D", "", next(n for n in cell.walk() if "sub" in n.classes()).all_text()))
+                out[(row.attrs["data-shop"], cell.attrs["data-bucket"])] = (invoices, amount)
+    return out
+
+
+def expected_declined(warehouse, schema: str, as_of: dt.date) -> dict:
+    """{shop_id or 'all': (pieces, amount)}: declined work not recovered, declined in the
+    report's 12 months up to as_of."""
+    rows = _query(warehouse, f"select shop_id, amount from {schema}.fct_declined_work where not recovered "
+                             f"and declined_on between date '{first_month(as_of)}' and date '{as_of}'")
+    out: dict = {}
+    for r in rows:
+        for key in (str(r["shop_id"]), "all"):
+            pieces, amount = out.get(key, (0, Decimal(0)))
+            out[key] = (pieces + 1, amount + Decimal(r["amount"]))
+    return out
+
+
+def shown_declined(dom: Node) -> tuple[dict, dict]:
+    """The declined-work headline as the page shows it: each shop section's caption, and the
+    all-shops table; {shop key: (pieces, amount)}."""
+    captions = {}
+    for section in (n for n in dom.walk() if n.tag == "section" and n.attrs.get("id", "").startswith("shop-")):
+        caption = next((n for n in section.walk() if "data-pieces" in n.attrs), None)
+        if caption is not None:
+            pieces, amount = int(caption.attrs["data-pieces"]), Decimal(caption.attrs["data-amount"])
+            words = caption.all_text()
+            assert words.startswith(f"{pieces:,} piece") and f"worth ${amount:,.0f} since" in words, words
+            captions[section.attrs["id"][len("shop-"):]] = (pieces, amount)
+    table = {}
+    panel = next((n for n in dom.walk() if n.attrs.get("id") == "declined-all"), None)
+    for row in (n for n in (panel.walk() if panel else []) if n.tag == "tr" and n.attrs.get("data-shop")):
+        cells = [n for n in row.walk() if "data-value" in n.attrs]
+        pieces, amount = int(cells[0].attrs["data-value"]), Decimal(cells[1].attrs["data-value"])
+        if pieces:
+            table[row.attrs["data-shop"]] = (pieces, amount)
+    return captions, table
 
 
 def _number(text: str) -> Decimal:
@@ -256,23 +332,37 @@ def assert_page_sound(page: Path, tmp_path: Path) -> Node:
 
 
 # ---------------------------------------------------------------------------------------------- DuckDB
-def build_demo_warehouse(pipeline, model_schema: str | None = None) -> None:
+def emulated_today(emulator) -> dt.date:
+    """The world's today, read here from the emulator's clock and its shops' zones."""
+    from zoneinfo import ZoneInfo
+
+    truth = emulator.truth()
+    clock = dt.datetime.strptime(truth["clock"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return min(clock.astimezone(ZoneInfo(shop["timezone"])).date() for shop in truth["objects"]["shops"])
+
+
+def build_demo_warehouse(pipeline, model_schema: str | None = None) -> dt.date:
     """Sync a small emulator world and build what the report reads: the dbt exposure
     `owner_report` and its ancestors (`dbt run`: the marts' data tests belong to the dbt tests,
-    here they would only double the cost). The report then finding every mart it reads also
-    checks that exposure lists them all."""
+    here they would only double the cost), aged on the world's today as the demo does. The report
+    then finding every mart it reads also checks that exposure lists them all. Returns that today."""
+    import json
+
     from pipelines.dbt_runner import run_dbt
 
     with Emulator(**WORLD) as emu:
         sync(pipeline, emu)[0].raise_on_failed_jobs()
-    assert run_dbt(pipeline, "run", ["--select", "+exposure:owner_report"], model_schema=model_schema).success
+        today = emulated_today(emu)
+    assert run_dbt(pipeline, "run", ["--select", "+exposure:owner_report", "--vars", json.dumps({"as_of_date": today.isoformat()})],
+                   model_schema=model_schema).success
+    return today
 
 
 @pytest.fixture(scope="module")
 def duckdb_built(tmp_path_factory):
     """A small demo warehouse in DuckDB (raw dataset autosync_raw, marts in autosync): its pipeline."""
     pipeline = duckdb_pipeline(tmp_path_factory.mktemp("report_duckdb"), name="report_test")
-    build_demo_warehouse(pipeline)
+    pipeline.world_today = build_demo_warehouse(pipeline)
     return pipeline
 
 
@@ -406,6 +496,77 @@ def test_the_report_fits_a_phone_and_a_desktop_and_labels_partial_periods(duckdb
             nearest = min(colour_difference(colour, shop) for shop in SHOP_COLOURS)
             assert nearest >= 20, (section["shop"], colour, nearest)
     assert checked >= 1, "no shop invoiced in the partial month: the label went untested"
+
+
+def test_the_page_is_as_of_one_date_and_re_ages_receivables_on_it(duckdb_built, duckdb_warehouse, tmp_path):
+    """By default the page is as of the day the marts were built for (here the world's today):
+    header, headline month and receivables all say that date. With --as-of another day, the
+    receivables are aged on that day (the mart's buckets, counted from it) and the page says
+    whose payments the amounts count; the declined-work headline is the work not recovered in
+    the report's period."""
+    warehouse = ("duckdb", duckdb_warehouse)
+    today = duckdb_built.world_today
+    assert {r["d"] for r in _query(warehouse, "select distinct as_of_date as d from autosync.fct_accounts_receivable")} == {today}
+    page = write_report(tmp_path / "default.html", duckdb_path=str(duckdb_warehouse))
+    dom = parse(page.read_text(encoding="utf-8"))
+    text = " ".join(dom.all_text().split())
+    shown = f"{today.day} {today:%b %Y}"
+    assert f"as of {shown}" in text and f"the report ends on the day the marts were built for, {shown}" in text
+    assert f"by days from the invoice to {shown};" in text and "the day the marts were built for:" not in text
+    assert shown_receivables(dom) == expected_receivables(warehouse, "autosync", today)
+    captions, table = shown_declined(dom)
+    declined = expected_declined(warehouse, "autosync", today)
+    assert captions == {k: v for k, v in declined.items() if k != "all"} and table == declined and declined
+
+    # another day: 40 days back moves invoices between buckets and leaves later ones out
+    earlier = today - dt.timedelta(days=40)
+    page = write_report(tmp_path / "earlier.html", duckdb_path=str(duckdb_warehouse), as_of=earlier)
+    dom = parse(page.read_text(encoding="utf-8"))
+    text = " ".join(dom.all_text().split())
+    again = f"{earlier.day} {earlier:%b %Y}"
+    assert f"as of {again}" in text and "the report ends on the date asked for (--as-of)" in text
+    assert f"by days from the invoice to {again};" in text
+    assert f"those still owed on {shown}, the day the marts were built for" in text
+    expected = expected_receivables(warehouse, "autosync", earlier)
+    assert shown_receivables(dom) == expected and expected != expected_receivables(warehouse, "autosync", today)
+    captions, table = shown_declined(dom)
+    assert table == expected_declined(warehouse, "autosync", earlier)
+
+
+@pytest.mark.slow
+def test_the_demo_ages_receivables_on_its_worlds_today_and_its_report_is_as_of_that_day(tmp_path, monkeypatch):
+    """`run.py --demo` as a user runs it (the demo world, dbt, the report): the receivables are
+    aged on the emulated world's today, not the machine's, so they spread over several age
+    buckets; the report is as of that day throughout, and its declined-work headline is the
+    work not recovered in its period."""
+    from pipelines import run
+
+    with Emulator(**run.DEMO_WORLD) as emu:
+        today = emulated_today(emu)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert run.main(["--demo", "--quiet", "--pipelines-dir", str(tmp_path / "pipelines")]) == 0
+    warehouse = ("duckdb", tmp_path / "autosync_demo.duckdb")
+    aged = _query(warehouse, "select as_of_date, invoiced_on, age_bucket from autosync.fct_accounts_receivable")
+    assert {r["as_of_date"] for r in aged} == {today}
+    buckets = {r["age_bucket"] for r in aged}
+    assert len(buckets) > 1, buckets
+    assert today < dt.date.today()  # the world ends before the machine's today
+
+    page = tmp_path / "autosync-report.html"
+    assert f"The owner's report: {page}" in out.getvalue()
+    dom = parse(page.read_text(encoding="utf-8"))
+    text = " ".join(dom.all_text().split())
+    shown = f"{today.day} {today:%b %Y}"
+    assert f"as of {shown}" in text and f"the report ends on the day the marts were built for, {shown}" in text
+    assert f"by days from the invoice to {shown};" in text and "the day the marts were built for:" not in text
+    receivables = shown_receivables(dom)
+    assert receivables == expected_receivables(warehouse, "autosync", today)
+    assert len({bucket for _, bucket in receivables}) > 1
+    captions, table = shown_declined(dom)
+    declined = expected_declined(warehouse, "autosync", today)
+    assert captions == {k: v for k, v in declined.items() if k != "all"} and table == declined and declined
 
 
 def test_a_mart_the_warehouse_lacks_becomes_a_sentence(duckdb_warehouse, tmp_path):

@@ -86,7 +86,7 @@ def run_sync(job: SyncJob) -> SyncSummary:
         raise SyncFailed(f"{len(failed)} of {len(shop_ids)} shops failed (the others are loaded), e.g. shop "
                          f"{failed[0][0]}: {first.message}", first.exit_code, first.category, summary)
     if job.run_dbt:
-        summary.dbt = _run_dbt(target, summary)
+        summary.dbt = _run_dbt(target, summary, job.dbt_vars)
     summary.duration_seconds = round(time.monotonic() - started, 2)
     del last_pipeline
     return summary
@@ -336,7 +336,7 @@ def _row_counts(traces: Sequence[Any]) -> Dict[str, int]:
 
 
 
-def _run_dbt(target: Target, summary: SyncSummary) -> Dict[str, Any]:
+def _run_dbt(target: Target, summary: SyncSummary, job_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     try:
         from pipelines.dbt_runner import DbtRunError, run_dbt  # lazy: dbt is heavy and optional per run
     except ImportError as missing:
@@ -345,8 +345,9 @@ def _run_dbt(target: Target, summary: SyncSummary) -> Dict[str, Any]:
     logger.info("running dbt build")
     # dbt vars from the configuration ([autosync.dbt_vars] in config.toml, or AUTOSYNC__DBT_VARS as
     # JSON): e.g. shop_timezones overrides, as_of_date, or enforce_contracts false for a warehouse
-    # that cannot create a contracted table (the local BigQuery emulator)
-    dbt_vars = dlt.config.get("autosync.dbt_vars", dict) or {}
+    # that cannot create a contracted table (the local BigQuery emulator); the job's own vars win
+    # (the demo ages its receivables on its world's today)
+    dbt_vars = {**(dlt.config.get("autosync.dbt_vars", dict) or {}), **(job_vars or {})}
     try:
         result = run_dbt(marts_pipeline(target), extra_args=["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else None)
     except Exception as failure:
