@@ -85,8 +85,8 @@ def expected_answers(truth: dict[str, Any]) -> list[dict[tuple, dict]]:
         s["decided"] = s.get("decided", 0) + r["jobs_sold"] + r["jobs_declined"]
     for r in marts["fct_appointments_monthly"].to_dict("records"):
         s = sums.setdefault((r["shop_id"], r["month_start"]), {})
-        s["shown"] = r["completed"]
-        s["shown_or_missed"] = r["completed"] + r["no_shows"]
+        s["shown"] = r["showed"]
+        s["shown_or_missed"] = r["showed"] + r["no_shows"]
     for r in marts["fct_inspection_approval_monthly"].to_dict("records"):
         s = sums.setdefault((r["shop_id"], r["month_start"]), {})
         s["approved"] = s.get("approved", 0) + r["items_approved"]

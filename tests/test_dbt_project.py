@@ -32,7 +32,8 @@ from pipelines.dbt_runner import DbtRunError, DbtTarget, dbt_command, environmen
 # The module's first test builds the world (a minute or more on the shared 2-core machine).
 pytestmark = pytest.mark.timeout(900)
 
-ALL_MARTS = h.MAIN_MARTS + ("fct_shop_kpis_monthly", "fct_service_advisor_monthly", "fct_declined_work",
+ALL_MARTS = h.MAIN_MARTS + ("fct_shop_kpis_monthly", "fct_service_advisor_monthly", "fct_declined_work", "fct_jobs",
+                            "fct_inspections",
                             "fct_appointments_monthly", "fct_accounts_receivable", "dim_shops", "dim_customers",
                             "dim_vehicles", "dim_employees", "dim_dates", "fct_work_orders", "fct_line_items",
                             "fct_payments", "fct_inspection_items")
