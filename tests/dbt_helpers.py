@@ -333,7 +333,7 @@ def _add_analyst_cases(objects: dict[str, list], clock: dt.datetime, next_id, ne
     shop_id = objects["shops"][1]["id"] if len(objects["shops"]) > 1 else objects["shops"][0]["id"]
     tech = next(e["id"] for e in objects["employees"] if e["shop_id"] == shop_id and e["role"] == "technician")
     cust_id = next_id("customers")
-    long_ago = clock - dt.timedelta(days=420)
+    long_ago = clock - dt.timedelta(days=480)
     objects["customers"].append({
         "id": cust_id, "shop_id": shop_id, "first_name": "Back", "last_name": "Again", "email": "back@example.com",
         "phone": "555-0142", "is_business": False, "company_name": None, "address": None, "notes": None,
@@ -382,7 +382,7 @@ def _add_analyst_cases(objects: dict[str, list], clock: dt.datetime, next_id, ne
         objects["work_orders"].append(wo)
         return wo
 
-    first_visit = clock - dt.timedelta(days=400)
+    first_visit = clock - dt.timedelta(days=470)
     work_order(first_visit.replace(hour=15, minute=0, second=0), [job("Oil change", "completed", "80.00")])
     # back after more than a year: two invoices in one month, the second refunded in full
     visit = (clock - dt.timedelta(days=30)).replace(hour=15, minute=0, second=0)

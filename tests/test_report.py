@@ -665,7 +665,7 @@ def test_postgres_report_draws_every_chart_without_errors_and_shows_the_marts_fi
         assert assert_headline_equals_marts(dom, ("postgres", None), marts) >= 20
         assert "Postgres 127.0.0.1:5432/test" in dom.all_text()
     finally:
-        h.drop_postgres_schemas(raw, f"{raw}_staging", marts)
+        h.drop_postgres_schemas(raw, f"{raw}_staging", marts, f"{marts}_staging")
 
 
 def test_postgres_without_credentials_says_which_setting(tmp_path, capsys):

@@ -66,7 +66,7 @@ items_behind_jobs as (
         *,
         row_number() over (
             partition by named_job_id
-            order by responded_at desc nulls last, inspection_item_id
+            order by responded_at desc nulls last, inspection_item_id asc
         ) as item_rank
 
     from declined_items
@@ -181,7 +181,7 @@ recoveries as (
     inner join sold_jobs
         on declined_names.vehicle_id = sold_jobs.vehicle_id
         and declined_names.name_key = sold_jobs.name_key
-        and sold_jobs.created_on > declined_names.declined_on
+        and declined_names.declined_on < sold_jobs.created_on
 
 ),
 
