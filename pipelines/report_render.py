@@ -195,7 +195,8 @@ def _declined(data: ReportData, shop: Shop) -> Any:
     totals = next((t for t in data.declined_totals if t["shop_id"] == shop.shop_id), None)
     since = day(data.period.month_start)
     if not rows:
-        return Missing(f"Nothing declined since {since} is waiting for a follow-up: every piece of it has been sold since.")
+        return Missing(f"Nothing declined since {since} is waiting for a follow-up: none was declined, or all of it "
+                       "has been sold since.")
     caption = (f"{plural(totals['items'], 'piece', 'pieces')} of declined work worth {money(totals['amount'])} "
                f"since {since}, not sold since. The {len(rows)} largest, to call first:") if totals else ""
     return dict(caption=caption, pieces=raw(totals["items"]) if totals else "", amount=raw(totals["amount"]) if totals else "",
@@ -213,13 +214,12 @@ def _declined_by_shop(data: ReportData) -> Any:
     if isinstance(data.declined_totals, Missing):
         return data.declined_totals
     totals = {t["shop_id"]: t for t in data.declined_totals}
-    rows = [dict(shop=s, pieces=count((totals.get(s.shop_id) or {}).get("items") or 0),
-                 amount=money((totals.get(s.shop_id) or {}).get("amount") or 0),
-                 raw_pieces=raw((totals.get(s.shop_id) or {}).get("items") or 0),
-                 raw_amount=raw((totals.get(s.shop_id) or {}).get("amount") or 0)) for s in data.shops]
-    every = totals.get(None) or {}
-    return dict(rows=rows, pieces=count(every.get("items") or 0), amount=money(every.get("amount") or 0),
-                raw_pieces=raw(every.get("items") or 0), raw_amount=raw(every.get("amount") or 0),
+
+    def figures(key: Optional[int]) -> dict:
+        pieces, amount = (totals.get(key) or {}).get("items") or 0, (totals.get(key) or {}).get("amount") or 0
+        return dict(pieces=count(pieces), amount=money(amount), raw_pieces=raw(pieces), raw_amount=raw(amount))
+
+    return dict(rows=[dict(shop=s, **figures(s.shop_id)) for s in data.shops], **figures(None),
                 since=day(data.period.month_start))
 
 
