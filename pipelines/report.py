@@ -7,7 +7,8 @@
 The warehouse is configured as for pipelines/run.py: flags, then `[autosync]` destination /
 duckdb_path / dataset in .dlt/config.toml or AUTOSYNC__* variables, and
 DESTINATION__POSTGRES__CREDENTIALS for Postgres. The page (headline figures, trends, follow-up
-lists, data freshness, per shop and for all shops) inlines plotly.js: it opens offline.
+lists, data freshness, per shop and for all shops) inlines plotly.js: it opens offline, and reads on a
+phone as on a desktop.
 Needs the report extra: pip install -e ".[report]".
 
 Exit codes: 0 written, 2 bad arguments or configuration (destination, credentials), 3 warehouse
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shops", help="comma-separated shop ids (default: every shop in the warehouse)")
     parser.add_argument("--weeks", type=int, default=12, help="weekly trends cover this many weeks (default 12)")
     parser.add_argument("--months", type=int, default=12, help="monthly trends and headline figures cover this many months (default 12)")
-    parser.add_argument("--as-of", help="last day of the report, YYYY-MM-DD (default: the last day with an invoice)")
+    parser.add_argument("--as-of", help="the one date the page is as of, YYYY-MM-DD; receivables are aged on it (default: the day "
+                        "the marts were built for, dbt var as_of_date, else the last day with an invoice)")
     parser.add_argument("--output", "-o", default=DEFAULT_OUTPUT, help=f"HTML file to write (default {DEFAULT_OUTPUT})")
     return parser
 

@@ -38,8 +38,8 @@ class Missing:
 
 @dataclass
 class Period:
-    as_of: dt.date
-    as_of_reason: str  # how as_of was chosen, shown in the header
+    as_of: dt.date  # the one date the whole page is as of (receivables are aged on it too)
+    as_of_reason: str  # how as_of was chosen, shown in the header: "the report ends on ..."
     weeks: int
     months: int
 
@@ -58,6 +58,23 @@ class Period:
     @property
     def current_month(self) -> dt.date:
         return self.as_of.replace(day=1)
+
+    @property
+    def current_week(self) -> dt.date:
+        return self.as_of - dt.timedelta(days=self.as_of.weekday())
+
+    @property
+    def days_in_month(self) -> int:
+        return (next_month(self.as_of) - self.current_month).days
+
+    @property
+    def month_is_partial(self) -> bool:
+        """The report ends before its last month does: that month's figures are to date."""
+        return self.as_of.day < self.days_in_month
+
+    @property
+    def week_is_partial(self) -> bool:
+        return self.as_of.weekday() < 6
 
 
 @dataclass
@@ -83,9 +100,15 @@ class ReportData:
     closing: Any  # rows: shop_id, month_start, closing_ratio, jobs_sold, jobs_declined
     declined: Any  # rows of the follow-up list
     declined_totals: Any  # rows: shop_id (None = all), items, amount
-    receivables: Any  # rows: shop_id (None = all), age_bucket, invoices, balance_due
+    receivables: Any  # Receivables or Missing
     freshness: Any  # Freshness or Missing
     sources: dict[str, str] = field(default_factory=dict)  # section -> mart(s) it was read from
+
+
+@dataclass
+class Receivables:
+    rows: list[dict]  # shop_id (None = all), age_bucket, invoices, amount_owed: aged on the report's as_of
+    owed_on: Optional[dt.date]  # the as_of_date the mart counted payments to (None: the mart does not say)
 
 
 @dataclass
@@ -158,15 +181,24 @@ def load_shops(m: Marts) -> list[Shop]:
 
 
 def default_as_of(m: Marts) -> tuple[dt.date, str]:
-    """The last day with an invoice in the marts: the report ends where the data ends (a synced
-    shop's data ends today; a demo world or a stopped sync ends earlier, and freshness says so)."""
+    """The day the marts were built for: fct_accounts_receivable's as_of_date (dbt var as_of_date,
+    else today in the shop's zone; the demo sets it to its world's today), so that what customers
+    owe and every other figure of the page are as of one date. Without receivables to say it, the
+    last day with an invoice: the report ends where the data ends."""
+    if m.has("fct_accounts_receivable", "as_of_date"):
+        row = m.wh.query(f"select max(as_of_date) as built_for from {m.t('fct_accounts_receivable')} "
+                         f"where 1=1{m.shop_filter()}")
+        if row and row[0]["built_for"] is not None:
+            return _date(row[0]["built_for"]), "the day the marts were built for"
     if m.has("fct_revenue_daily", "date"):
         row = m.wh.query(f"select max(date) as last_day from {m.t('fct_revenue_daily')} where 1=1{m.shop_filter()}")
         if row and row[0]["last_day"] is not None:
-            last = row[0]["last_day"]
-            last = last.date() if isinstance(last, dt.datetime) else last
-            return last, "the last day with an invoice"
-    return dt.datetime.now(dt.timezone.utc).date(), "today (UTC): the marts have no invoices"
+            return _date(row[0]["last_day"]), "the last day with an invoice"
+    return dt.datetime.now(dt.timezone.utc).date(), "today (UTC), the marts having no invoices"
+
+
+def _date(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value
 
 
 HEADLINE_METRICS = ("invoiced_revenue", "car_count", "average_repair_order", "effective_labor_rate", "gross_margin")
@@ -276,9 +308,9 @@ def closing_ratio(m: Marts, p: Period) -> Any:
 
 
 def declined_work(m: Marts, p: Period) -> tuple[Any, Any]:
-    """The follow-up list: declined work of the period whose vehicle has not come back since,
+    """The follow-up list: declined work of the period not sold since (fct_declined_work.recovered),
     the largest amounts first, with who to call and about which vehicle."""
-    needed = ("shop_id", "declined_on", "amount", "returned_since")
+    needed = ("shop_id", "declined_on", "amount", "recovered", "vehicle_returned")
     if not m.has("fct_declined_work", *needed):
         missing = m.missing("fct_declined_work", "The declined-work follow-up list", *needed)
         return missing, missing
@@ -291,7 +323,7 @@ def declined_work(m: Marts, p: Period) -> tuple[Any, Any]:
         vehicle = f"concat_ws(' ', cast({year} as varchar), v.make, v.model)"
         join = f"left join {m.t('dim_vehicles')} v on v.vehicle_id = d.vehicle_id"
     where = (f"d.declined_on >= {_d(p.month_start)} and d.declined_on <= {_d(p.as_of)} "
-             f"and not coalesce(d.returned_since, false){m.shop_filter('d.shop_id')}")
+             f"and not d.recovered{m.shop_filter('d.shop_id')}")
     rows = m.wh.query(f"""
         select * from (
             select d.shop_id, d.declined_on, d.amount,
@@ -302,6 +334,7 @@ def declined_work(m: Marts, p: Period) -> tuple[Any, Any]:
                    {pick('customer_email', 'email')} as email,
                    {vehicle} as vehicle,
                    {pick('work_order_id')} as work_order_id,
+                   d.vehicle_returned,
                    row_number() over (partition by d.shop_id order by d.amount desc, d.declined_on desc) as rank_in_shop
             from {m.t('fct_declined_work')} d {join}
             where {where}
@@ -316,18 +349,33 @@ def declined_work(m: Marts, p: Period) -> tuple[Any, Any]:
     return rows, totals
 
 
-def receivables(m: Marts) -> Any:
-    needed = ("shop_id", "age_bucket", "balance_due")
+def receivables(m: Marts, p: Period) -> Any:
+    """What customers owe, aged on the report's as_of: fct_accounts_receivable's rows invoiced on
+    or before it, in the mart's age buckets (days since the invoice: 0-30, 31-60, 61-90, 90+, as
+    the mart defines them) counted from as_of rather than from the mart's own as_of_date. The
+    amounts stay those the mart counted payments to (its as_of_date): the page says so when the
+    two dates differ."""
+    needed = ("shop_id", "invoiced_on", "amount_owed")
     if not m.has("fct_accounts_receivable", *needed):
         return m.missing("fct_accounts_receivable", "Accounts receivable", *needed)
     order = " ".join(f"when '{b}' then {i}" for i, b in enumerate(AGE_BUCKETS))
-    as_of = "max(as_of_date)" if "as_of_date" in m.columns("fct_accounts_receivable") else "null"
-    return m.wh.query(f"""
-        select shop_id, age_bucket, count(*) as invoices, sum(balance_due) as balance_due, {as_of} as aged_on
-        from {m.t('fct_accounts_receivable')}
-        where 1=1{m.shop_filter()}
+    age = f"({_d(p.as_of)} - invoiced_on)"  # date - date is a number of days on DuckDB and Postgres
+    rows = m.wh.query(f"""
+        select shop_id, age_bucket, count(*) as invoices, sum(amount_owed) as amount_owed
+        from (
+            select shop_id, amount_owed,
+                   case when {age} <= 30 then '0-30' when {age} <= 60 then '31-60'
+                        when {age} <= 90 then '61-90' else '90+' end as age_bucket
+            from {m.t('fct_accounts_receivable')}
+            where invoiced_on <= {_d(p.as_of)}{m.shop_filter()}
+        ) aged
         group by grouping sets ((shop_id, age_bucket), (age_bucket))
         order by shop_id nulls first, case age_bucket {order} else 99 end""")
+    owed_on = None
+    if "as_of_date" in m.columns("fct_accounts_receivable"):
+        built = m.wh.query(f"select max(as_of_date) as owed_on from {m.t('fct_accounts_receivable')} where 1=1{m.shop_filter()}")
+        owed_on = _date(built[0]["owed_on"]) if built and built[0]["owed_on"] is not None else None
+    return Receivables(rows, owed_on)
 
 
 SYNC_LOG = "_autosync_runs"
@@ -392,7 +440,7 @@ def collect(warehouse: Warehouse, schema: str, raw_dataset: str, shop_ids: Seque
     if as_of is None:
         as_of, reason = default_as_of(m)
     else:
-        reason = "as asked"
+        reason = "the date asked for (--as-of)"
     period = Period(as_of, reason, weeks, months)
     head, notes = headline(m, period.month_start, period.as_of)
     head_month, _ = headline(m, period.current_month, period.as_of)
@@ -405,6 +453,6 @@ def collect(warehouse: Warehouse, schema: str, raw_dataset: str, shop_ids: Seque
         throughput=technician_throughput(m, period),
         approval=inspection_approval(m, period), closing=closing_ratio(m, period),
         declined=declined, declined_totals=declined_totals,
-        receivables=receivables(m), freshness=freshness(m),
+        receivables=receivables(m, period), freshness=freshness(m),
         sources={"monthly": monthly_source},
     )

@@ -41,6 +41,7 @@ from pipelines.engine import (  # noqa: E402
     raise_on_interrupts,
     refuse_non_demo_warehouse,
     run_sync,
+    world_today,
 )
 
 logger = logging.getLogger("autosync.run")
@@ -153,6 +154,8 @@ def _run_demo(job: SyncJob, args: argparse.Namespace, started: float) -> int:
     with Emulator(**DEMO_WORLD) as emulator:
         job.base_url = job.base_url or emulator.base_url
         job.api_key = job.api_key or emulator.api_key
+        # the marts (receivables' ages) and the report are as of the world's today, not the machine's
+        job.dbt_vars = {**job.dbt_vars, "as_of_date": world_today(emulator).isoformat()}
         code = _run(job, args)
     if code != 0 or args.no_dbt:
         return code

@@ -312,10 +312,112 @@ def make_world(seed: int = 7, shops: int = 3, work_orders: int = 40,
             "invoiced_at": iso(day), "created_at": iso(day - dt.timedelta(hours=4)), "updated_at": iso(day),
             "jobs": [], "payments": []})
 
+    _add_analyst_cases(objects, clock, next_id, next_number)
+
     for k in objects:
         objects[k].sort(key=lambda o: o["id"])
     deleted = {k: sorted(o["id"] for o in v) for k, v in deleted_objects.items() if v}
     return {"clock": iso(clock), "objects": objects, "deleted": deleted, "_deleted_objects": deleted_objects}
+
+
+def _add_analyst_cases(objects: dict[str, list], clock: dt.datetime, next_id, next_number) -> None:
+    """One vehicle's story with what the analyst's review singled out (METRICS, 2026-12-06):
+    - a customer back after more than a year (reactivated), with two invoices in one month;
+    - a declined job named by two declined inspection items on two inspections of one work order
+      (the later response stands behind the job), sold on a later visit under the same name in other
+      case and spacing (recovered), plus a declined item with no job and one whose job stays
+      pending, and a declined item whose job was sold after all (no row);
+    - a repeat of the same repair 1 to 90 days later (a comeback);
+    - an invoice paid in full and then refunded in full (owes nothing; the API's balance_due rises);
+    - appointments still to come, a no-show, one converted into an invoiced work order."""
+    shop_id = objects["shops"][1]["id"] if len(objects["shops"]) > 1 else objects["shops"][0]["id"]
+    tech = next(e["id"] for e in objects["employees"] if e["shop_id"] == shop_id and e["role"] == "technician")
+    cust_id = next_id("customers")
+    long_ago = clock - dt.timedelta(days=480)
+    objects["customers"].append({
+        "id": cust_id, "shop_id": shop_id, "first_name": "Back", "last_name": "Again", "email": "back@example.com",
+        "phone": "555-0142", "is_business": False, "company_name": None, "address": None, "notes": None,
+        "created_at": iso(long_ago), "updated_at": iso(long_ago)})
+    veh_id = next_id("vehicles")
+    objects["vehicles"].append({
+        "id": veh_id, "shop_id": shop_id, "customer_id": cust_id, "year": 2012, "make": "Honda", "model": "Civic",
+        "trim": None, "vin": "2HGFB2F5XCH000001", "mileage": 90000, "license_plate": "BACK01",
+        "created_at": iso(long_ago), "updated_at": iso(long_ago)})
+
+    def job(name: str, status: str, labor: str) -> dict:
+        job_id, li_id = next_id("jobs"), next_id("line_items")
+        amount = Decimal(labor)
+        return {"id": job_id, "work_order_id": None, "name": name, "technician_id": tech, "status": status,
+                "approved_at": None, "labor_total": float(amount), "parts_total": 0.0, "total": float(amount),
+                "line_items": [{"id": li_id, "job_id": job_id, "type": "labor", "description": name,
+                                "technician_id": tech, "hours": float(amount / 100), "rate": 100.0, "part_id": None,
+                                "part_number": None, "quantity": None, "unit_cost": None, "unit_price": None,
+                                "total": float(amount), "taxable": False}]}
+
+    def work_order(created: dt.datetime, jobs: list[dict], paid: bool = True, refunded: bool = False) -> dict:
+        wo_id = next_id("work_orders")
+        labor = sum((Decimal(str(j["labor_total"])) for j in jobs if j["status"] != "declined"), Decimal(0))
+        invoiced = created + dt.timedelta(hours=3)
+        wo = {"id": wo_id, "shop_id": shop_id, "number": next_number(shop_id), "customer_id": cust_id,
+              "vehicle_id": veh_id, "technician_id": tech, "service_advisor_id": None, "status": "invoiced",
+              "notes": None, "mileage_in": 90000 + wo_id, "labor_total": float(labor), "parts_total": 0.0,
+              "fees_total": 0.0, "subtotal": float(labor), "tax_total": 0.0, "total": float(labor),
+              "amount_paid": 0.0, "balance_due": float(labor), "started_at": iso(created + dt.timedelta(hours=1)),
+              "completed_at": iso(created + dt.timedelta(hours=2)), "invoiced_at": iso(invoiced),
+              "created_at": iso(created), "updated_at": iso(invoiced), "jobs": jobs, "payments": []}
+        for j in jobs:
+            j["work_order_id"] = wo_id
+        if paid:
+            p_at = invoiced + dt.timedelta(minutes=5)
+            refunds = [{"id": next_id("refunds"), "amount": float(labor), "reason": "goodwill",
+                        "created_at": iso(p_at + dt.timedelta(days=1))}] if refunded else []
+            payment = {"id": next_id("payments"), "shop_id": shop_id, "work_order_id": wo_id, "amount": float(labor),
+                       "method": "card", "status": "succeeded", "card_brand": "visa", "last4": "4242",
+                       "refunded_amount": float(labor) if refunded else 0.0, "refunds": refunds,
+                       "created_at": iso(p_at), "updated_at": iso(p_at + dt.timedelta(days=1 if refunded else 0))}
+            wo["payments"] = [payment]
+            objects["payments"].append(payment)
+            wo["amount_paid"] = float(labor)
+            wo["balance_due"] = float(labor) if refunded else 0.0  # the API reopens a refunded invoice
+        objects["work_orders"].append(wo)
+        return wo
+
+    first_visit = clock - dt.timedelta(days=470)
+    work_order(first_visit.replace(hour=15, minute=0, second=0), [job("Oil change", "completed", "80.00")])
+    # back after more than a year: two invoices in one month, the second refunded in full
+    visit = (clock - dt.timedelta(days=30)).replace(hour=15, minute=0, second=0)
+    brakes = job("Brake pads", "declined", "310.00")
+    alignment = job("Alignment", "pending", "95.00")
+    sold_anyway = job("Battery", "completed", "150.00")
+    first = work_order(visit, [job("Oil change", "completed", "80.00"), brakes, alignment, sold_anyway])
+    work_order(visit + dt.timedelta(days=1), [job("Tire rotation", "completed", "40.00")], refunded=True)
+
+    def item(name: str, job_id: int | None, amount: str) -> dict:
+        item_id = next_id("inspection_items")
+        return {"id": item_id, "name": name, "category": "general", "condition": "red", "notes": None,
+                "estimate_amount": float(Decimal(amount)), "approval": "declined", "job_id": job_id,
+                "approved_at": None, "photos": []}
+
+    for hours, items in ((1, [item("Brake pads", brakes["id"], "300.00"), item("Wiper  blades", None, "35.50")]),
+                         (2, [item("brake pads", brakes["id"], "305.00"), item("Alignment", alignment["id"], "95.00"),
+                              item("Battery", sold_anyway["id"], "150.00")])):
+        sent = visit + dt.timedelta(hours=hours)
+        objects["inspections"].append({
+            "id": next_id("inspections"), "shop_id": shop_id, "work_order_id": first["id"], "vehicle_id": veh_id,
+            "technician_id": tech, "status": "responded", "sent_at": iso(sent),
+            "responded_at": iso(sent + dt.timedelta(minutes=30)), "items": items, "created_at": iso(sent),
+            "updated_at": iso(sent)})
+    # the later visit: the brakes sold under another spelling, the wipers too, an oil change again
+    later = (clock - dt.timedelta(days=10)).replace(hour=16, minute=0, second=0)
+    converted = work_order(later, [job("  BRAKE   Pads ", "completed", "320.00"), job("wiper blades", "approved", "36.00"),
+                                   job("Oil Change", "completed", "80.00")], paid=False)
+    for status, starts, wo_id in (("completed", later, converted["id"]), ("no_show", later - dt.timedelta(days=2), None),
+                                  ("scheduled", clock + dt.timedelta(days=3), None)):
+        objects["appointments"].append({
+            "id": next_id("appointments"), "shop_id": shop_id, "customer_id": cust_id, "vehicle_id": veh_id,
+            "work_order_id": wo_id, "starts_at": iso(starts), "ends_at": iso(starts + dt.timedelta(hours=1)),
+            "status": status, "title": "Service", "created_at": iso(starts - dt.timedelta(days=5)),
+            "updated_at": iso(starts - dt.timedelta(days=5))})
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable
 
@@ -47,11 +48,13 @@ INSPECTION_COLUMNS = [
 MONEY = {"labor_revenue", "parts_revenue", "fees_revenue", "invoiced_revenue", "invoiced_tax", "invoiced_total",
          "average_repair_order", "parts_cost", "parts_gross_profit", "payments_collected", "refunds",
          "net_collected", "recommended_amount", "approved_amount", "labor_cost", "gross_profit", "presented_amount",
-         "sold_amount", "amount", "balance_due", "total", "amount_paid", "lifetime_revenue"}
-EXACT_DECIMAL = {"billed_labor_hours", "labor_hours_sold"}
+         "sold_amount", "amount", "balance_due", "amount_owed", "recovered_amount", "declined_amount",
+         "labor_gross_profit", "total", "amount_paid", "lifetime_revenue"}
+EXACT_DECIMAL = {"billed_labor_hours", "labor_hours_sold", "hours_presented", "labor_hours"}
 FLOATS = {"avg_cycle_time_hours", "item_approval_rate", "red_item_approval_rate", "dollar_approval_rate",
           "effective_labor_rate", "hours_per_repair_order", "gross_margin", "closing_ratio", "dollar_closing_ratio",
-          "show_rate", "cycle_time_hours"}
+          "show_rate", "cycle_time_hours", "parts_gross_margin", "gross_profit_per_labor_hour", "inspection_rate",
+          "hours_sold_ratio", "comeback_rate"}
 
 # The grain of each mart the tests compare (key columns).
 MART_KEYS = {
@@ -64,6 +67,8 @@ MART_KEYS = {
     "fct_appointments_monthly": ("shop_id", "month_start"),
     "fct_accounts_receivable": ("work_order_id",),
     "fct_work_orders": ("work_order_id",),
+    "fct_jobs": ("job_id",),
+    "fct_inspections": ("inspection_id",),
     "dim_shops": ("shop_id",),
     "dim_customers": ("customer_id",),
     "dim_vehicles": ("vehicle_id",),
@@ -303,21 +308,44 @@ def _hourly_rates(live: dict) -> dict[int, Decimal | None]:
     return {e["id"]: (None if e.get("hourly_rate") is None else dec(e["hourly_rate"])) for e in live["employees"]}
 
 
+SOLD = ("approved", "completed")
+
+
+def comeback_job_ids(live: dict, clock: Clock) -> set[int]:
+    """Jobs sold on an invoiced work order whose vehicle had a sold job of the same name on a
+    different work order invoiced 1 to 90 local days before this one (each work order's local date)."""
+    sold = []  # (vehicle, name, work order, invoiced local date, job id)
+    for w in live["work_orders"]:
+        if w.get("invoiced_at") is None or w.get("vehicle_id") is None:
+            continue
+        on = clock.date(w["shop_id"], w["invoiced_at"])
+        sold += [(w["vehicle_id"], name_key(j.get("name")), w["id"], on, j["id"])
+                 for j in w.get("jobs", []) if j.get("status") in SOLD]
+    by_key: dict[tuple, list[tuple]] = {}
+    for s in sold:
+        by_key.setdefault(s[:2], []).append(s)
+    return {this[4] for this in sold if this[1] is not None
+            for other in by_key[this[:2]] if other[2] != this[2] and 1 <= (this[3] - other[3]).days <= 90}
+
+
 def shop_kpis_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
     clock = clock or Clock(truth)
     live = live_objects(truth)
     rates = _hourly_rates(live)
     invoiced = [w for w in live["work_orders"] if w.get("invoiced_at") is not None]
-    by_customer: dict[tuple, list[dict]] = {}
+    # every customer's local invoice dates at this shop, oldest first
+    history: dict[tuple, list[dt.date]] = {}
     for w in invoiced:
         if w.get("customer_id") is not None:
-            by_customer.setdefault((w["shop_id"], w["customer_id"]), []).append(w)
+            history.setdefault((w["shop_id"], w["customer_id"]), []).append(clock.date(w["shop_id"], w["invoiced_at"]))
+    inspected = {i.get("work_order_id") for i in live["inspections"]}
+    comebacks = comeback_job_ids(live, clock)
     months: dict[tuple, dict] = {}
     for w in invoiced:
         key = (w["shop_id"], clock.month(w["shop_id"], w["invoiced_at"]))
         m = months.setdefault(key, {"n": 0, "subtotal": ZERO, "labor": ZERO, "parts": ZERO, "hours": ZERO,
-                                    "labor_cost": ZERO, "missing": 0, "parts_cost": ZERO, "new": set(),
-                                    "returning": set()})
+                                    "labor_cost": ZERO, "missing": 0, "parts_cost": ZERO, "customers": {},
+                                    "inspected": 0, "presented": ZERO, "sold": 0, "comebacks": 0})
         m["n"] += 1
         m["subtotal"] += dec(w["subtotal"])
         m["labor"] += dec(w["labor_total"])
@@ -327,17 +355,50 @@ def shop_kpis_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.D
         m["labor_cost"] += cost
         m["missing"] += missing
         m["parts_cost"] += _parts_cost(w)
+        m["inspected"] += w["id"] in inspected
+        m["presented"] += dsum(dec(li.get("hours")) for j in w.get("jobs", []) for li in j.get("line_items", [])
+                               if li.get("type") == "labor")
+        sold = [j for j in w.get("jobs", []) if j.get("status") in SOLD]
+        m["sold"] += len(sold)
+        m["comebacks"] += sum(1 for j in sold if j["id"] in comebacks)
         if w.get("customer_id") is None:
             continue
-        history = by_customer[(w["shop_id"], w["customer_id"])]
-        this_at, this_on = ts(w["invoiced_at"]), clock.date(w["shop_id"], w["invoiced_at"])
-        if this_at == min(ts(o["invoiced_at"]) for o in history):
-            m["new"].add(w["customer_id"])
-        if any(ts(o["invoiced_at"]) < this_at
-               and clock.date(o["shop_id"], o["invoiced_at"]) >= this_on - dt.timedelta(days=365) for o in history):
-            m["returning"].add(w["customer_id"])
+        month = key[1]
+        before = [d for d in history[(w["shop_id"], w["customer_id"])] if d < month]
+        if not before:
+            status = "new"  # the first ever invoice falls in this month
+        elif (month - max(before)).days <= 365:
+            status = "returning"
+        else:
+            status = "reactivated"
+        m["customers"][w["customer_id"]] = status
+
+    # the shop-wide ratios, each in its own event's month
+    decided: dict[tuple, list[Decimal]] = {}
+    for w in live["work_orders"]:
+        s = decided.setdefault((w["shop_id"], clock.month(w["shop_id"], w["created_at"])), [ZERO, ZERO])
+        for j in w.get("jobs", []):
+            if j.get("status") in SOLD:
+                s[0] += dec(j.get("total"))
+            elif j.get("status") == "declined":
+                s[1] += dec(j.get("total"))
+    items: dict[tuple, list[int]] = {}
+    for insp in live["inspections"]:
+        if insp.get("sent_at") is None:
+            continue
+        s = items.setdefault((insp["shop_id"], clock.month(insp["shop_id"], insp["sent_at"])), [0, 0])
+        recommended = [i for i in insp.get("items", []) if i.get("condition") in ("yellow", "red")]
+        s[0] += sum(1 for i in recommended if i.get("approval") == "approved")
+        s[1] += len(recommended)
+    shows = {(r["shop_id"], r["month_start"]): r["show_rate"]
+             for r in appointments_monthly(truth, clock).to_dict("records")}
+
     rows = []
     for (shop_id, month), m in sorted(months.items()):
+        statuses = collections.Counter(m["customers"].values())
+        profit = m["subtotal"] - m["labor_cost"] - m["parts_cost"]
+        sold_amount, declined_amount = decided.get((shop_id, month), [ZERO, ZERO])
+        approved, recommended = items.get((shop_id, month), [0, 0])
         rows.append({
             "shop_id": shop_id, "month_start": month, "car_count": m["n"],
             "invoiced_revenue": cents(m["subtotal"]), "average_repair_order": cents(m["subtotal"] / m["n"]),
@@ -345,9 +406,79 @@ def shop_kpis_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.D
             "effective_labor_rate": rate(m["labor"], m["hours"]), "hours_per_repair_order": rate(m["hours"], m["n"]),
             "labor_cost": cents(m["labor_cost"]), "labor_cost_complete": m["missing"] == 0,
             "parts_cost": cents(m["parts_cost"]),
-            "gross_profit": cents(m["subtotal"] - m["labor_cost"] - m["parts_cost"]),
-            "gross_margin": rate(m["subtotal"] - m["labor_cost"] - m["parts_cost"], m["subtotal"]),
-            "new_customers": len(m["new"]), "returning_customers": len(m["returning"])})
+            "gross_profit": cents(profit), "gross_margin": rate(profit, m["subtotal"]),
+            "labor_gross_profit": cents(m["labor"] - m["labor_cost"]),
+            "parts_gross_profit": cents(m["parts"] - m["parts_cost"]),
+            "parts_gross_margin": rate(m["parts"] - m["parts_cost"], m["parts"]),
+            "gross_profit_per_labor_hour": rate(profit, m["hours"]),
+            "customers_served": len(m["customers"]), "new_customers": statuses["new"],
+            "returning_customers": statuses["returning"], "reactivated_customers": statuses["reactivated"],
+            "work_orders_inspected": m["inspected"], "inspection_rate": rate(m["inspected"], m["n"]),
+            "hours_presented": m["presented"], "hours_sold_ratio": rate(m["hours"], m["presented"]),
+            "jobs_sold": m["sold"], "comeback_jobs": m["comebacks"], "comeback_rate": rate(m["comebacks"], m["sold"]),
+            "dollar_closing_ratio": rate(sold_amount, sold_amount + declined_amount),
+            "item_approval_rate": rate(approved, recommended),
+            "show_rate": shows.get((shop_id, month))})
+    return pd.DataFrame(rows)
+
+
+def jobs(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    """fct_jobs: one row per job of a live work order; costs unrounded (compared exactly)."""
+    clock = clock or Clock(truth)
+    live = live_objects(truth)
+    rates = _hourly_rates(live)
+    comebacks = comeback_job_ids(live, clock)
+    recommending: dict[int, tuple] = {}  # job id -> (order, item id)
+    for insp in live["inspections"]:
+        responded = ts(insp.get("responded_at"))
+        for item in insp.get("items", []):
+            if item.get("job_id") is None:
+                continue
+            order = (responded is None, -(responded.timestamp()) if responded else 0, item["id"])
+            if item["job_id"] not in recommending or order < recommending[item["job_id"]][0]:
+                recommending[item["job_id"]] = (order, item["id"])
+    rows = []
+    for w in live["work_orders"]:
+        for j in w.get("jobs", []):
+            labor = [li for li in j.get("line_items", []) if li.get("type") == "labor"]
+            cost = dsum(dec(li.get("hours")) * rates[li["technician_id"]] for li in labor
+                        if rates.get(li.get("technician_id")) is not None)
+            rows.append({"job_id": j["id"], "shop_id": w["shop_id"], "work_order_id": w["id"],
+                         "vehicle_id": w.get("vehicle_id"), "job_status": j.get("status"),
+                         "is_sold": j.get("status") in SOLD, "total": cents(dec(j.get("total"))),
+                         "labor_hours": dsum(dec(li.get("hours")) for li in labor), "labor_cost": cost,
+                         "labor_cost_complete": all(rates.get(li.get("technician_id")) is not None for li in labor),
+                         "parts_cost": dsum(dec(li.get("quantity")) * dec(li.get("unit_cost"))
+                                            for li in j.get("line_items", []) if li.get("type") == "part"),
+                         "work_order_created_on": clock.date(w["shop_id"], w["created_at"]),
+                         "work_order_invoiced_on": clock.date(w["shop_id"], w.get("invoiced_at")),
+                         "inspection_item_id": recommending[j["id"]][1] if j["id"] in recommending else None,
+                         "is_comeback": j["id"] in comebacks})
+    frame = pd.DataFrame(rows)
+    frame.attrs["exact"] = {"labor_cost", "parts_cost"}  # unrounded decimals, not cents
+    return frame
+
+
+def inspections(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    """fct_inspections: one row per live inspection, sent or not."""
+    clock = clock or Clock(truth)
+    rows = []
+    for insp in live_objects(truth)["inspections"]:
+        items = insp.get("items", [])
+        recommended = [i for i in items if i.get("condition") in ("yellow", "red")]
+        approved = [i for i in recommended if i.get("approval") == "approved"]
+        rows.append({"inspection_id": insp["id"], "shop_id": insp["shop_id"], "work_order_id": insp.get("work_order_id"),
+                     "technician_id": insp.get("technician_id"), "sent_on": clock.date(insp["shop_id"], insp.get("sent_at")),
+                     "responded_on": clock.date(insp["shop_id"], insp.get("responded_at")),
+                     "is_sent": insp.get("sent_at") is not None, "items_inspected": len(items),
+                     "items_recommended": len(recommended), "items_approved": len(approved),
+                     "items_declined": sum(1 for i in recommended if i.get("approval") == "declined"),
+                     "items_pending": sum(1 for i in recommended if i.get("approval") == "pending"),
+                     "red_items": sum(1 for i in items if i.get("condition") == "red"),
+                     "red_items_approved": sum(1 for i in items if i.get("condition") == "red"
+                                               and i.get("approval") == "approved"),
+                     "recommended_amount": cents(dsum(dec(i.get("estimate_amount")) for i in recommended)),
+                     "approved_amount": cents(dsum(dec(i.get("estimate_amount")) for i in approved))})
     return pd.DataFrame(rows)
 
 
@@ -359,7 +490,7 @@ def service_advisor_monthly(truth: dict[str, Any], clock: Clock | None = None) -
     for w in live["work_orders"]:
         key = (w["shop_id"], w.get("service_advisor_id"), clock.month(w["shop_id"], w["created_at"]))
         g = groups.setdefault(key, {"n": 0, "presented": 0, "sold": 0, "declined": 0, "p_amount": ZERO,
-                                    "s_amount": ZERO})
+                                    "s_amount": ZERO, "d_amount": ZERO})
         g["n"] += 1
         for j in w.get("jobs", []):
             g["presented"] += 1
@@ -369,6 +500,7 @@ def service_advisor_monthly(truth: dict[str, Any], clock: Clock | None = None) -
                 g["s_amount"] += dec(j.get("total"))
             elif j.get("status") == "declined":
                 g["declined"] += 1
+                g["d_amount"] += dec(j.get("total"))
     rows = []
     for (shop_id, advisor, month), g in groups.items():
         rows.append({
@@ -377,83 +509,150 @@ def service_advisor_monthly(truth: dict[str, Any], clock: Clock | None = None) -
             "jobs_presented": g["presented"], "jobs_sold": g["sold"], "jobs_declined": g["declined"],
             "closing_ratio": rate(g["sold"], g["sold"] + g["declined"]),
             "presented_amount": cents(g["p_amount"]), "sold_amount": cents(g["s_amount"]),
-            "dollar_closing_ratio": rate(g["s_amount"], g["p_amount"])})
+            "declined_amount": cents(g["d_amount"]),
+            # decided work only, like closing_ratio
+            "dollar_closing_ratio": rate(g["s_amount"], g["s_amount"] + g["d_amount"])})
     return pd.DataFrame(rows)
 
 
+def name_key(name: str | None) -> str | None:
+    """A job or item name as fct_declined_work compares them: case ignored, surrounding whitespace
+    dropped, runs of whitespace one space."""
+    return None if name is None else re.sub(r"[ \t\n\v\f\r]+", " ", name).strip(" ").lower()
+
+
 def declined_work(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
+    """fct_declined_work as METRICS defines it, walked object by object: each piece of declined
+    work once, with the item behind a declined job, and whether a later visit sold it."""
     clock = clock or Clock(truth)
     live = live_objects(truth)
     work_orders = {w["id"]: w for w in live["work_orders"]}
     customers = {c["id"]: c for c in live["customers"]}
-    last_visit: dict[int, dt.date] = {}
+    jobs = {j["id"]: (j, w) for w in live["work_orders"] for j in w.get("jobs", [])}
+    created_on = {w["id"]: clock.date(w["shop_id"], w["created_at"]) for w in live["work_orders"]}
+    visits: dict[int, list[dict]] = {}
     for w in live["work_orders"]:
         if w.get("vehicle_id") is not None:
-            on = clock.date(w["shop_id"], w["created_at"])
-            last_visit[w["vehicle_id"]] = max(on, last_visit.get(w["vehicle_id"], on))
+            visits.setdefault(w["vehicle_id"], []).append(w)
 
-    def row(source, source_id, shop_id, wo_id, customer_id, vehicle_id, description, declined_on, amount):
+    declined_items = []  # (item, inspection)
+    for insp in live["inspections"]:
+        for item in insp.get("items", []):
+            if item.get("approval") == "declined":
+                declined_items.append((item, insp))
+    behind: dict[int, tuple[dict, dict]] = {}  # declined job id -> the item behind it
+    for item, insp in declined_items:
+        named = jobs.get(item.get("job_id"))
+        if named is None or named[0].get("status") != "declined":
+            continue
+        best = behind.get(named[0]["id"])
+
+        def order(pair):  # the latest response first (none last), then the lowest id
+            responded = ts(pair[1].get("responded_at"))
+            return (responded is None, -(responded.timestamp()) if responded else 0, pair[0]["id"])
+        if best is None or order((item, insp)) < order(best):
+            behind[named[0]["id"]] = (item, insp)
+
+    def recovery(vehicle_id, declined_on, names):
+        if vehicle_id is None or declined_on is None:
+            return None
+        candidates = [(ts(w["created_at"]), w["id"], j["id"], j)
+                      for w in visits.get(vehicle_id, []) if created_on[w["id"]] > declined_on
+                      for j in w.get("jobs", [])
+                      if j.get("status") in ("approved", "completed") and name_key(j.get("name")) in names]
+        return min(candidates, key=lambda c: c[:3])[3] if candidates else None
+
+    def row(source, source_id, shop_id, wo_id, item_id, customer_id, vehicle_id, description, declined_on, amount,
+            names):
         customer = customers.get(customer_id)
+        sold = recovery(vehicle_id, declined_on, {n for n in names if n is not None})
+        returned = vehicle_id is not None and declined_on is not None and any(
+            created_on[w["id"]] > declined_on for w in visits.get(vehicle_id, []))
         return {"source": source, "source_id": source_id, "shop_id": shop_id, "work_order_id": wo_id,
-                "customer_id": customer_id, "vehicle_id": vehicle_id, "description": description,
-                "declined_on": declined_on, "amount": cents(dec(amount)) if amount is not None else None,
+                "inspection_item_id": item_id, "customer_id": customer_id, "vehicle_id": vehicle_id,
+                "description": description, "declined_on": declined_on,
+                "amount": cents(dec(amount)) if amount is not None else None,
                 "customer_name": _name(customer),
                 "customer_phone": customer.get("phone") if customer else None,
                 "customer_email": customer.get("email") if customer else None,
-                "returned_since": bool(declined_on is not None and vehicle_id in last_visit
-                                       and last_visit[vehicle_id] > declined_on)}
+                "recovered": sold is not None,
+                "recovered_amount": cents(dec(sold.get("total"))) if sold is not None else None,
+                "vehicle_returned": returned}
 
     rows = []
     for w in live["work_orders"]:
         for j in w.get("jobs", []):
-            if j.get("status") == "declined":
-                rows.append(row("job", j["id"], w["shop_id"], w["id"], w.get("customer_id"), w.get("vehicle_id"),
-                                j.get("name"), clock.date(w["shop_id"], w["created_at"]), j.get("total")))
-    for insp in live["inspections"]:
+            if j.get("status") != "declined":
+                continue
+            item, insp = behind.get(j["id"], (None, None))
+            responded = clock.date(insp["shop_id"], insp.get("responded_at")) if insp else None
+            rows.append(row("job", j["id"], w["shop_id"], w["id"], item["id"] if item else None, w.get("customer_id"),
+                            w.get("vehicle_id"), j.get("name"), responded or created_on[w["id"]], j.get("total"),
+                            [name_key(j.get("name")), name_key(item.get("name")) if item else None]))
+    for item, insp in declined_items:
+        named = jobs.get(item.get("job_id"))
+        if named is not None and named[0].get("status") != "pending":
+            continue  # the declined job's row carries it, or it was sold after all
         wo = work_orders.get(insp.get("work_order_id"))
-        for item in insp.get("items", []):
-            if item.get("approval") == "declined":
-                vehicle = insp.get("vehicle_id") if insp.get("vehicle_id") is not None else (wo or {}).get("vehicle_id")
-                rows.append(row("inspection_item", item["id"], insp["shop_id"], insp.get("work_order_id"),
-                                (wo or {}).get("customer_id"), vehicle, item.get("name"),
-                                clock.date(insp["shop_id"], insp.get("responded_at")), item.get("estimate_amount")))
+        vehicle = insp.get("vehicle_id") if insp.get("vehicle_id") is not None else (wo or {}).get("vehicle_id")
+        responded = clock.date(insp["shop_id"], insp.get("responded_at"))
+        rows.append(row("inspection_item", item["id"], insp["shop_id"], insp.get("work_order_id"), item["id"],
+                        (wo or {}).get("customer_id"), vehicle, item.get("name"),
+                        responded or (created_on[wo["id"]] if wo else None), item.get("estimate_amount"),
+                        [name_key(item.get("name")), name_key(named[0].get("name")) if named else None]))
     return pd.DataFrame(rows)
 
 
 def appointments_monthly(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFrame:
     clock = clock or Clock(truth)
+    live = live_objects(truth)
+    invoiced = {w["id"] for w in live["work_orders"] if w.get("invoiced_at") is not None}
     groups: dict[tuple, collections.Counter] = {}
-    for a in live_objects(truth)["appointments"]:
+    for a in live["appointments"]:
         if a.get("starts_at") is None:
             continue
         counter = groups.setdefault((a["shop_id"], clock.month(a["shop_id"], a["starts_at"])), collections.Counter())
         counter["all"] += 1
         counter[a.get("status")] += 1
+        counter["converted"] += a.get("work_order_id") in invoiced
     rows = []
     for (shop_id, month), c in groups.items():
-        completed = c["arrived"] + c["completed"]
-        rows.append({"shop_id": shop_id, "month_start": month, "appointments": c["all"], "completed": completed,
-                     "no_shows": c["no_show"], "cancelled": c["cancelled"],
-                     "show_rate": rate(completed, completed + c["no_show"])})
+        showed = c["arrived"] + c["completed"]
+        rows.append({"shop_id": shop_id, "month_start": month, "appointments": c["all"], "scheduled": c["scheduled"],
+                     "showed": showed, "no_shows": c["no_show"], "cancelled": c["cancelled"],
+                     "show_rate": rate(showed, showed + c["no_show"]), "converted": c["converted"]})
     return pd.DataFrame(rows)
 
 
 def accounts_receivable(truth: dict[str, Any], as_of: dt.date | str, clock: Clock | None = None) -> pd.DataFrame:
-    """as_of: the dbt var as_of_date, or "today" (its default: today in each shop's zone)."""
+    """as_of: the dbt var as_of_date, or "today" (its default: today in each shop's zone).
+    amount_owed = total - succeeded payments created on or before as_of (local dates); refunds
+    never reopen an invoice, and the API's balance_due is not read for the amount."""
     clock = clock or Clock(truth)
+    live = live_objects(truth)
+    payments: dict[int, list[dict]] = {}
+    for p in live["payments"]:
+        if p.get("status") == "succeeded":
+            payments.setdefault(p["work_order_id"], []).append(p)
     rows = []
-    for w in live_objects(truth)["work_orders"]:
-        if w.get("invoiced_at") is None or dec(w.get("balance_due")) <= 0:
+    for w in live["work_orders"]:
+        if w.get("invoiced_at") is None:
             continue
         invoiced_on = clock.date(w["shop_id"], w["invoiced_at"])
         as_of_here = dt.datetime.now(clock.zone(w["shop_id"])).date() if as_of == "today" else as_of
         if invoiced_on > as_of_here:
             continue
+        paid = dsum(dec(p["amount"]) for p in payments.get(w["id"], [])
+                    if clock.date(p["shop_id"], p["created_at"]) <= as_of_here)
+        owed = dec(w.get("total")) - paid
+        if owed <= 0:
+            continue
         age = (as_of_here - invoiced_on).days
         bucket = "0-30" if age <= 30 else "31-60" if age <= 60 else "61-90" if age <= 90 else "90+"
         rows.append({"work_order_id": w["id"], "shop_id": w["shop_id"], "customer_id": w.get("customer_id"),
                      "invoiced_on": invoiced_on, "as_of_date": as_of_here, "age_days": age, "age_bucket": bucket,
-                     "total": cents(dec(w.get("total"))), "balance_due": cents(dec(w.get("balance_due")))})
+                     "total": cents(dec(w.get("total"))), "amount_paid": cents(paid), "amount_owed": cents(owed),
+                     "balance_due": cents(dec(w.get("balance_due")))})
     return pd.DataFrame(rows)
 
 
@@ -531,6 +730,8 @@ def compute_marts(truth: dict[str, Any], as_of: dt.date | None = None, overrides
              "fct_declined_work": declined_work(truth, clock),
              "fct_appointments_monthly": appointments_monthly(truth, clock),
              "fct_work_orders": work_orders(truth, clock),
+             "fct_jobs": jobs(truth, clock),
+             "fct_inspections": inspections(truth, clock),
              "dim_shops": dim_shops(truth, clock),
              "dim_customers": dim_customers(truth, clock),
              "dim_vehicles": dim_vehicles(truth, clock)}
@@ -572,6 +773,7 @@ def compare_mart(expected: pd.DataFrame, actual_rows: list[dict], keys: Iterable
     """Every difference between the reference and the dbt output, as readable lines (empty = equal).
     Money and decimals must be equal exactly (to the cent), counts exactly, floats within 1e-9."""
     keys = list(keys)
+    exact = expected.attrs.get("exact", set())  # unrounded decimals a frame marks as compared exactly
     problems = []
     exp = {tuple(_normalise(r[k], k) for k in keys): r for r in expected.to_dict("records")}
     act = {tuple(_normalise(r[k], k) for k in keys): r for r in actual_rows}
@@ -595,10 +797,10 @@ def compare_mart(expected: pd.DataFrame, actual_rows: list[dict], keys: Iterable
                 same = e is None and a is None
             elif column in FLOATS:
                 same = math.isclose(float(e), float(a), rel_tol=1e-9, abs_tol=1e-9)
+            elif column in EXACT_DECIMAL or column in exact:
+                same = Decimal(str(a)) == Decimal(str(e))
             elif column in MONEY:
                 same = Decimal(str(a)) == e and Decimal(str(a)) == Decimal(str(a)).quantize(CENT)
-            elif column in EXACT_DECIMAL:
-                same = Decimal(str(a)) == Decimal(str(e))
             else:
                 same = e == a
             if not same:

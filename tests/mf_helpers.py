@@ -23,15 +23,36 @@ from pipelines.dbt_runner import DBT_PROJECT_DIR
 
 PROBE = Path(__file__).with_name("mf_probe.py")
 
-# The questions asked on every warehouse: monthly KPIs per shop, a weekly ratio for one shop (the
-# question the issue asks: "effective labor rate by week for shop 2"), and ratios of the monthly marts.
+# The questions asked on every warehouse: every metric of the semantic layer at month grain per shop,
+# grouped by the months its rows have (invoice, creation, sending, start, payment or week months), and
+# the weekly effective labor rate of one shop (the question the issue asks: "effective labor rate by
+# week for shop 2"). Each answer is compared with the marts of the independent reference.
+MONTH = ["metric_time__month", "shop"]
+KPI_MONEY = ["invoiced_revenue", "labor_revenue", "parts_revenue", "labor_cost", "parts_cost", "gross_profit",
+             "labor_gross_profit", "parts_gross_profit", "kpi_invoiced_revenue"]
+KPI_RATES = ["average_repair_order", "effective_labor_rate", "hours_per_repair_order", "gross_margin",
+             "parts_gross_margin", "gross_profit_per_labor_hour", "hours_sold_ratio", "comeback_rate", "inspection_rate"]
+KPI_COUNTS = ["car_count", "kpi_car_count", "comeback_jobs", "jobs_sold_invoiced", "customers_served", "new_customers",
+              "returning_customers", "reactivated_customers", "work_orders_inspected"]
+KPI_HOURS = ["labor_hours_sold", "hours_presented"]
 QUERIES = [
-    {"metrics": ["car_count", "invoiced_revenue", "average_repair_order", "effective_labor_rate",
-                 "hours_per_repair_order"], "group_by": ["metric_time__month", "shop"]},
+    {"metrics": KPI_COUNTS + KPI_MONEY + KPI_HOURS + KPI_RATES, "group_by": MONTH},
     {"metrics": ["effective_labor_rate", "labor_hours_sold"], "group_by": ["metric_time__week", "shop"],
      "where": ["{{ Entity('shop') }} = 2"]},
-    {"metrics": ["closing_ratio", "show_rate", "item_approval_rate"], "group_by": ["metric_time__month", "shop"]},
+    {"metrics": ["work_orders_written", "jobs_sold", "jobs_decided", "closing_ratio", "sold_amount", "presented_amount",
+                 "declined_amount", "decided_amount", "dollar_closing_ratio"], "group_by": MONTH},
+    {"metrics": ["items_recommended", "items_approved", "item_approval_rate"], "group_by": MONTH},
+    {"metrics": ["inspection_recommended_amount", "inspection_approved_amount", "dollar_approval_rate"],
+     "group_by": MONTH},
+    {"metrics": ["appointments", "appointments_showed", "appointments_scheduled", "appointments_converted",
+                 "appointments_shown_or_missed", "show_rate"], "group_by": MONTH},
+    {"metrics": ["payments_collected", "refunds", "net_collected"], "group_by": MONTH},
+    {"metrics": ["billed_labor_hours", "work_orders_completed"], "group_by": MONTH},
 ]
+# MetricFlow sums unrounded values; these are compared after rounding to cents as the marts round
+MONEY_METRICS = set(KPI_MONEY) | {"sold_amount", "presented_amount", "declined_amount", "decided_amount",
+                                  "inspection_recommended_amount", "inspection_approved_amount",
+                                  "payments_collected", "refunds", "net_collected"}
 
 
 def run_probe(semantic_manifest: Path, env: dict[str, str], log_dir: Path, validate: bool = True) -> dict[str, Any]:
@@ -54,14 +75,28 @@ def _rows(result: dict) -> dict[tuple, dict]:
     return out
 
 
+def _month_sums(frame, month_of, columns) -> dict[tuple, dict[str, Any]]:
+    """Sums of mart columns per (shop, month), the month taken from a row by month_of."""
+    sums: dict[tuple, dict[str, Any]] = {}
+    for r in frame.to_dict("records"):
+        s = sums.setdefault((r["shop_id"], month_of(r)), {})
+        for out, column in columns.items():
+            value = column(r) if callable(column) else r[column]
+            s[out] = s.get(out, 0) + value
+    return sums
+
+
 def expected_answers(truth: dict[str, Any]) -> list[dict[tuple, dict]]:
     marts = ref.compute_marts(truth)
-    kpis = {(r["shop_id"], r["month_start"]): r for r in marts["fct_shop_kpis_monthly"].to_dict("records")}
-    first = {key: {"car_count": r["car_count"], "invoiced_revenue": r["invoiced_revenue"],
-                   # MetricFlow divides the unrounded sums; the mart rounds the average to cents
-                   "average_repair_order": float(r["invoiced_revenue"]) / r["car_count"],
-                   "effective_labor_rate": r["effective_labor_rate"],
-                   "hours_per_repair_order": r["hours_per_repair_order"]} for key, r in kpis.items()}
+    kpi_columns = KPI_COUNTS + KPI_MONEY + KPI_HOURS + KPI_RATES
+    renamed = {"kpi_car_count": "car_count", "kpi_invoiced_revenue": "invoiced_revenue",
+               "jobs_sold_invoiced": "jobs_sold"}
+    first = {}
+    for r in marts["fct_shop_kpis_monthly"].to_dict("records"):
+        row = {m: r[renamed.get(m, m)] for m in kpi_columns}
+        # MetricFlow divides the unrounded sums; the mart rounds the average to cents
+        row["average_repair_order"] = float(r["invoiced_revenue"]) / r["car_count"]
+        first[(r["shop_id"], r["month_start"])] = row
 
     clock = ref.Clock(truth)
     weekly: dict[tuple, list[Decimal]] = {}
@@ -77,25 +112,53 @@ def expected_answers(truth: dict[str, Any]) -> list[dict[tuple, dict]]:
     second = {key: {"effective_labor_rate": ref.rate(labor, hours), "labor_hours_sold": hours}
               for key, (labor, hours) in weekly.items()}
 
-    third: dict[tuple, dict] = {}
-    sums: dict[tuple, dict[str, Decimal]] = {}
-    for r in marts["fct_service_advisor_monthly"].to_dict("records"):
-        s = sums.setdefault((r["shop_id"], r["month_start"]), {})
-        s["sold"] = s.get("sold", 0) + r["jobs_sold"]
-        s["decided"] = s.get("decided", 0) + r["jobs_sold"] + r["jobs_declined"]
-    for r in marts["fct_appointments_monthly"].to_dict("records"):
-        s = sums.setdefault((r["shop_id"], r["month_start"]), {})
-        s["shown"] = r["completed"]
-        s["shown_or_missed"] = r["completed"] + r["no_shows"]
-    for r in marts["fct_inspection_approval_monthly"].to_dict("records"):
-        s = sums.setdefault((r["shop_id"], r["month_start"]), {})
-        s["approved"] = s.get("approved", 0) + r["items_approved"]
-        s["recommended"] = s.get("recommended", 0) + r["items_recommended"]
-    for key, s in sums.items():
-        third[key] = {"closing_ratio": ref.rate(s.get("sold", 0), s.get("decided", 0)),
-                      "show_rate": ref.rate(s.get("shown", 0), s.get("shown_or_missed", 0)),
-                      "item_approval_rate": ref.rate(s.get("approved", 0), s.get("recommended", 0))}
-    return [first, second, third]
+    month = lambda r: r["month_start"]  # noqa: E731
+    advisors = _month_sums(marts["fct_service_advisor_monthly"], month, {
+        "work_orders_written": "work_orders_written", "jobs_sold": "jobs_sold",
+        "jobs_decided": lambda r: r["jobs_sold"] + r["jobs_declined"], "sold_amount": "sold_amount",
+        "presented_amount": "presented_amount", "declined_amount": "declined_amount",
+        "decided_amount": lambda r: r["sold_amount"] + r["declined_amount"]})
+    for s in advisors.values():
+        s["closing_ratio"] = ref.rate(s["jobs_sold"], s["jobs_decided"])
+        s["dollar_closing_ratio"] = ref.rate(s["sold_amount"], s["decided_amount"])
+
+    sent = marts["fct_inspections"][marts["fct_inspections"]["is_sent"]]
+    items = _month_sums(sent, lambda r: r["sent_on"].replace(day=1), {
+        "items_recommended": "items_recommended", "items_approved": "items_approved"})
+    for s in items.values():
+        s["item_approval_rate"] = ref.rate(s["items_approved"], s["items_recommended"])
+
+    amounts = _month_sums(marts["fct_inspection_approval_monthly"], month, {
+        "inspection_recommended_amount": "recommended_amount", "inspection_approved_amount": "approved_amount"})
+    for s in amounts.values():
+        s["dollar_approval_rate"] = ref.rate(s["inspection_approved_amount"], s["inspection_recommended_amount"])
+
+    appointments = {(r["shop_id"], r["month_start"]): {
+        "appointments": r["appointments"], "appointments_showed": r["showed"], "appointments_scheduled": r["scheduled"],
+        "appointments_converted": r["converted"], "appointments_shown_or_missed": r["showed"] + r["no_shows"],
+        "show_rate": r["show_rate"]} for r in marts["fct_appointments_monthly"].to_dict("records")}
+
+    collected = _month_sums(marts["fct_revenue_daily"], lambda r: r["date"].replace(day=1), {
+        "payments_collected": "payments_collected", "refunds": "refunds", "net_collected": "net_collected"})
+    throughput = _month_sums(marts["fct_technician_throughput_weekly"], lambda r: r["week_start"].replace(day=1), {
+        "billed_labor_hours": "billed_labor_hours", "work_orders_completed": "work_orders_completed"})
+    return [first, second, advisors, items, amounts, appointments, collected, throughput]
+
+
+def kpi_ratios_match_their_marts(truth: dict[str, Any]) -> list[str]:
+    """The shop-wide ratios of fct_shop_kpis_monthly are those of the advisor, inspection and
+    appointment answers in the same month (what the semantic layer answers by month)."""
+    answers = expected_answers(truth)
+    problems = []
+    for r in ref.compute_marts(truth)["fct_shop_kpis_monthly"].to_dict("records"):
+        key = (r["shop_id"], r["month_start"])
+        for metric, answer in (("dollar_closing_ratio", answers[2]), ("item_approval_rate", answers[3]),
+                               ("show_rate", answers[5])):
+            want = answer.get(key, {}).get(metric)
+            got = None if ref._missing(r[metric]) else r[metric]
+            if (want is None) != (got is None) or (want is not None and not math.isclose(want, got, rel_tol=1e-12)):
+                problems.append(f"{key} {metric}: kpi {got!r}, its own mart {want!r}")
+    return problems
 
 
 def compare_answers(answer: dict[str, Any], truth: dict[str, Any]) -> list[str]:
@@ -113,6 +176,8 @@ def compare_answers(answer: dict[str, Any], truth: dict[str, Any]) -> list[str]:
                 want = None if isinstance(want, float) and math.isnan(want) else want
                 if want is None or got is None:
                     same = want is None and got is None
+                elif metric in MONEY_METRICS:
+                    same = ref.cents(Decimal(str(got))) == ref.cents(Decimal(str(want)))
                 elif isinstance(want, Decimal):
                     same = Decimal(str(got)) == want
                 elif isinstance(want, int) and not isinstance(want, bool):

@@ -32,7 +32,8 @@ from pipelines.dbt_runner import DbtRunError, DbtTarget, dbt_command, environmen
 # The module's first test builds the world (a minute or more on the shared 2-core machine).
 pytestmark = pytest.mark.timeout(900)
 
-ALL_MARTS = h.MAIN_MARTS + ("fct_shop_kpis_monthly", "fct_service_advisor_monthly", "fct_declined_work",
+ALL_MARTS = h.MAIN_MARTS + ("fct_shop_kpis_monthly", "fct_service_advisor_monthly", "fct_declined_work", "fct_jobs",
+                            "fct_inspections",
                             "fct_appointments_monthly", "fct_accounts_receivable", "dim_shops", "dim_customers",
                             "dim_vehicles", "dim_employees", "dim_dates", "fct_work_orders", "fct_line_items",
                             "fct_payments", "fct_inspection_items")
@@ -140,6 +141,7 @@ def test_metricflow_answers_equal_the_reference_on_duckdb(built_duckdb, world, t
                                   DbtTarget.duckdb(path, "autosync_raw").profile_env, tmp_path)
     assert all(result["rows"] for result in answer["results"])
     assert mf_helpers.compare_answers(answer, world) == []
+    assert mf_helpers.kpi_ratios_match_their_marts(world) == []
 
 
 def test_the_world_exercises_the_edge_cases(world):
@@ -161,7 +163,7 @@ def test_deleted_records_are_flagged_in_staging_and_absent_from_marts(built_duck
     deleted_customers = set(world["deleted"]["customers"])
     with contextlib.closing(duckdb.connect(str(path), read_only=True)) as con:
         flagged = {r[0] for r in con.execute(
-            "select work_order_id from autosync.stg_autosync__work_orders where is_deleted").fetchall()}
+            "select work_order_id from autosync_staging.stg_autosync__work_orders where is_deleted").fetchall()}
         assert flagged == deleted_wo
         in_marts = {r[0] for r in con.execute("select work_order_id from autosync.fct_work_orders").fetchall()}
         assert not in_marts & deleted_wo
@@ -293,7 +295,7 @@ def test_postgres_build_equals_the_reference_to_the_cent_whatever_the_session_ti
                                       {**target.profile_env, "PGTZ": "Pacific/Kiritimati"}, tmp_path)
         assert mf_helpers.compare_answers(answer, world) == []
     finally:
-        h.drop_postgres_schemas(raw, marts)
+        h.drop_postgres_schemas(raw, marts, f"{marts}_staging")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -403,7 +405,7 @@ def test_raw_tables_not_created_yet_read_as_empty(built_duckdb, tmp_path, dbt_wo
         assert con.execute("select sum(refunds_count), count(*) from autosync.fct_payments").fetchone()[1] > 0
         assert con.execute("select sum(refunds_count) from autosync.fct_payments").fetchone()[0] == 0
         assert con.execute("select sum(refunds) from autosync.fct_revenue_daily").fetchone()[0] == 0
-        assert con.execute("select count(*) from autosync.stg_autosync__appointments").fetchone()[0] == 0
+        assert con.execute("select count(*) from autosync_staging.stg_autosync__appointments").fetchone()[0] == 0
 
 
 def test_a_raw_dataset_that_does_not_exist_fails_clearly_and_vars_reach_dbt(built_duckdb, tmp_path, dbt_work_dir):

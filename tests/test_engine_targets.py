@@ -101,9 +101,13 @@ def test_dbt_vars_from_the_configuration_reach_every_dbt_build(tmp_path, monkeyp
     _run_dbt(target, summary)
     monkeypatch.setenv("AUTOSYNC__DBT_VARS", '{"shop_timezones": {"2": "America/Denver"}, "enforce_contracts": false}')
     _run_dbt(target, summary)
+    # the job's own vars (the demo's as_of_date) go over the configuration's
+    _run_dbt(target, summary, {"as_of_date": "2025-06-01", "enforce_contracts": True})
     assert calls[0] is None
     assert calls[1][0] == "--vars"
     assert json.loads(calls[1][1]) == {"shop_timezones": {"2": "America/Denver"}, "enforce_contracts": False}
+    assert json.loads(calls[2][1]) == {"shop_timezones": {"2": "America/Denver"}, "enforce_contracts": True,
+                                       "as_of_date": "2025-06-01"}
 
 
 def test_duckdb_keeps_one_staging_schema_however_many_shops(tmp_path):

@@ -164,7 +164,7 @@ def test_run_py_syncs_then_builds_marts_equal_to_the_truth_full_and_incremental(
                  for k, m in (("work_orders", "fct_work_orders"), ("customers", "dim_customers"),
                               ("vehicles", "dim_vehicles"))}
         assert marts == live
-        flagged = {r["work_order_id"] for r in h.read_table_duckdb(warehouse, "autosync", "stg_autosync__work_orders")
+        flagged = {r["work_order_id"] for r in h.read_table_duckdb(warehouse, "autosync_staging", "stg_autosync__work_orders")
                    if r["is_deleted"]}
         assert deleted_draft in flagged and not flagged & live["work_orders"]
         assert deleted_draft not in {r["work_order_id"] for r in h.read_table_duckdb(warehouse, "autosync", "fct_line_items")}
@@ -234,4 +234,4 @@ def test_postgres_marts_equal_the_truth_after_full_and_incremental_syncs(tmp_pat
         for path in dbt_files:
             assert PG_PASSWORD not in path.read_text(errors="ignore"), path
     finally:
-        h.drop_postgres_schemas(raw, f"{raw}_staging", marts)
+        h.drop_postgres_schemas(raw, f"{raw}_staging", marts, f"{marts}_staging")

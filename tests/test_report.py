@@ -158,8 +158,7 @@ def _has(warehouse, schema: str, table: str) -> bool:
 def expected_headline(warehouse, schema: str) -> tuple[dict, dict, dt.date]:
     """Per shop (and 'all'): the headline figures of the last 12 months and of the as-of month,
     summed here from the marts' rows (the report has the warehouse sum them)."""
-    last_day = _query(warehouse, f"select max(date) as d from {schema}.fct_revenue_daily")[0]["d"]
-    as_of = last_day if isinstance(last_day, dt.date) else last_day.date()
+    as_of = page_date(warehouse, schema)
     index = as_of.year * 12 + as_of.month - 1 - 11
     first_month = dt.date(index // 12, index % 12 + 1, 1)
     this_month = as_of.replace(day=1)
@@ -193,6 +192,83 @@ def expected_headline(warehouse, schema: str) -> tuple[dict, dict, dt.date]:
         period[str(key)] = figures([r for r in mine if first_month <= month_of(r) <= as_of])
         month[str(key)] = figures([r for r in mine if month_of(r) == this_month])
     return period, month, as_of
+
+
+def page_date(warehouse, schema: str) -> dt.date:
+    """The one date a default report is as of: the day the marts were built for (the receivables'
+    as_of_date), else the last day with an invoice."""
+    built = _query(warehouse, f"select max(as_of_date) as d from {schema}.fct_accounts_receivable")[0]["d"]
+    if built is None:
+        built = _query(warehouse, f"select max(date) as d from {schema}.fct_revenue_daily")[0]["d"]
+    return built if not isinstance(built, dt.datetime) else built.date()
+
+
+def first_month(as_of: dt.date, months: int = 12) -> dt.date:
+    index = as_of.year * 12 + as_of.month - 1 - (months - 1)
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def expected_receivables(warehouse, schema: str, as_of: dt.date) -> dict:
+    """{(shop_id or 'all', bucket): (invoices, amount owed)}: the mart's rows invoiced by as_of,
+    each put in its bucket here from the days between its invoice and as_of."""
+    out: dict = {}
+    for r in _query(warehouse, f"select shop_id, invoiced_on, amount_owed from {schema}.fct_accounts_receivable"):
+        age = (as_of - r["invoiced_on"]).days
+        if age < 0:
+            continue
+        bucket = "0-30" if age <= 30 else "31-60" if age <= 60 else "61-90" if age <= 90 else "90+"
+        for key in (str(r["shop_id"]), "all"):
+            invoices, owed = out.get((key, bucket), (0, Decimal(0)))
+            out[(key, bucket)] = (invoices + 1, owed + Decimal(r["amount_owed"]))
+    return out
+
+
+def shown_receivables(dom: Node) -> dict:
+    """{(shop key, bucket): (invoices, amount)} of the all-shops receivables table, zeros left out."""
+    section = next(n for n in dom.walk() if n.attrs.get("id") == "all")
+    table = next(n for n in section.walk() if "receivables" in n.classes())
+    out = {}
+    for row in (n for n in table.walk() if n.tag == "tr" and n.attrs.get("data-shop")):
+        for cell in (n for n in row.walk() if n.attrs.get("data-bucket")):
+            amount = Decimal(cell.attrs["data-value"])
+            if amount:
+                invoices = int(re.sub(r"\D", "", next(n for n in cell.walk() if "sub" in n.classes()).all_text()))
+                out[(row.attrs["data-shop"], cell.attrs["data-bucket"])] = (invoices, amount)
+    return out
+
+
+def expected_declined(warehouse, schema: str, as_of: dt.date) -> dict:
+    """{shop_id or 'all': (pieces, amount)}: declined work not recovered, declined in the
+    report's 12 months up to as_of."""
+    rows = _query(warehouse, f"select shop_id, amount from {schema}.fct_declined_work where not recovered "
+                             f"and declined_on between date '{first_month(as_of)}' and date '{as_of}'")
+    out: dict = {}
+    for r in rows:
+        for key in (str(r["shop_id"]), "all"):
+            pieces, amount = out.get(key, (0, Decimal(0)))
+            out[key] = (pieces + 1, amount + Decimal(r["amount"]))
+    return out
+
+
+def shown_declined(dom: Node) -> tuple[dict, dict]:
+    """The declined-work headline as the page shows it: each shop section's caption, and the
+    all-shops table; {shop key: (pieces, amount)}."""
+    captions = {}
+    for section in (n for n in dom.walk() if n.tag == "section" and n.attrs.get("id", "").startswith("shop-")):
+        caption = next((n for n in section.walk() if "data-pieces" in n.attrs), None)
+        if caption is not None:
+            pieces, amount = int(caption.attrs["data-pieces"]), Decimal(caption.attrs["data-amount"])
+            words = caption.all_text()
+            assert words.startswith(f"{pieces:,} piece") and f"worth ${amount:,.0f} since" in words, words
+            captions[section.attrs["id"][len("shop-"):]] = (pieces, amount)
+    table = {}
+    panel = next((n for n in dom.walk() if n.attrs.get("id") == "declined-all"), None)
+    for row in (n for n in (panel.walk() if panel else []) if n.tag == "tr" and n.attrs.get("data-shop")):
+        cells = [n for n in row.walk() if "data-value" in n.attrs]
+        pieces, amount = int(cells[0].attrs["data-value"]), Decimal(cells[1].attrs["data-value"])
+        if pieces:
+            table[row.attrs["data-shop"]] = (pieces, amount)
+    return captions, table
 
 
 def _number(text: str) -> Decimal:
@@ -256,23 +332,37 @@ def assert_page_sound(page: Path, tmp_path: Path) -> Node:
 
 
 # ---------------------------------------------------------------------------------------------- DuckDB
-def build_demo_warehouse(pipeline, model_schema: str | None = None) -> None:
+def emulated_today(emulator) -> dt.date:
+    """The world's today, read here from the emulator's clock and its shops' zones."""
+    from zoneinfo import ZoneInfo
+
+    truth = emulator.truth()
+    clock = dt.datetime.strptime(truth["clock"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return min(clock.astimezone(ZoneInfo(shop["timezone"])).date() for shop in truth["objects"]["shops"])
+
+
+def build_demo_warehouse(pipeline, model_schema: str | None = None) -> dt.date:
     """Sync a small emulator world and build what the report reads: the dbt exposure
     `owner_report` and its ancestors (`dbt run`: the marts' data tests belong to the dbt tests,
-    here they would only double the cost). The report then finding every mart it reads also
-    checks that exposure lists them all."""
+    here they would only double the cost), aged on the world's today as the demo does. The report
+    then finding every mart it reads also checks that exposure lists them all. Returns that today."""
+    import json
+
     from pipelines.dbt_runner import run_dbt
 
     with Emulator(**WORLD) as emu:
         sync(pipeline, emu)[0].raise_on_failed_jobs()
-    assert run_dbt(pipeline, "run", ["--select", "+exposure:owner_report"], model_schema=model_schema).success
+        today = emulated_today(emu)
+    assert run_dbt(pipeline, "run", ["--select", "+exposure:owner_report", "--vars", json.dumps({"as_of_date": today.isoformat()})],
+                   model_schema=model_schema).success
+    return today
 
 
 @pytest.fixture(scope="module")
 def duckdb_built(tmp_path_factory):
     """A small demo warehouse in DuckDB (raw dataset autosync_raw, marts in autosync): its pipeline."""
     pipeline = duckdb_pipeline(tmp_path_factory.mktemp("report_duckdb"), name="report_test")
-    build_demo_warehouse(pipeline)
+    pipeline.world_today = build_demo_warehouse(pipeline)
     return pipeline
 
 
@@ -302,6 +392,181 @@ def test_duckdb_report_draws_every_chart_without_errors_and_shows_the_marts_figu
     text = dom.all_text()
     for section in ("All shops", "Data freshness", "Technician throughput", "Revenue and car count, weekly"):
         assert section in text
+
+
+# Run in the page once it has loaded: waits until every chart is drawn (or failed), then reports
+# the layout (document width, anything outside the viewport or cut short), the partial periods'
+# labels and the colours of the technician charts, read from the figures plotly drew.
+LAYOUT_PROBE = r"""(async () => {
+  const charts = Array.from(document.querySelectorAll(".chart"));
+  const drawn = () => charts.every(c => c.querySelector(".main-svg") || c.classList.contains("chart-failed"));
+  for (let i = 0; i < 1200 && !drawn(); i++) { await new Promise(r => setTimeout(r, 100)); }
+  const vw = document.documentElement.clientWidth;
+  const describe = e => e.tagName.toLowerCase() + "." + (e.getAttribute("class") || "") + " '" +
+                        (e.textContent || "").trim().slice(0, 40) + "'";
+  const outside = [];
+  document.querySelectorAll("h1, h2, h3, nav a, .kpi, .kpi .value, .panel, .caption, th, td, .chart .main-svg").forEach(e => {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && (r.right > vw + 0.5 || r.left < -0.5)) {
+      outside.push(describe(e) + " spans " + Math.round(r.left) + "-" + Math.round(r.right));
+    }
+  });
+  const cut = Array.from(document.querySelectorAll(".kpi .value, td, th"))
+    .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1).map(describe);
+  const sections = Array.from(document.querySelectorAll("section.shop[id^='shop-']")).map(s => {
+    const figure = name => s.querySelector(".chart[data-chart='" + name + "']");
+    const caption = name => { const f = figure(name); const c = f && f.previousElementSibling; return c ? c.textContent : ""; };
+    const tech = figure("technician-hours");
+    const monthly = figure("revenue-monthly");
+    return {
+      shop: s.id, colour: s.style.getPropertyValue("--accent").trim(),
+      technicians: tech && tech.data ? tech.data.map(t => t.marker.color) : [],
+      monthly_caption: caption("revenue-monthly"), weekly_caption: caption("revenue-weekly"),
+      monthly_patterns: monthly && monthly.data ? Object.fromEntries(monthly.data[0].x.map((x, i) =>
+        [x, ((monthly.data[0].marker.pattern || {}).shape || [])[i] || ""])) : {},
+      month_labels: Array.from(s.querySelectorAll(".kpi .month")).map(m => m.textContent.split(":")[0].trim()),
+    };
+  });
+  return {client: vw, document: document.documentElement.scrollWidth, outside: outside.slice(0, 20), cut: cut.slice(0, 20),
+          charts: charts.length, drawn: charts.filter(c => c.querySelector(".main-svg")).length, sections: sections};
+})()"""
+
+
+def _lab(colour: str) -> tuple[float, float, float]:
+    """CIELAB (D65) of #rrggbb, written here from the sRGB and CIE formulas (not the report's code)."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+    fx, fy, fz = (v ** (1 / 3) if v > 0.008856 else 7.787 * v + 16 / 116 for v in (x, y, z))
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def colour_difference(a: str, b: str) -> float:
+    """CIE76 delta E: about 2 is just noticeable; categories on a chart want 20 or more."""
+    return sum((p - q) ** 2 for p, q in zip(_lab(a), _lab(b))) ** 0.5
+
+
+def _inside_a_week_and_a_month(warehouse: Path) -> dt.date:
+    """The latest day with an invoice that ends neither its month nor its ISO week, so that the
+    report's last month and last week are both partial."""
+    days = [r["date"] for r in _query(("duckdb", warehouse), "select distinct date from autosync.fct_revenue_daily")]
+    return max(d for d in days if (d + dt.timedelta(days=1)).day != 1 and d.weekday() != 6)
+
+
+@needs_chromium
+def test_the_report_fits_a_phone_and_a_desktop_and_labels_partial_periods(duckdb_warehouse, tmp_path):
+    """At 390 px (a phone) and 1280 px: the document is exactly as wide as the viewport, no figure
+    lies outside it or is cut short, and every chart draws; the month the report ends inside is
+    labelled partial; technicians never wear a shop's colour."""
+    from browser_helpers import Browser
+    from pipelines.report_data import SHOP_COLOURS
+
+    as_of = _inside_a_week_and_a_month(duckdb_warehouse)
+    page = write_report(tmp_path / "report.html", duckdb_path=str(duckdb_warehouse), as_of=as_of)
+    days_in_month = ((as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)).day
+    with Browser() as browser:
+        for width in (390, 1280):
+            tab = browser.open(page.as_uri(), width)
+            layout = tab.evaluate(LAYOUT_PROBE)
+            tab.screenshot(tmp_path / f"report-{width}.png")
+            assert tab.problems() == [], tab.problems()
+            assert layout["client"] == width and layout["document"] == width, (width, layout)
+            assert layout["outside"] == [] and layout["cut"] == [], (width, layout["outside"], layout["cut"])
+            assert layout["charts"] >= 8 and layout["drawn"] == layout["charts"], (width, layout)
+    sections = layout["sections"]
+    assert len(sections) == 3
+    month_label = f"{as_of:%B %Y} to date ({as_of.day} of {days_in_month} days)"
+    partial_x = as_of.replace(day=1).isoformat()
+    checked = 0
+    for section in sections:
+        assert section["month_labels"] and set(section["month_labels"]) == {month_label}, section
+        if partial_x in section["monthly_patterns"]:  # the shop invoiced in the partial month
+            assert f"{as_of:%B %Y} is a partial month ({as_of.day} of {days_in_month} days" in section["monthly_caption"]
+            assert section["monthly_patterns"][partial_x] == "/", section["monthly_patterns"]
+            assert set(section["monthly_patterns"].values()) == {"", "/"}  # only that month hatched
+            checked += 1
+        if section["weekly_caption"]:
+            assert "is a partial week" in section["weekly_caption"], section
+        technicians = section["technicians"]
+        assert technicians and len(set(technicians)) == len(technicians), section
+        for colour in technicians:
+            nearest = min(colour_difference(colour, shop) for shop in SHOP_COLOURS)
+            assert nearest >= 20, (section["shop"], colour, nearest)
+    assert checked >= 1, "no shop invoiced in the partial month: the label went untested"
+
+
+def test_the_page_is_as_of_one_date_and_re_ages_receivables_on_it(duckdb_built, duckdb_warehouse, tmp_path):
+    """By default the page is as of the day the marts were built for (here the world's today):
+    header, headline month and receivables all say that date. With --as-of another day, the
+    receivables are aged on that day (the mart's buckets, counted from it) and the page says
+    whose payments the amounts count; the declined-work headline is the work not recovered in
+    the report's period."""
+    warehouse = ("duckdb", duckdb_warehouse)
+    today = duckdb_built.world_today
+    assert {r["d"] for r in _query(warehouse, "select distinct as_of_date as d from autosync.fct_accounts_receivable")} == {today}
+    page = write_report(tmp_path / "default.html", duckdb_path=str(duckdb_warehouse))
+    dom = parse(page.read_text(encoding="utf-8"))
+    text = " ".join(dom.all_text().split())
+    shown = f"{today.day} {today:%b %Y}"
+    assert f"as of {shown}" in text and f"the report ends on the day the marts were built for, {shown}" in text
+    assert f"by days from the invoice to {shown};" in text and "the day the marts were built for:" not in text
+    assert shown_receivables(dom) == expected_receivables(warehouse, "autosync", today)
+    captions, table = shown_declined(dom)
+    declined = expected_declined(warehouse, "autosync", today)
+    assert captions == {k: v for k, v in declined.items() if k != "all"} and table == declined and declined
+
+    # another day: 40 days back moves invoices between buckets and leaves later ones out
+    earlier = today - dt.timedelta(days=40)
+    page = write_report(tmp_path / "earlier.html", duckdb_path=str(duckdb_warehouse), as_of=earlier)
+    dom = parse(page.read_text(encoding="utf-8"))
+    text = " ".join(dom.all_text().split())
+    again = f"{earlier.day} {earlier:%b %Y}"
+    assert f"as of {again}" in text and "the report ends on the date asked for (--as-of)" in text
+    assert f"by days from the invoice to {again};" in text
+    assert f"those still owed on {shown}, the day the marts were built for" in text
+    expected = expected_receivables(warehouse, "autosync", earlier)
+    assert shown_receivables(dom) == expected and expected != expected_receivables(warehouse, "autosync", today)
+    captions, table = shown_declined(dom)
+    assert table == expected_declined(warehouse, "autosync", earlier)
+
+
+@pytest.mark.slow
+def test_the_demo_ages_receivables_on_its_worlds_today_and_its_report_is_as_of_that_day(tmp_path, monkeypatch):
+    """`run.py --demo` as a user runs it (the demo world, dbt, the report): the receivables are
+    aged on the emulated world's today, not the machine's, so they spread over several age
+    buckets; the report is as of that day throughout, and its declined-work headline is the
+    work not recovered in its period."""
+    from pipelines import run
+
+    with Emulator(**run.DEMO_WORLD) as emu:
+        today = emulated_today(emu)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert run.main(["--demo", "--quiet", "--pipelines-dir", str(tmp_path / "pipelines")]) == 0
+    warehouse = ("duckdb", tmp_path / "autosync_demo.duckdb")
+    aged = _query(warehouse, "select as_of_date, invoiced_on, age_bucket from autosync.fct_accounts_receivable")
+    assert {r["as_of_date"] for r in aged} == {today}
+    buckets = {r["age_bucket"] for r in aged}
+    assert len(buckets) > 1, buckets
+    assert today < dt.date.today()  # the world ends before the machine's today
+
+    page = tmp_path / "autosync-report.html"
+    assert f"The owner's report: {page}" in out.getvalue()
+    dom = parse(page.read_text(encoding="utf-8"))
+    text = " ".join(dom.all_text().split())
+    shown = f"{today.day} {today:%b %Y}"
+    assert f"as of {shown}" in text and f"the report ends on the day the marts were built for, {shown}" in text
+    assert f"by days from the invoice to {shown};" in text and "the day the marts were built for:" not in text
+    receivables = shown_receivables(dom)
+    assert receivables == expected_receivables(warehouse, "autosync", today)
+    assert len({bucket for _, bucket in receivables}) > 1
+    captions, table = shown_declined(dom)
+    declined = expected_declined(warehouse, "autosync", today)
+    assert captions == {k: v for k, v in declined.items() if k != "all"} and table == declined and declined
 
 
 def test_a_mart_the_warehouse_lacks_becomes_a_sentence(duckdb_warehouse, tmp_path):
@@ -400,7 +665,7 @@ def test_postgres_report_draws_every_chart_without_errors_and_shows_the_marts_fi
         assert assert_headline_equals_marts(dom, ("postgres", None), marts) >= 20
         assert "Postgres 127.0.0.1:5432/test" in dom.all_text()
     finally:
-        h.drop_postgres_schemas(raw, f"{raw}_staging", marts)
+        h.drop_postgres_schemas(raw, f"{raw}_staging", marts, f"{marts}_staging")
 
 
 def test_postgres_without_credentials_says_which_setting(tmp_path, capsys):

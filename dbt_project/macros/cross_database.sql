@@ -274,3 +274,19 @@
 {% macro date_literal(value) -%}
     cast('{{ value }}' as date)
 {%- endmacro %}
+
+
+{#- A job or item name as the marts compare names: lower case, surrounding whitespace removed, runs
+    of whitespace collapsed to one space ("Brake  pads " = "brake pads"). -#}
+{% macro normalized_name(column) -%}
+    {{ return(adapter.dispatch('normalized_name', 'autosync')(column)) }}
+{%- endmacro %}
+
+{% macro default__normalized_name(column) -%}
+    lower(trim(regexp_replace({{ column }}, '[[:space:]]+', ' ', 'g')))
+{%- endmacro %}
+
+{% macro bigquery__normalized_name(column) -%}
+    {#- BigQuery's regexp_replace replaces every match; it takes no flags argument. -#}
+    lower(trim(regexp_replace({{ column }}, '[[:space:]]+', ' ')))
+{%- endmacro %}

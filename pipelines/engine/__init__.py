@@ -20,7 +20,14 @@ What every door gets, because it happens here and nowhere else:
   reconciliation, the schema-change report, a summary, a row per shop and resource in the sync
   log (`sync_log.py`), dbt when asked, and one error type, `SyncFailed`, with an exit code.
 """
-from pipelines.engine.demo import DEMO_API_LABEL, DEMO_DATASET, DEMO_DUCKDB_PATH, demo_target, refuse_non_demo_warehouse
+from pipelines.engine.demo import (
+    DEMO_API_LABEL,
+    DEMO_DATASET,
+    DEMO_DUCKDB_PATH,
+    demo_target,
+    refuse_non_demo_warehouse,
+    world_today,
+)
 from pipelines.engine.errors import (
     EXIT_DBT_FAILED,
     EXIT_DESTINATION,
@@ -67,5 +74,5 @@ __all__ = [
     "as_sync_failed", "autosync_error_in", "default_pipelines_dir", "demo_target", "duckdb_destination",
     "finish_interrupted_run", "marts_pipeline", "raise_if_interrupted", "raise_on_interrupts",
     "refuse_non_demo_warehouse", "run_with_schema_retry", "shop_staging_layout", "start_date_warning", "state_home",
-    "visible_shop_ids",
+    "visible_shop_ids", "world_today",
 ]

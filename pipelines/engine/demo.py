@@ -2,8 +2,11 @@
 a file that holds anything but the demo's data."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from pipelines.engine.errors import SyncFailed, short_reason
 from pipelines.engine.target import Target
@@ -19,6 +22,17 @@ def demo_target(target: Target) -> Target:
         raise SyncFailed("--demo writes its own DuckDB file only; drop --destination.", category="configuration")
     return replace(target, destination="duckdb", duckdb_path=target.duckdb_path or DEMO_DUCKDB_PATH,
                    dataset=target.dataset or DEMO_DATASET)
+
+
+def world_today(emulator: Any) -> dt.date:
+    """The emulated world's today: the date its clock shows in its shops' own zones (the earliest,
+    should they differ: no shop is aged on a day that has not begun for it). The demo passes it
+    to dbt as `as_of_date`, so its receivables age on the world's clock, not the machine's (a
+    world that ends in 2025 read on a machine in 2026 had every invoice 90+ days old)."""
+    truth = emulator.truth()
+    clock = dt.datetime.fromisoformat(truth["clock"].replace("Z", "+00:00"))
+    zones = {shop["timezone"] for shop in truth["objects"]["shops"] if shop.get("timezone")}
+    return min((clock.astimezone(ZoneInfo(zone)).date() for zone in zones), default=clock.date())
 
 
 def refuse_non_demo_warehouse(target: Target) -> None:

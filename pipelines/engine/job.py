@@ -21,6 +21,7 @@ class SyncJob:
     full_refresh: bool = False  # drop the selected tables and their cursors, reload everything
     reconcile_deletes: bool = False  # reconcile now (it also runs when its schedule says so)
     run_dbt: bool = False
+    dbt_vars: Dict[str, Any] = field(default_factory=dict)  # over [autosync.dbt_vars] (the demo: its as_of_date)
     base_url: Optional[str] = None  # else dlt config; the key's environment otherwise
     api_key: Optional[str] = field(default=None, repr=False)  # else dlt secrets
     api_label: Optional[str] = None  # overrides `api_label()` (the demo's cursors are `demo`)

@@ -99,7 +99,7 @@ def run_sync(job: SyncJob) -> SyncSummary:
         raise as_sync_failed(failure, summary=summary) from None
     run.sync_shops(rows)
     if job.run_dbt:
-        summary.dbt = _run_dbt(target, summary)
+        summary.dbt = _run_dbt(target, summary, job.dbt_vars)
     summary.duration_seconds = round(time.monotonic() - started, 2)
     return summary
 
@@ -571,7 +571,7 @@ def _merge_reconciliation(total: Optional[Dict[str, Any]], one: Dict[str, Any]) 
     return merged
 
 
-def _run_dbt(target: Target, summary: SyncSummary) -> Dict[str, Any]:
+def _run_dbt(target: Target, summary: SyncSummary, job_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     try:
         from pipelines.dbt_runner import DbtRunError, run_dbt  # lazy: dbt is heavy and optional per run
     except ImportError as missing:
@@ -580,8 +580,9 @@ def _run_dbt(target: Target, summary: SyncSummary) -> Dict[str, Any]:
     logger.info("running dbt build")
     # dbt vars from the configuration ([autosync.dbt_vars] in config.toml, or AUTOSYNC__DBT_VARS as
     # JSON): e.g. shop_timezones overrides, as_of_date, or enforce_contracts false for a warehouse
-    # that cannot create a contracted table (the local BigQuery emulator)
-    dbt_vars = dlt.config.get("autosync.dbt_vars", dict) or {}
+    # that cannot create a contracted table (the local BigQuery emulator); the job's own vars win
+    # (the demo ages its receivables on its world's today)
+    dbt_vars = {**(dlt.config.get("autosync.dbt_vars", dict) or {}), **(job_vars or {})}
     try:
         result = run_dbt(marts_pipeline(target), extra_args=["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else None)
     except Exception as failure:

@@ -1,6 +1,8 @@
-{#- Grain: one row per invoiced work order with balance_due > 0, aged to `as_of_date` (dbt var,
-    YYYY-MM-DD; unset = today in the shop's zone). A work order invoiced after as_of_date was not
-    yet owed on that day: it is left out. -#}
+{#- Grain: one row per invoiced work order a customer still owes on at `as_of_date` (dbt var,
+    YYYY-MM-DD; unset = today in the shop's zone). amount_owed = total - the succeeded payments
+    created on or before as_of_date. A refund is money the shop gave back, not money owed: it does
+    not reopen an invoice (the API's balance_due rises after one, so it is only a reference column).
+    A work order invoiced after as_of_date was not yet owed on that day: it is left out. -#}
 {%- set as_of = var('as_of_date', none) -%}
 {%- if as_of is not none and not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', as_of | string) -%}
     {{ exceptions.raise_compiler_error("var as_of_date must be a date YYYY-MM-DD (e.g. --vars '{as_of_date: 2025-06-30}'), got " ~ (as_of | string)) }}
@@ -9,31 +11,52 @@ with
 
 work_orders as (
 
-    select * from {{ ref('int_work_orders_localized') }}
-    where invoiced_at is not null
-        and balance_due > 0
-
-),
-
-aged as (
-
     select
-        work_order_id,
-        shop_id,
-        customer_id,
-        vehicle_id,
-        work_order_number,
-        invoiced_on,
-        total,
-        amount_paid,
-        balance_due,
+        *,
         {% if as_of is none -%}
         {{ autosync.local_today('shop_timezone') }}
         {%- else -%}
         {{ autosync.date_literal(as_of) }}
         {%- endif %} as as_of_date
 
-    from work_orders
+    from {{ ref('int_work_orders_localized') }}
+    where invoiced_at is not null
+
+),
+
+invoiced as (
+
+    select * from work_orders
+    where invoiced_on <= as_of_date
+
+),
+
+{# fct_payments holds the live payments of live work orders, with their shop-local date. -#}
+payments_until_as_of as (
+
+    select
+        invoiced.work_order_id,
+        sum(payments.amount) as amount_paid
+
+    from invoiced
+    inner join {{ ref('fct_payments') }} as payments
+        on invoiced.work_order_id = payments.work_order_id
+    where payments.is_succeeded
+        and payments.payment_date <= invoiced.as_of_date
+    group by 1
+
+),
+
+owed as (
+
+    select
+        invoiced.*,
+        coalesce(payments_until_as_of.amount_paid, 0) as paid_by_as_of_date,
+        invoiced.total - coalesce(payments_until_as_of.amount_paid, 0) as owed_amount
+
+    from invoiced
+    left join payments_until_as_of
+        on invoiced.work_order_id = payments_until_as_of.work_order_id
 
 ),
 
@@ -55,11 +78,12 @@ final as (
             else '90+'
         end as age_bucket,
         total,
-        amount_paid,
+        {{ autosync.round_money('paid_by_as_of_date') }} as amount_paid,
+        {{ autosync.round_money('owed_amount') }} as amount_owed,
         balance_due
 
-    from aged
-    where invoiced_on <= as_of_date
+    from owed
+    where owed_amount > 0
 
 )
 

@@ -17,7 +17,8 @@ jobs_per_work_order as (
             as jobs_sold,
         cast(sum(case when job_status = 'declined' then 1 else 0 end) as {{ dbt.type_bigint() }}) as jobs_declined,
         sum(total) as presented_amount,
-        sum(case when job_status in ('approved', 'completed') then total else 0 end) as sold_amount
+        sum(case when job_status in ('approved', 'completed') then total else 0 end) as sold_amount,
+        sum(case when job_status = 'declined' then total else 0 end) as declined_amount
 
     from {{ ref('int_jobs_enriched') }}
     group by 1
@@ -41,7 +42,8 @@ monthly as (
         cast(coalesce(sum(jobs_per_work_order.jobs_sold), 0) as {{ dbt.type_bigint() }}) as jobs_sold,
         cast(coalesce(sum(jobs_per_work_order.jobs_declined), 0) as {{ dbt.type_bigint() }}) as jobs_declined,
         coalesce(sum(jobs_per_work_order.presented_amount), 0) as presented_amount,
-        coalesce(sum(jobs_per_work_order.sold_amount), 0) as sold_amount
+        coalesce(sum(jobs_per_work_order.sold_amount), 0) as sold_amount,
+        coalesce(sum(jobs_per_work_order.declined_amount), 0) as declined_amount
 
     from work_orders
     left join jobs_per_work_order
@@ -64,7 +66,10 @@ final as (
         {{ autosync.safe_divide('monthly.jobs_sold', 'monthly.jobs_sold + monthly.jobs_declined') }} as closing_ratio,
         {{ autosync.round_money('monthly.presented_amount') }} as presented_amount,
         {{ autosync.round_money('monthly.sold_amount') }} as sold_amount,
-        {{ autosync.safe_divide('monthly.sold_amount', 'monthly.presented_amount') }} as dollar_closing_ratio
+        {{ autosync.round_money('monthly.declined_amount') }} as declined_amount,
+        {#- decided work only, like closing_ratio: pending jobs wait for the customer -#}
+        {{ autosync.safe_divide('monthly.sold_amount', 'monthly.sold_amount + monthly.declined_amount') }}
+            as dollar_closing_ratio
 
     from monthly
     left join employees
