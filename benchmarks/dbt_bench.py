@@ -3,6 +3,12 @@
     python benchmarks/dbt_bench.py                       # 200,000 work orders: 10 shops x 20,000
     python benchmarks/dbt_bench.py --scaling             # also 1/4 and 1/2 of it: seconds per 1,000 work orders
     python benchmarks/dbt_bench.py --shops 3 --work-orders 2000
+    python benchmarks/dbt_bench.py --compare-with 4ac392b   # side by side: that commit's dbt project, then this one
+
+--compare-with REF builds the dbt project as it was at git commit REF and the current one on the same
+raw tables, alternately (REF, current, REF, current with --rounds 2), each `dbt build` in a process of
+its own, and prints the CPU seconds of each (resource.getrusage of the children: user + system, all
+of dbt's and DuckDB's threads) and the ratio current / REF.
 
 The raw tables are written straight from the emulator's truth dump (the connector's raw layout,
 as tests/dbt_helpers.py defines it), so the figure is dbt alone, not the sync. The full
@@ -129,6 +135,60 @@ def _describe(path: Path, dataset: str = "autosync_raw") -> Dict[str, Any]:
     return {"work_orders": work_orders, "raw_rows": rows, "reused": True}
 
 
+def build_cpu_seconds(project_dir: Path, duckdb_path: str, model_schema: str, work_dir: Path,
+                      dataset: str = "autosync_raw") -> Dict[str, Any]:
+    """One `dbt build` of `project_dir` in a child process: its CPU seconds (getrusage of the children,
+    user + system) and wall seconds. Builds into model_schema so two projects share the raw tables."""
+    import resource
+    import subprocess
+
+    from pipelines.dbt_runner import DbtTarget, dbt_command
+
+    target = DbtTarget.duckdb(duckdb_path, dataset, model_schema, work_dir=str(work_dir))
+    args, env = dbt_command(target, "build")
+    args = [str(project_dir) if a == str(ROOT / "dbt_project") else a for a in args]  # --project/--profiles-dir
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", "from dbt.cli.main import cli; cli()", *args],
+                          env={**os.environ, **env}, capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"cpu_seconds": round(cpu, 2), "seconds": round(wall, 2), "returncode": done.returncode,
+            "tail": done.stdout[-1500:] + done.stderr[-1500:]}
+
+
+def compare(ref: str, shops: int, work_orders_per_shop: int, directory: Path, rounds: int, reuse: bool) -> int:
+    """The dbt project at git commit `ref` against the current one, on the same raw tables."""
+    import subprocess
+    import tarfile
+
+    path = directory / f"dbt_bench_{shops}x{work_orders_per_shop}.duckdb"
+    world = _describe(path) if reuse and path.exists() else load_world(str(path), shops, work_orders_per_shop)
+    before_dir = directory / f"dbt_project_{ref}"
+    if not before_dir.exists():
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "dbt_project"], capture_output=True, check=True)
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive.stdout)) as tar:
+            tar.extractall(before_dir, filter="data")
+    projects = {ref: before_dir / "dbt_project", "current": ROOT / "dbt_project"}
+    print(f"{world['work_orders']:,} work orders, {world['raw_rows']:,} raw rows; dbt build (models, data and unit tests), "
+          f"each in its own process, CPU = user + system of the child", flush=True)
+    cpu: Dict[str, list] = {name: [] for name in projects}
+    for round_ in range(rounds):
+        for name, project in projects.items():
+            schema = "bench_before" if name == ref else "bench_after"
+            r = build_cpu_seconds(project, str(path), schema, directory / f"work_{name}_{round_}")
+            if r["returncode"] != 0:
+                print(f"{name}: dbt build failed\n{r['tail']}")
+                return 1
+            cpu[name].append(r["cpu_seconds"])
+            print(f"  round {round_ + 1} {name:>10}: {r['cpu_seconds']:7.1f} s CPU, {r['seconds']:7.1f} s wall", flush=True)
+    best = {name: min(values) for name, values in cpu.items()}
+    print(f"current / {ref}: x{best['current'] / best[ref]:.2f} CPU (best of {rounds} each: "
+          f"{best['current']:.1f} s vs {best[ref]:.1f} s)")
+    return 0
+
+
 def main(argv: Optional[list] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shops", type=int, default=10)
@@ -137,7 +197,14 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--dir", default=None, help="where the DuckDB files go (default: a temp dir)")
     parser.add_argument("--reuse", action="store_true", help="keep the raw tables of an earlier run in --dir")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--compare-with", metavar="GIT_REF", help="time that commit's dbt project beside this one")
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare-with: builds of each project")
     args = parser.parse_args(argv)
+    if args.compare_with:
+        with tempfile.TemporaryDirectory(prefix="dbt-bench-") as tmp:
+            directory = Path(args.dir) if args.dir else Path(tmp)
+            directory.mkdir(parents=True, exist_ok=True)
+            return compare(args.compare_with, args.shops, args.work_orders, directory, args.rounds, args.reuse)
 
     sizes = [args.work_orders // 4, args.work_orders // 2, args.work_orders] if args.scaling else [args.work_orders]
     results = []

@@ -11,6 +11,7 @@ One coherent thing, over 400 lines: every mart against one purpose-built world a
 from __future__ import annotations
 
 import contextlib
+from decimal import Decimal
 import datetime as dt
 import json
 import os
@@ -105,6 +106,36 @@ def test_the_marts_follow_the_shops_clock_not_utc(built_duckdb, world):
     assert utc_days != local_days
     shops = {r["shop_id"]: r["timezone"] for r in h.read_table_duckdb(path, "autosync", "dim_shops")}
     assert shops == {1: "America/Phoenix", 2: "America/New_York", 3: "America/Chicago"}
+
+
+def test_the_world_holds_the_analysts_cases_and_the_marts_get_them_right(built_duckdb, world):
+    """Guards the comparisons above (METRICS, 2026-12-06): the cases that were wrong are in the world,
+    and the built marts show them as defined."""
+    path, _ = built_duckdb
+    declined = {(r["source"], r["source_id"]): r for r in h.read_table_duckdb(path, "autosync", "fct_declined_work")}
+    back = [r for r in declined.values() if r["customer_name"] == "Back Again"]
+    by_name = {ref.name_key(r["description"]): r for r in back}
+    # the declined brake job once, with the later of its two declined items, sold later in other spelling
+    brakes = by_name["brake pads"]
+    assert brakes["source"] == "job" and brakes["inspection_item_id"] is not None
+    assert brakes["recovered"] and brakes["recovered_amount"] == Decimal("320.00") and brakes["amount"] == Decimal("310.00")
+    assert ("inspection_item", brakes["inspection_item_id"]) not in declined
+    assert by_name["wiper blades"]["source"] == "inspection_item" and by_name["wiper blades"]["recovered"]
+    assert by_name["alignment"]["source"] == "inspection_item" and not by_name["alignment"]["recovered"]
+    assert by_name["alignment"]["vehicle_returned"] and "battery" not in by_name  # sold after all: no row
+    # a paid invoice refunded in full: the API says balance_due > 0, nothing is owed
+    work_orders = {w["id"]: w for w in ref.live_objects(world)["work_orders"]}
+    receivable = {r["work_order_id"] for r in h.read_table_duckdb(path, "autosync", "fct_accounts_receivable")}
+    refunded = [p["work_order_id"] for p in world["objects"]["payments"] if p["refunds"]
+                and ref.dec(p["refunded_amount"]) == ref.dec(work_orders[p["work_order_id"]]["total"])]
+    assert refunded and not set(refunded) & receivable
+    assert all(ref.dec(work_orders[w]["balance_due"]) > 0 for w in refunded)
+    kpis = h.read_table_duckdb(path, "autosync", "fct_shop_kpis_monthly")
+    assert sum(r["reactivated_customers"] for r in kpis) >= 1 and sum(r["comeback_jobs"] for r in kpis) >= 1
+    assert all(r["customers_served"] == r["new_customers"] + r["returning_customers"] + r["reactivated_customers"]
+               for r in kpis)
+    appointments = h.read_table_duckdb(path, "autosync", "fct_appointments_monthly")
+    assert sum(r["scheduled"] for r in appointments) >= 1 and sum(r["converted"] for r in appointments) >= 1
 
 
 def test_a_timezone_override_and_the_default_zone_move_the_dates(built_duckdb, world, tmp_path, dbt_work_dir):

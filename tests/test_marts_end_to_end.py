@@ -37,8 +37,8 @@ ZONES = {1: "America/Phoenix", 2: "America/New_York", 3: "America/Chicago"}
 AS_OF = dt.date(2025, 11, 3)
 COMPARED_MARTS = ("fct_revenue_daily", "fct_technician_throughput_weekly", "fct_inspection_approval_monthly",
                   "fct_shop_kpis_monthly", "fct_service_advisor_monthly", "fct_declined_work",
-                  "fct_appointments_monthly", "fct_accounts_receivable", "fct_work_orders", "dim_shops",
-                  "dim_customers", "dim_vehicles")
+                  "fct_appointments_monthly", "fct_accounts_receivable", "fct_work_orders", "fct_jobs",
+                  "fct_inspections", "dim_shops", "dim_customers", "dim_vehicles")
 PG_PASSWORD = "pw-must-not-leak-7731"
 
 
