@@ -18,7 +18,7 @@ with
 
 line_items as (
 
-    select * from {{ ref('stg_autosync__line_items') }} as line_items
+    select line_items.* from {{ ref('stg_autosync__line_items') }} as line_items
     {%- if not window.full %}
     where {{ autosync.touched_work_orders(window, 'line_items') }}
     {%- endif %}
@@ -27,7 +27,7 @@ line_items as (
 
 jobs as (
 
-    select * from {{ ref('stg_autosync__jobs') }} as jobs
+    select jobs.* from {{ ref('stg_autosync__jobs') }} as jobs
     {%- if not window.full %}
     where {{ autosync.touched_work_orders(window, 'jobs') }}
     {%- endif %}
@@ -36,7 +36,7 @@ jobs as (
 
 live_work_orders as (
 
-    select * from {{ ref('int_work_orders_localized') }} as work_orders
+    select work_orders.* from {{ ref('int_work_orders_localized') }} as work_orders
     {%- if not window.full %}
     where {{ autosync.touched_work_orders(window, 'work_orders') }}
     {%- endif %}

@@ -17,8 +17,8 @@ with
 
 work_orders as (
 
-    select * from {{ ref('stg_autosync__work_orders') }} as work_orders
-    where not is_deleted
+    select work_orders.* from {{ ref('stg_autosync__work_orders') }} as work_orders
+    where not work_orders.is_deleted
     {%- if not window.full %}
         and {{ autosync.touched_work_orders(window, 'work_orders') }}
     {%- endif %}

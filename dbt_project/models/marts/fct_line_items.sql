@@ -1,5 +1,5 @@
-{#- Incremental (macros/incremental.sql): a build rebuilds the line items of the work orders loaded or marked deleted since
-    the last one. -#}
+{#- Incremental (macros/incremental.sql): a build rebuilds the line items of the work orders
+    loaded or marked deleted since the last one. -#}
 {{ config(
     materialized='incremental',
     unique_key='line_item_id',
@@ -13,7 +13,7 @@ with
 
 line_items as (
 
-    select * from {{ ref('int_line_items_enriched') }} as line_items
+    select line_items.* from {{ ref('int_line_items_enriched') }} as line_items
     {%- if not window.full %}
     where {{ autosync.touched_work_orders(window, 'line_items') }}
     {%- endif %}

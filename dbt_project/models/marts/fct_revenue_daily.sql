@@ -11,7 +11,8 @@
 ) }}
 {%- set window = autosync.incremental_window() %}
 {% if model.resource_type != 'unit_test' -%}
--- depends_on: {{ ref('stg_autosync__work_orders') }}, {{ ref('stg_autosync__payments') }} (read by the incremental build only)
+-- depends_on: {{ ref('stg_autosync__work_orders') }}
+-- depends_on: {{ ref('stg_autosync__payments') }}
 {% endif -%}
 with
 {% if not window.full %}
@@ -24,7 +25,7 @@ touched_days as (
 
 work_orders as (
 
-    select * from {{ ref('int_work_orders_localized') }} as work_orders
+    select work_orders.* from {{ ref('int_work_orders_localized') }} as work_orders
     {%- if not window.full %}
     where exists (
         select 1 from touched_days

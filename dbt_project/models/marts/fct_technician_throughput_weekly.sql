@@ -12,7 +12,8 @@
 ) }}
 {%- set window = autosync.incremental_window() %}
 {% if model.resource_type != 'unit_test' -%}
--- depends_on: {{ ref('stg_autosync__work_orders') }}, {{ ref('int_shop_timezones') }} (read by the incremental build only)
+-- depends_on: {{ ref('stg_autosync__work_orders') }}
+-- depends_on: {{ ref('int_shop_timezones') }}
 {% endif -%}
 with
 {% if not window.full %}
@@ -25,8 +26,8 @@ touched_weeks as (
 
 completed_work_orders as (
 
-    select * from {{ ref('fct_work_orders') }} as work_orders
-    where completed_at is not null
+    select work_orders.* from {{ ref('fct_work_orders') }} as work_orders
+    where work_orders.completed_at is not null
     {%- if not window.full %}
         and exists (
             select 1 from touched_weeks
@@ -39,7 +40,7 @@ completed_work_orders as (
 
 jobs as (
 
-    select * from {{ ref('int_jobs_enriched') }} as jobs
+    select jobs.* from {{ ref('int_jobs_enriched') }} as jobs
     {%- if not window.full %}
     where jobs.work_order_completed_on is not null
         and exists (
@@ -53,7 +54,7 @@ jobs as (
 
 line_items as (
 
-    select * from {{ ref('int_line_items_enriched') }} as line_items
+    select line_items.* from {{ ref('int_line_items_enriched') }} as line_items
     {%- if not window.full %}
     where line_items.work_order_completed_on is not null
         and exists (

@@ -13,7 +13,7 @@ with
 
 work_orders as (
 
-    select * from {{ ref('int_work_orders_localized') }} as work_orders
+    select work_orders.* from {{ ref('int_work_orders_localized') }} as work_orders
     {%- if not window.full %}
     where {{ autosync.touched_work_orders(window, 'work_orders') }}
     {%- endif %}
@@ -22,7 +22,7 @@ work_orders as (
 
 jobs_per_work_order as (
 
-    select * from {{ ref('int_jobs_aggregated_to_work_orders') }} as work_orders
+    select work_orders.* from {{ ref('int_jobs_aggregated_to_work_orders') }} as work_orders
     {%- if not window.full %}
     where {{ autosync.touched_work_orders(window, 'work_orders') }}
     {%- endif %}
@@ -31,7 +31,7 @@ jobs_per_work_order as (
 
 line_items_per_work_order as (
 
-    select * from {{ ref('int_line_items_aggregated_to_work_orders') }} as work_orders
+    select work_orders.* from {{ ref('int_line_items_aggregated_to_work_orders') }} as work_orders
     {%- if not window.full %}
     where {{ autosync.touched_work_orders(window, 'work_orders') }}
     {%- endif %}
