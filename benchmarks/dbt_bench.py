@@ -97,7 +97,7 @@ def load_world(duckdb_path: str, shops: int, work_orders_per_shop: int, seed: in
     world = {"work_orders": len(truth["objects"]["work_orders"]), "raw_rows": total,
              "generate_seconds": round(generated, 1), "load_seconds": round(time.perf_counter() - began - generated, 1)}
     if keep_core:
-        world.update(core=core, truth=truth)
+        world.update(core=core)
     return world
 
 
@@ -133,11 +133,13 @@ def _insert_rows(con: Any, dataset: str, table: str, rows: list) -> None:
 
 
 # -- one emulated day of change ------------------------------------------------------------
-def apply_a_day_of_change(core: Any, before: Dict[str, Any], duckdb_path: str, dataset: str = "autosync_raw",
+def apply_a_day_of_change(core: Any, duckdb_path: str, dataset: str = "autosync_raw",
                           seconds: int = 86400) -> Dict[str, Any]:
     """Move the emulator one day and change the raw tables as the connector's sync and the delete
-    reconciliation would: every record whose object changed is replaced, children included, under a
-    newer load id; records deleted at the source are marked and traced in _autosync_delete_marks."""
+    reconciliation would: every record updated in that day (a change always moves updated_at) is
+    replaced, children included, under a newer load id; records deleted at the source are marked
+    and traced in _autosync_delete_marks (a record created and deleted within the day was never
+    loaded: its mark changes nothing)."""
     import duckdb
     import orjson
 
@@ -145,15 +147,15 @@ def apply_a_day_of_change(core: Any, before: Dict[str, Any], duckdb_path: str, d
     import source_helpers
     from dlt.common.storages.load_package import create_load_id
 
+    day_began = dt.datetime.fromtimestamp(core.store.clock, tz=dt.timezone.utc)
     events = core.advance(seconds)["events"]
     after = orjson.loads(core.truth_bytes())
     load_id = create_load_id()
-    changed: Dict[str, list] = {}
-    for resource in source_helpers.RESOURCES:
-        old = {o["id"]: o for o in before["objects"].get(resource, [])}
-        changed[resource] = [o for o in after["objects"].get(resource, []) if old.get(o["id"]) != o]
-    deleted = {resource: sorted(set(ids) & {o["id"] for o in before["objects"].get(resource, [])})
-               for resource, ids in after.get("deleted", {}).items()}
+    changed = {resource: [o for o in after["objects"].get(resource, [])
+                          if dt.datetime.fromisoformat(o["updated_at"].replace("Z", "+00:00")) > day_began]
+               for resource in source_helpers.RESOURCES}
+    deleted = {resource: sorted(ids) for resource, ids in after.get("deleted", {}).items()}
+    del after
     rows = h.flatten_truth({"objects": changed}, load_id=load_id)
     marked_at = dt.datetime.now(dt.timezone.utc)
     with contextlib.closing(duckdb.connect(str(duckdb_path))) as con:
@@ -282,9 +284,9 @@ def bench_day_of_change(shops: int, work_orders_per_shop: int, directory: Path) 
     if path.exists():
         path.unlink()
     world = load_world(str(path), shops, work_orders_per_shop, keep_core=True)
-    core, truth = world.pop("core"), world.pop("truth")
+    core = world.pop("core")
     first = measured_build(str(path), "autosync")
-    day = apply_a_day_of_change(core, truth, str(path))
+    day = apply_a_day_of_change(core, str(path))
     incremental = measured_build(str(path), "autosync")
     full = measured_build(str(path), "autosync_full", ["--full-refresh"])
     return {**world, "day": day, "first_build": first, "incremental": incremental, "full": full,
