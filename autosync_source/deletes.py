@@ -11,7 +11,10 @@ Per shop and (shop-scoped) resource, `reconcile_deletes`:
      deleted record (deletes are rare) and makes a false delete impossible;
   4. un-marks ids that are marked deleted but listed again (restored at the source);
   5. writes both in one transaction: `_autosync_deleted_at = <now>` (children are left as
-     they were: the marts drop them through their parent);
+     they were: the marts drop them through their parent), and appends each marked or
+     un-marked id to `_autosync_delete_marks` (MARKS_TABLE) with a `mark_id` in the format of
+     dlt's load ids: an UPDATE in place gives the row no new `_dlt_load_id`, so this is the
+     trace the incremental dbt models read to find what the reconciliation changed;
   6. compares versions too: a listed id missing from the warehouse, or held at an older
      `updated_at`, behind the shop's cursor means a sync passed it by (a skipped page row or
      a commit later than lag_seconds); that cursor goes back before it, so the next sync
@@ -36,6 +39,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import dlt
 from dlt.common.configuration.inject import with_config
+from dlt.common.storages.load_package import create_load_id
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from autosync_source.client import NO_HOOKS, AutosyncRESTClient, RequestStats
@@ -49,6 +53,10 @@ logger = logging.getLogger("autosync_source")
 
 STATE_KEY = "autosync_reconciliation"  # in the pipeline state: {"last_at": iso}
 ID_CHUNK = 500  # ids per UPDATE statement
+# One row per id the reconciliation marked deleted (is_deleted true) or un-marked (false).
+# mark_id is a dlt load id (epoch seconds as a string) taken when the marks are written, so it
+# sorts after the load ids of every load before it: the dbt models compare it with _dlt_load_id.
+MARKS_TABLE = "_autosync_delete_marks"
 
 
 @dataclass
@@ -261,6 +269,8 @@ def _write_marks(pipeline: dlt.Pipeline, gone: Dict[str, Set[int]], back: Dict[s
         return
     with pipeline.sql_client() as sql:
         with sql.begin_transaction():
+            marks = _ensure_marks_table(pipeline, sql)
+            mark_id = create_load_id()
             for table in gone:
                 qualified = sql.make_qualified_table_name(table)
                 for chunk in _chunks(sorted(gone[table])):
@@ -269,11 +279,33 @@ def _write_marks(pipeline: dlt.Pipeline, gone: Dict[str, Set[int]], back: Dict[s
                         f"WHERE {DELETED_AT} IS NULL AND id IN ({', '.join(str(int(i)) for i in chunk)})",
                         at,
                     )
+                    _append_marks(sql, marks, table, chunk, True, at, mark_id)
                 for chunk in _chunks(sorted(back[table])):
                     sql.execute_sql(
                         f"UPDATE {qualified} SET {DELETED_AT} = NULL "
                         f"WHERE id IN ({', '.join(str(int(i)) for i in chunk)})"
                     )
+                    _append_marks(sql, marks, table, chunk, False, at, mark_id)
+
+
+def _ensure_marks_table(pipeline: dlt.Pipeline, sql: Any) -> str:
+    """Created here, not by dlt: no load writes it. Types per destination (only these three run)."""
+    qualified = sql.make_qualified_table_name(MARKS_TABLE)
+    if pipeline.destination.destination_name == "bigquery":
+        text, bigint, boolean, stamp = "STRING", "INT64", "BOOL", "TIMESTAMP"
+    else:
+        text, bigint, boolean, stamp = "VARCHAR", "BIGINT", "BOOLEAN", "TIMESTAMP WITH TIME ZONE"
+    sql.execute_sql(f"CREATE TABLE IF NOT EXISTS {qualified} (table_name {text}, id {bigint}, "
+                    f"is_deleted {boolean}, marked_at {stamp}, mark_id {text})")
+    return qualified
+
+
+def _append_marks(sql: Any, marks: str, table: str, ids: List[int], is_deleted: bool, at: datetime, mark_id: str) -> None:
+    rows = ", ".join(f"(%s, {int(i)}, {'TRUE' if is_deleted else 'FALSE'}, %s, %s)" for i in ids)
+    params: List[Any] = []
+    for _ in ids:
+        params += [table, at, mark_id]
+    sql.execute_sql(f"INSERT INTO {marks} (table_name, id, is_deleted, marked_at, mark_id) VALUES {rows}", *params)
 
 
 def _chunks(ids: List[int]) -> Iterable[List[int]]:

@@ -16,6 +16,21 @@ as tests/dbt_helpers.py defines it), so the figure is dbt alone, not the sync. T
 pipelines.dbt_runner (in-process dbtRunner, as pipelines/run.py runs it). Marts aggregate
 children before joining, so time should grow linearly with the work orders: the scaling run
 prints seconds per 1,000 work orders at each size, which should stay flat.
+
+    python benchmarks/dbt_bench.py --day-of-change       # a full build, one emulated day, then
+                                                          # an incremental build against a full one
+
+`--day-of-change` measures the incremental models (dbt_project/macros/incremental.sql): after the
+first build, the emulator's clock moves one day (its activity: new and progressed work orders,
+payments, refunds, bulk edits, hard deletes) and the raw tables change as a sync and the delete
+reconciliation change them (each changed record and its children replaced under a newer
+_dlt_load_id; deleted ones marked, with a row in _autosync_delete_marks). Then `dbt build` runs
+incrementally and `dbt build --full-refresh` runs on the same raw data into another schema; every
+table of the two is compared value for value. CPU is process CPU (resource.getrusage: dbt runs
+in-process and DuckDB's threads are in the same process), one dbt thread so that the CPU spent
+inside each SQL statement can be told apart: "SQL" is the CPU inside the adapter's queries, per
+node; "dbt fixed" is the rest (parsing, compiling, the ~290 nodes' bookkeeping, the metadata
+queries' Python side).
 """
 from __future__ import annotations
 
@@ -61,20 +76,41 @@ def measure_dbt_build(duckdb_path: str, dataset: str = "autosync_raw", model_sch
 
 
 def load_world(duckdb_path: str, shops: int, work_orders_per_shop: int, seed: int = 42,
-               dataset: str = "autosync_raw") -> Dict[str, Any]:
+               dataset: str = "autosync_raw", keep_core: bool = False) -> Dict[str, Any]:
     """Generate the emulator's world (no HTTP) and write its raw tables with Arrow (row-by-row
     inserts of a million rows would take longer than the build being measured)."""
     import duckdb
     import orjson
-    import pyarrow as pa
 
     import dbt_helpers as h
     from autosync_emulator import EmulatorCore
 
     began = time.perf_counter()
-    truth = orjson.loads(EmulatorCore(seed=seed, shops=shops, work_orders=work_orders_per_shop).truth_bytes())
+    core = EmulatorCore(seed=seed, shops=shops, work_orders=work_orders_per_shop)
+    truth = orjson.loads(core.truth_bytes())
     generated = time.perf_counter() - began
     rows = h.flatten_truth(truth)
+
+    total = 0
+    with contextlib.closing(duckdb.connect(str(duckdb_path))) as con:
+        con.execute(f"create schema if not exists {dataset}")
+        for table, columns in h.RAW_TABLES.items():
+            ddl = ", ".join(f'"{c}" {k}' for c, k in columns.items())
+            con.execute(f'drop table if exists {dataset}."{table}"')
+            con.execute(f'create table {dataset}."{table}" ({ddl})')
+            _insert_rows(con, dataset, table, rows[table])
+            total += len(rows[table])
+    world = {"work_orders": len(truth["objects"]["work_orders"]), "raw_rows": total,
+             "generate_seconds": round(generated, 1), "load_seconds": round(time.perf_counter() - began - generated, 1)}
+    if keep_core:
+        world.update(core=core)
+    return world
+
+
+def _insert_rows(con: Any, dataset: str, table: str, rows: list) -> None:
+    import pyarrow as pa
+
+    import dbt_helpers as h
     arrow_types = {h.ID: pa.int64(), h.TXT: pa.string(), h.BOOL: pa.bool_(), h.TS: pa.timestamp("us", tz="UTC")}
 
     def arrow_type(kind: str) -> Any:
@@ -95,20 +131,190 @@ def load_world(duckdb_path: str, shops: int, work_orders_per_shop: int, seed: in
             return int(value)
         return value
 
-    total = 0
+    columns = h.RAW_TABLES[table]
+    arrays = {c: pa.array([convert(r.get(c), kind) for r in rows], type=arrow_type(kind)) for c, kind in columns.items()}
+    arrow_table = pa.table(arrays)  # noqa: F841 - read by name in the SQL below
+    con.execute(f'insert into {dataset}."{table}" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+                f'select * from arrow_table')
+
+
+# -- one emulated day of change ------------------------------------------------------------
+def apply_a_day_of_change(core: Any, duckdb_path: str, dataset: str = "autosync_raw",
+                          seconds: int = 86400) -> Dict[str, Any]:
+    """Move the emulator one day and change the raw tables as the connector's sync and the delete
+    reconciliation would: every record updated in that day (a change always moves updated_at) is
+    replaced, children included, under a newer load id; records deleted at the source are marked
+    and traced in _autosync_delete_marks (a record created and deleted within the day was never
+    loaded: its mark changes nothing)."""
+    import duckdb
+    import orjson
+
+    import dbt_helpers as h
+    import source_helpers
+    from dlt.common.storages.load_package import create_load_id
+
+    day_began = dt.datetime.fromtimestamp(core.store.clock, tz=dt.timezone.utc)
+    events = core.advance(seconds)["events"]
+    after = orjson.loads(core.truth_bytes())
+    load_id = create_load_id()
+    changed = {resource: [o for o in after["objects"].get(resource, [])
+                          if dt.datetime.fromisoformat(o["updated_at"].replace("Z", "+00:00")) > day_began]
+               for resource in source_helpers.RESOURCES}
+    deleted = {resource: sorted(ids) for resource, ids in after.get("deleted", {}).items()}
+    del after
+    rows = h.flatten_truth({"objects": changed}, load_id=load_id)
+    marked_at = dt.datetime.now(dt.timezone.utc)
     with contextlib.closing(duckdb.connect(str(duckdb_path))) as con:
-        con.execute(f"create schema if not exists {dataset}")
-        for table, columns in h.RAW_TABLES.items():
-            arrays = {c: pa.array([convert(r.get(c), kind) for r in rows[table]], type=arrow_type(kind))
-                      for c, kind in columns.items()}
-            arrow_table = pa.table(arrays)  # noqa: F841 - read by name in the SQL below
-            ddl = ", ".join(f'"{c}" {k}' for c, k in columns.items())
-            con.execute(f'drop table if exists {dataset}."{table}"')
-            con.execute(f'create table {dataset}."{table}" ({ddl})')
-            con.execute(f'insert into {dataset}."{table}" select * from arrow_table')
-            total += len(rows[table])
-    return {"work_orders": len(truth["objects"]["work_orders"]), "raw_rows": total,
-            "generate_seconds": round(generated, 1), "load_seconds": round(time.perf_counter() - began - generated, 1)}
+        for resource, objects in changed.items():
+            if not objects:
+                continue
+            ids = ", ".join(str(int(o["id"])) for o in objects)
+            con.execute(f'delete from {dataset}."{resource}" where id in ({ids})')
+            for child in source_helpers.CHILD_TABLES.get(resource, ()):
+                con.execute(f'delete from {dataset}."{child.table}" '
+                            f'where "{source_helpers.ROOT_KEYS[resource]}" in ({ids})')
+            for table in (resource, *(child.table for child in source_helpers.CHILD_TABLES.get(resource, ()))):
+                _insert_rows(con, dataset, table, rows[table])
+        con.execute(f"create table if not exists {dataset}._autosync_delete_marks (table_name varchar, id bigint, "
+                    f"is_deleted boolean, marked_at timestamp with time zone, mark_id varchar)")
+        mark_id = create_load_id()
+        for resource, ids in deleted.items():
+            if not ids:
+                continue
+            listed = ", ".join(str(int(i)) for i in ids)
+            con.execute(f'update {dataset}."{resource}" set _autosync_deleted_at = ? where id in ({listed})', [marked_at])
+            con.executemany(f"insert into {dataset}._autosync_delete_marks values (?, ?, true, ?, ?)",
+                            [[resource, int(i), marked_at, mark_id] for i in ids])
+    return {"events": events, "changed_records": {r: len(o) for r, o in changed.items() if o},
+            "deleted_records": {r: len(i) for r, i in deleted.items() if i}}
+
+
+class SqlCpu:
+    """CPU seconds spent inside the adapter's SQL statements, per dbt node (one dbt thread: the
+    process CPU consumed while a statement runs is that statement's, DuckDB's threads included)."""
+
+    def __init__(self) -> None:
+        self.by_node: Dict[str, float] = {}
+        self.statements = 0
+
+    @contextlib.contextmanager
+    def installed(self):
+        from dbt.adapters.sql.connections import SQLConnectionManager
+        from dbt_common.events.contextvars import get_node_info
+
+        original = SQLConnectionManager.add_query
+        meter = self
+
+        def add_query(manager, sql, *args, **kwargs):
+            began = _cpu()
+            try:
+                return original(manager, sql, *args, **kwargs)
+            finally:
+                node = (get_node_info() or {}).get("unique_id") or "(no node)"
+                meter.by_node[node] = meter.by_node.get(node, 0.0) + _cpu() - began
+                meter.statements += 1
+
+        SQLConnectionManager.add_query = add_query
+        try:
+            yield self
+        finally:
+            SQLConnectionManager.add_query = original
+
+    def total(self, prefix: str = "") -> float:
+        return sum(v for k, v in self.by_node.items() if k.startswith(prefix))
+
+    def of_models(self, names: tuple) -> float:
+        return sum(v for k, v in self.by_node.items() if k.split(".")[-1] in names and k.startswith("model."))
+
+
+def _cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+INCREMENTAL_MODELS = ("int_work_orders_localized", "int_line_items_enriched", "fct_work_orders", "fct_line_items",
+                      "fct_revenue_daily", "fct_technician_throughput_weekly")
+
+
+def measured_build(duckdb_path: str, model_schema: str, extra_args: Optional[list] = None) -> Dict[str, Any]:
+    """`dbt build` in-process with one thread; CPU of the whole build and of each node's SQL."""
+    from pipelines.dbt_runner import DbtTarget, invoke_dbt
+
+    meter = SqlCpu()
+    with tempfile.TemporaryDirectory(prefix="dbt-bench-") as work_dir, meter.installed():
+        cpu, began = _cpu(), time.perf_counter()
+        result = invoke_dbt(DbtTarget.duckdb(duckdb_path, "autosync_raw", model_schema, work_dir=work_dir), "build",
+                            ["--threads", "1", *(extra_args or [])], raise_on_failure=False)
+        cpu, seconds = _cpu() - cpu, time.perf_counter() - began
+    nodes = sum(result.counts.values())
+    sql = meter.total()
+    return {"success": result.success, "summary": result.summary, "failures": result.failures[:5],
+            "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "sql_cpu_seconds": round(sql, 2),
+            "incremental_models_sql_cpu_seconds": round(meter.of_models(INCREMENTAL_MODELS), 3),
+            "models_sql_cpu_seconds": round(meter.total("model."), 2),
+            "tests_sql_cpu_seconds": round(meter.total("test.") + meter.total("unit_test."), 2),
+            "dbt_fixed_cpu_seconds": round(cpu - sql, 2), "nodes": nodes,
+            "dbt_fixed_cpu_ms_per_node": round(1000 * (cpu - sql) / max(nodes, 1), 1),
+            "per_model_sql_cpu": {m: round(sum(v for k, v in meter.by_node.items() if k == f"model.autosync.{m}"), 3)
+                                  for m in INCREMENTAL_MODELS}}
+
+
+def compare_schemas(duckdb_path: str, left: str, right: str) -> Dict[str, Any]:
+    """Every table of `right` against the same table of `left`, row for row (EXCEPT ALL both ways).
+    Floating-point columns (rates, averages) are compared to 9 decimals: DuckDB's parallel sums
+    may add in another order."""
+    import duckdb
+
+    differences: Dict[str, int] = {}
+    with contextlib.closing(duckdb.connect(str(duckdb_path), read_only=True)) as con:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ? and table_type = 'BASE TABLE' "
+            "and table_name <> 'autosync_incremental_state' order by 1", [right]).fetchall()]
+        for table in tables:
+            columns = con.execute("select column_name, data_type from information_schema.columns "
+                                  "where table_schema = ? and table_name = ? order by ordinal_position",
+                                  [right, table]).fetchall()
+            select = ", ".join(f'round("{c}", 9)' if t in ("DOUBLE", "FLOAT") else f'"{c}"' for c, t in columns)
+            differing = 0
+            for a, b in ((left, right), (right, left)):
+                differing += con.execute(f'select count(*) from (select {select} from {a}."{table}" '
+                                         f'except all select {select} from {b}."{table}")').fetchone()[0]
+            differences[table] = differing
+    return {"tables_compared": len(differences), "rows_differing": {t: n for t, n in differences.items() if n}}
+
+
+def bench_day_of_change(shops: int, work_orders_per_shop: int, directory: Path) -> Dict[str, Any]:
+    path = directory / f"dbt_bench_day_{shops}x{work_orders_per_shop}.duckdb"
+    if path.exists():
+        path.unlink()
+    world = load_world(str(path), shops, work_orders_per_shop, keep_core=True)
+    core = world.pop("core")
+    first = measured_build(str(path), "autosync")
+    day = apply_a_day_of_change(core, str(path))
+    incremental = measured_build(str(path), "autosync")
+    full = measured_build(str(path), "autosync_full", ["--full-refresh"])
+    return {**world, "day": day, "first_build": first, "incremental": incremental, "full": full,
+            "comparison": compare_schemas(str(path), "autosync", "autosync_full")}
+
+
+def _print_day_of_change(r: Dict[str, Any]) -> None:
+    inc, full = r["incremental"], r["full"]
+    print(f"{r['work_orders']:,} work orders, {r['raw_rows']:,} raw rows; one day: {r['day']['events']:,} events, "
+          f"changed {r['day']['changed_records']}, deleted {r['day']['deleted_records']}")
+    for name, b in (("full build", full), ("incremental", inc)):
+        print(f"  {name:<12} {b['cpu_seconds']:7.2f} CPU s (wall {b['seconds']:.1f} s): SQL {b['sql_cpu_seconds']:.2f} "
+              f"(models {b['models_sql_cpu_seconds']:.2f}, tests {b['tests_sql_cpu_seconds']:.2f}), "
+              f"dbt fixed {b['dbt_fixed_cpu_seconds']:.2f} = {b['dbt_fixed_cpu_ms_per_node']:.1f} ms x {b['nodes']} nodes; "
+              f"{b['summary']}")
+    print("  the six incremental models' SQL CPU: "
+          + ", ".join(f"{m} {inc['per_model_sql_cpu'][m]:.3f}/{full['per_model_sql_cpu'][m]:.3f}" for m in INCREMENTAL_MODELS))
+    ratio_sql = inc["incremental_models_sql_cpu_seconds"] / max(full["incremental_models_sql_cpu_seconds"], 1e-9)
+    ratio_all = inc["cpu_seconds"] / max(full["cpu_seconds"], 1e-9)
+    print(f"  incremental / full: the six models' SQL x{ratio_sql:.3f} (goal <= 0.1), whole build x{ratio_all:.2f} "
+          f"(goal <= 0.6); tables compared {r['comparison']['tables_compared']}, rows differing "
+          f"{r['comparison']['rows_differing'] or 'none'}", flush=True)
 
 
 def bench(shops: int, work_orders_per_shop: int, directory: Path, reuse: bool = False) -> Dict[str, Any]:
@@ -199,12 +405,23 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--compare-with", metavar="GIT_REF", help="time that commit's dbt project beside this one")
     parser.add_argument("--rounds", type=int, default=1, help="with --compare-with: builds of each project")
+    parser.add_argument("--day-of-change", action="store_true",
+                        help="full build, one emulated day of change, incremental build against a full one")
     args = parser.parse_args(argv)
     if args.compare_with:
         with tempfile.TemporaryDirectory(prefix="dbt-bench-") as tmp:
             directory = Path(args.dir) if args.dir else Path(tmp)
             directory.mkdir(parents=True, exist_ok=True)
             return compare(args.compare_with, args.shops, args.work_orders, directory, args.rounds, args.reuse)
+
+    if args.day_of_change:
+        with tempfile.TemporaryDirectory(prefix="dbt-bench-") as tmp:
+            directory = Path(args.dir) if args.dir else Path(tmp)
+            directory.mkdir(parents=True, exist_ok=True)
+            result = bench_day_of_change(args.shops, args.work_orders, directory)
+        print(json.dumps(result, indent=2, default=str)) if args.json else _print_day_of_change(result)
+        ok = result["incremental"]["success"] and result["full"]["success"] and not result["comparison"]["rows_differing"]
+        return 0 if ok else 1
 
     sizes = [args.work_orders // 4, args.work_orders // 2, args.work_orders] if args.scaling else [args.work_orders]
     results = []

@@ -25,8 +25,9 @@ PG_DSN = dict(host="127.0.0.1", port=5432, user="postgres", dbname="test")
 
 # ----------------------------------------------------------------------------------------------
 # Raw table layout: the tables and columns the connector declares (autosync_source/settings.py),
-# as the SQL types the loaders below create them with. dlt's own columns (_dlt_id, _dlt_load_id,
-# _dlt_parent_id, _dlt_list_idx) are left out: no staging model reads them.
+# as the SQL types the loaders below create them with, plus dlt's `_dlt_load_id` (the incremental
+# models find what changed by it). dlt's other columns (_dlt_id, _dlt_parent_id, _dlt_list_idx) are
+# left out: no model reads them.
 ID, TXT, BOOL, TS = "bigint", "text", "boolean", "timestamptz"
 _SQL_TYPES = {"bigint": ID, "text": TXT, "bool": BOOL, "timestamp": TS}
 
@@ -46,8 +47,11 @@ def decimal_of(sql: str) -> tuple[int, int] | None:
     return int(precision), int(scale)
 
 
+LOAD_ID = "_dlt_load_id"
 RAW_TABLES: dict[str, dict[str, str]] = {
-    table: {column: sql_type(hint) for column, hint in columns.items()} for table, columns in raw_tables().items()}
+    table: {**{column: sql_type(hint) for column, hint in columns.items()}, LOAD_ID: TXT}
+    for table, columns in raw_tables().items()}
+FIRST_LOAD_ID = "1700000000.000001"  # what the loaders below stamp on every row (a dlt load id)
 TOP_LEVEL = RESOURCE_NAMES
 
 SHOP_ZONES = ("America/Phoenix", "America/New_York", "America/Chicago")
@@ -421,10 +425,12 @@ def _add_analyst_cases(objects: dict[str, list], clock: dt.datetime, next_id, ne
 
 
 # ----------------------------------------------------------------------------------------------
-def flatten_truth(truth: dict[str, Any], synced_at: dt.datetime | None = None) -> dict[str, list[dict]]:
+def flatten_truth(truth: dict[str, Any], synced_at: dt.datetime | None = None,
+                  load_id: str = FIRST_LOAD_ID) -> dict[str, list[dict]]:
     """The raw tables the connector would load for this truth dump (flattened as
-    source_helpers.flatten_truth reads the truth). Objects in `_deleted_objects` (if present) are
-    loaded as the connector last saw them, with `_autosync_deleted_at` set."""
+    source_helpers.flatten_truth reads the truth), every row stamped with `load_id`. Objects in
+    `_deleted_objects` (if present) are loaded as the connector last saw them, with
+    `_autosync_deleted_at` set."""
     synced_at = synced_at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     rows: dict[str, list[dict]] = {t: [] for t in RAW_TABLES}
     sources = [(truth["objects"], None)]
@@ -435,6 +441,7 @@ def flatten_truth(truth: dict[str, Any], synced_at: dt.datetime | None = None) -
             for row in by_id.values():
                 if table in TOP_LEVEL:
                     row.update(_autosync_synced_at=synced_at, _autosync_deleted_at=deleted_at)
+                row[LOAD_ID] = load_id
                 rows[table].append(row)
     return rows
 

@@ -54,6 +54,13 @@ def test_reconciliation_marks_exactly_the_hard_deleted_rows_and_reports_its_cost
         assert rec["marked_deleted"] == {name: n for name, n in loaded_deleted.items() if n}
         assert rec["restored"] == {} and rec["not_yet_loaded"] == {}
         assert deletion_problems(raw, truth) == []
+        # the trace the incremental dbt models read: every marked id, with a mark id newer than
+        # every load id (an UPDATE gives the row no new _dlt_load_id)
+        marks = read_table(raw, "_autosync_delete_marks")
+        assert {(m["table_name"], m["id"]) for m in marks if m["is_deleted"]} == {
+            (name, i) for name, ids in deleted.items() for i in ids if i in {row["id"] for row in read_table(raw, name)}}
+        newest_load = max(row["_dlt_load_id"] for name in deleted for row in read_table(raw, name))
+        assert all(m["mark_id"] > newest_load for m in marks)
         # history is kept: the deleted rows (and their children) are still in the raw tables
         assert_exactly_truth(raw, truth)  # tolerates marked rows of deleted records only
 
@@ -107,6 +114,8 @@ def test_a_row_that_reappears_is_unmarked_and_rows_the_syncs_passed_by_are_reloa
         assert "rows_at_cursor" not in json.dumps(home.state, default=str)
         row = [r for r in read_table(raw, "customers") if r["id"] == wrongly_marked][0]
         assert row["_autosync_deleted_at"] is None
+        assert [(m["table_name"], m["id"], m["is_deleted"]) for m in read_table(raw, "_autosync_delete_marks")] \
+            == [("customers", wrongly_marked, False)]  # the un-mark leaves its trace too
         # the next sync reads from the rewound cursor: exact again
         cli(tmp_path, capsys, emu, "--resources", "customers")
         assert_exactly_truth(raw, emu.truth(), resources=["customers"])

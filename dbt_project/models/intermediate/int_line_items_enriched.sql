@@ -2,25 +2,44 @@
     Every join is many-to-one on a primary key, so the row count is the line items'.
     A table, not a view: fct_line_items, int_line_items_aggregated_to_work_orders,
     fct_technician_throughput_weekly and this model's own tests all read it, and as a view each of
-    them would join the million line items to their jobs, work orders and technicians again. -#}
-{{ config(materialized='table') }}
+    them would join the million line items to their jobs, work orders and technicians again.
+    Incremental (macros/incremental.sql): a build rebuilds the line items of the work orders
+    loaded or marked deleted since the last one. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='line_item_id',
+    incremental_strategy=autosync.incremental_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ autosync.incremental_delete('touched_work_orders') }}",
+    post_hook="{{ autosync.incremental_commit() }}"
+) }}
+{%- set window = autosync.incremental_window() %}
 with
 
 line_items as (
 
-    select * from {{ ref('stg_autosync__line_items') }}
+    select line_items.* from {{ ref('stg_autosync__line_items') }} as line_items
+    {%- if not window.full %}
+    where {{ autosync.touched_work_orders(window, 'line_items') }}
+    {%- endif %}
 
 ),
 
 jobs as (
 
-    select * from {{ ref('stg_autosync__jobs') }}
+    select jobs.* from {{ ref('stg_autosync__jobs') }} as jobs
+    {%- if not window.full %}
+    where {{ autosync.touched_work_orders(window, 'jobs') }}
+    {%- endif %}
 
 ),
 
 live_work_orders as (
 
-    select * from {{ ref('int_work_orders_localized') }}
+    select work_orders.* from {{ ref('int_work_orders_localized') }} as work_orders
+    {%- if not window.full %}
+    where {{ autosync.touched_work_orders(window, 'work_orders') }}
+    {%- endif %}
 
 ),
 

@@ -2,14 +2,26 @@
     the shop's local dates. Every mart that puts a work order on a day, week or month reads the
     dates from here, so the conversion is written once. A table, not a view like the other
     intermediate models: a dozen models read it, and a view would convert every timestamp
-    again for each of them. -#}
-{{ config(materialized='table') }}
+    again for each of them. Incremental (macros/incremental.sql): a build rebuilds the work
+    orders loaded or marked deleted since the last one. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='work_order_id',
+    incremental_strategy=autosync.incremental_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ autosync.incremental_delete('touched_work_orders') }}",
+    post_hook="{{ autosync.incremental_commit() }}"
+) }}
+{%- set window = autosync.incremental_window() %}
 with
 
 work_orders as (
 
-    select * from {{ ref('stg_autosync__work_orders') }}
-    where not is_deleted
+    select work_orders.* from {{ ref('stg_autosync__work_orders') }} as work_orders
+    where not work_orders.is_deleted
+    {%- if not window.full %}
+        and {{ autosync.touched_work_orders(window, 'work_orders') }}
+    {%- endif %}
 
 ),
 

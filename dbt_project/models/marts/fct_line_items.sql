@@ -1,8 +1,22 @@
+{#- Incremental (macros/incremental.sql): a build rebuilds the line items of the work orders
+    loaded or marked deleted since the last one. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='line_item_id',
+    incremental_strategy=autosync.incremental_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ autosync.incremental_delete('touched_work_orders') }}",
+    post_hook="{{ autosync.incremental_commit() }}"
+) }}
+{%- set window = autosync.incremental_window() %}
 with
 
 line_items as (
 
-    select * from {{ ref('int_line_items_enriched') }}
+    select line_items.* from {{ ref('int_line_items_enriched') }} as line_items
+    {%- if not window.full %}
+    where {{ autosync.touched_work_orders(window, 'line_items') }}
+    {%- endif %}
 
 ),
 

@@ -1,17 +1,46 @@
 {#- Grain: shop_id, date (the shop's local calendar date). Invoices, payments and refunds are each
     aggregated to (shop_id, date) first, then joined on the union of their keys: no fan-out, linear in
-    the inputs. -#}
+    the inputs. Incremental (macros/incremental.sql): a build rebuilds the shop-days a change touched. -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['shop_id', 'date'],
+    incremental_strategy=autosync.incremental_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ autosync.incremental_delete('touched_revenue_days') }}",
+    post_hook="{{ autosync.incremental_commit() }}"
+) }}
+{%- set window = autosync.incremental_window() %}
+{% if model.resource_type != 'unit_test' -%}
+-- depends_on: {{ ref('stg_autosync__work_orders') }}
+-- depends_on: {{ ref('stg_autosync__payments') }}
+{% endif -%}
 with
+{% if not window.full %}
+touched_days as (
+
+    {{ autosync.touched_revenue_days_sql(window) }}
+
+),
+{% endif %}
 
 work_orders as (
 
-    select * from {{ ref('int_work_orders_localized') }}
+    select work_orders.* from {{ ref('int_work_orders_localized') }} as work_orders
+    {%- if not window.full %}
+    where exists (
+        select 1 from touched_days
+        where touched_days.shop_id = work_orders.shop_id and touched_days.date = work_orders.invoiced_on
+    )
+    {%- endif %}
 
 ),
 
 line_items_per_work_order as (
 
     select * from {{ ref('int_line_items_aggregated_to_work_orders') }}
+    {%- if not window.full %}
+    where work_order_id in (select work_orders.work_order_id from work_orders)
+    {%- endif %}
 
 ),
 
@@ -64,6 +93,12 @@ payments_daily as (
 
     from payments
     where payment_status = 'succeeded'
+    {%- if not window.full %}
+        and exists (
+            select 1 from touched_days
+            where touched_days.shop_id = payments.shop_id and touched_days.date = payments.payment_date
+        )
+    {%- endif %}
     group by 1, 2
 
 ),
@@ -95,6 +130,18 @@ shop_days as (
     select shop_id, date from refunds_daily
 
 ),
+{%- if not window.full %}
+
+{# refunds_daily covers every day (refunds are few); the rows written are the touched days only. -#}
+rebuilt_days as (
+
+    select shop_days.shop_id, shop_days.date from shop_days
+    inner join touched_days
+        on shop_days.shop_id = touched_days.shop_id
+        and shop_days.date = touched_days.date
+
+),
+{%- endif %}
 
 final as (
 
@@ -121,7 +168,7 @@ final as (
             'coalesce(payments_daily.payments_collected, 0) - coalesce(refunds_daily.refunds, 0)'
         ) }} as net_collected
 
-    from shop_days
+    from {{ 'shop_days' if window.full else 'rebuilt_days' }} as shop_days
     left join invoiced_daily
         on shop_days.shop_id = invoiced_daily.shop_id
         and shop_days.date = invoiced_daily.date

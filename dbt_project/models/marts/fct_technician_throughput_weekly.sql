@@ -1,24 +1,68 @@
 {#- Grain: shop_id, technician_id, week_start (ISO Monday of the shop's local calendar). Work orders count for their own
     technician, jobs for the job's technician and labor for the line item's technician, all in the
-    week the work order was completed; each is aggregated to the grain before the join. -#}
+    week the work order was completed; each is aggregated to the grain before the join.
+    Incremental (macros/incremental.sql): a build rebuilds the shop-weeks a change touched. -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['shop_id', 'technician_id', 'week_start'],
+    incremental_strategy=autosync.incremental_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ autosync.incremental_delete('touched_weeks') }}",
+    post_hook="{{ autosync.incremental_commit() }}"
+) }}
+{%- set window = autosync.incremental_window() %}
+{% if model.resource_type != 'unit_test' -%}
+-- depends_on: {{ ref('stg_autosync__work_orders') }}
+-- depends_on: {{ ref('int_shop_timezones') }}
+{% endif -%}
 with
+{% if not window.full %}
+touched_weeks as (
+
+    {{ autosync.touched_weeks_sql(window) }}
+
+),
+{% endif %}
 
 completed_work_orders as (
 
-    select * from {{ ref('fct_work_orders') }}
-    where completed_at is not null
+    select work_orders.* from {{ ref('fct_work_orders') }} as work_orders
+    where work_orders.completed_at is not null
+    {%- if not window.full %}
+        and exists (
+            select 1 from touched_weeks
+            where touched_weeks.shop_id = work_orders.shop_id
+                and touched_weeks.week_start = {{ autosync.week_start('work_orders.completed_on') }}
+        )
+    {%- endif %}
 
 ),
 
 jobs as (
 
-    select * from {{ ref('int_jobs_enriched') }}
+    select jobs.* from {{ ref('int_jobs_enriched') }} as jobs
+    {%- if not window.full %}
+    where jobs.work_order_completed_on is not null
+        and exists (
+            select 1 from touched_weeks
+            where touched_weeks.shop_id = jobs.shop_id
+                and touched_weeks.week_start = {{ autosync.week_start('jobs.work_order_completed_on') }}
+        )
+    {%- endif %}
 
 ),
 
 line_items as (
 
-    select * from {{ ref('int_line_items_enriched') }}
+    select line_items.* from {{ ref('int_line_items_enriched') }} as line_items
+    {%- if not window.full %}
+    where line_items.work_order_completed_on is not null
+        and exists (
+            select 1 from touched_weeks
+            where touched_weeks.shop_id = line_items.shop_id
+                and touched_weeks.week_start = {{ autosync.week_start('line_items.work_order_completed_on') }}
+        )
+    {%- endif %}
 
 ),
 

@@ -1,20 +1,40 @@
+{#- Incremental (macros/incremental.sql): a build rebuilds the work orders loaded or marked deleted since
+    the last one. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='work_order_id',
+    incremental_strategy=autosync.incremental_strategy(),
+    on_schema_change='fail',
+    pre_hook="{{ autosync.incremental_delete('touched_work_orders') }}",
+    post_hook="{{ autosync.incremental_commit() }}"
+) }}
+{%- set window = autosync.incremental_window() %}
 with
 
 work_orders as (
 
-    select * from {{ ref('int_work_orders_localized') }}
+    select work_orders.* from {{ ref('int_work_orders_localized') }} as work_orders
+    {%- if not window.full %}
+    where {{ autosync.touched_work_orders(window, 'work_orders') }}
+    {%- endif %}
 
 ),
 
 jobs_per_work_order as (
 
-    select * from {{ ref('int_jobs_aggregated_to_work_orders') }}
+    select work_orders.* from {{ ref('int_jobs_aggregated_to_work_orders') }} as work_orders
+    {%- if not window.full %}
+    where {{ autosync.touched_work_orders(window, 'work_orders') }}
+    {%- endif %}
 
 ),
 
 line_items_per_work_order as (
 
-    select * from {{ ref('int_line_items_aggregated_to_work_orders') }}
+    select work_orders.* from {{ ref('int_line_items_aggregated_to_work_orders') }} as work_orders
+    {%- if not window.full %}
+    where {{ autosync.touched_work_orders(window, 'work_orders') }}
+    {%- endif %}
 
 ),
 

@@ -1,0 +1,253 @@
+{#-
+  Incremental builds of the models whose input grows with history (work orders, line items, daily
+  revenue, weekly throughput): a build after a day of change rebuilds only what that day touched.
+
+  What changed since the model's last build is read from the raw tables, not from updated_at:
+  - every row a load wrote carries its load's `_dlt_load_id` (dlt's load ids are epoch seconds as
+    strings and grow with time); a work order's jobs and line items are loaded with it, so a
+    changed work order is found by its own row;
+  - rows the delete reconciliation marked or un-marked deleted keep their load id; it appends them
+    to `_autosync_delete_marks` with a `mark_id` in the same format (autosync_source/deletes.py).
+  A late commit (a row whose updated_at is older than what was loaded before) is therefore found
+  whenever it is loaded, however late: no look-back window on updated_at is needed. The days and
+  weeks a changed row belongs to are computed from the row itself with the same local-date macros
+  as the marts, so the shop's clock needs no look-back either.
+
+  Each build of an incremental model keeps a row in `autosync_incremental_state` (in the model's
+  schema): the newest load/mark id it has read (`watermark`) and a checksum of what else decides
+  its rows (the zone vars and the model's code). A build reads changes in (last committed
+  watermark, this build's watermark]; the post-hook commits the new one in the model's own
+  transaction, so a failed build is redone whole by the next one.
+
+  A build rebuilds everything (as `dbt build --full-refresh` does, but without dropping the table)
+  when there is no committed state, when the zone vars or the model's code changed, when a raw
+  table was reloaded from scratch (its oldest load id is newer than the watermark: rows that
+  vanished from it would otherwise stay), or when a shop or an employee changed: a shop's zone
+  moves every date of the shop, an employee's name and hourly rate show in all their rows, and
+  both change rarely.
+-#}
+
+{% macro incremental_strategy() -%}
+    {#- dbt's strategies: delete+insert on DuckDB and Postgres, merge on BigQuery (which has no
+        delete+insert). Rows whose key disappears are deleted by the pre-hook (incremental_delete). -#}
+    {{ return('merge' if target.type == 'bigquery' else 'delete+insert') }}
+{%- endmacro %}
+
+
+{% macro incremental_state_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema=this.schema, identifier='autosync_incremental_state')) }}
+{%- endmacro %}
+
+
+{#- Raw tables whose load ids mark a change: work orders (jobs and line items come with them),
+    payments (refunds come with them), and shops and employees (a change there rebuilds all). -#}
+{% macro incremental_raw_tables() -%}
+    {{ return(['work_orders', 'payments', 'shops', 'employees']) }}
+{%- endmacro %}
+
+
+{% macro _incremental_quote(value) -%}
+    '{{ value | replace("'", "''") }}'
+{%- endmacro %}
+
+
+{#-
+  {full, since, upto} of this build of the calling model. `full` means: select every row (and, when
+  the table exists, delete every row first). Called by the model and again by its hooks: the first
+  call records this build's watermark (a pending state row); later calls read it back, so the model
+  and its hooks agree on the window even if rows are loaded meanwhile.
+-#}
+{% macro incremental_window() -%}
+    {%- set everything = {'full': true, 'since': none, 'upto': none} -%}
+    {#- A unit test gives the model its inputs as fixtures: it builds whole and reads no raw table. -#}
+    {%- if model.resource_type == 'unit_test' -%}
+        {{ return(everything) }}
+    {%- endif -%}
+    {%- set tables = {} -%}
+    {%- for name in autosync.incremental_raw_tables() -%}
+        {%- do tables.update({name: source('autosync', name)}) -%}
+    {%- endfor -%}
+    {%- do tables.update({'_autosync_delete_marks': source('autosync_reconciliation', '_autosync_delete_marks')}) -%}
+    {%- if not execute or not var('check_source_tables', true) -%}
+        {{ return(everything) }}
+    {%- endif -%}
+
+    {%- set state = autosync.incremental_state_relation() -%}
+    {%- set model_name = autosync._incremental_quote(this.identifier) -%}
+    {%- set invocation = autosync._incremental_quote(invocation_id) -%}
+    {%- set settings = local_md5(tojson(var('shop_timezones', {}) or {}) ~ '|' ~ var('default_timezone', 'UTC')
+                                 ~ '|' ~ model.raw_code) -%}
+    {% do run_query("create table if not exists " ~ state ~ " (model_name " ~ dbt.type_string()
+        ~ ", invocation_id " ~ dbt.type_string() ~ ", watermark " ~ dbt.type_string()
+        ~ ", settings " ~ dbt.type_string() ~ ", is_committed " ~ dbt.type_boolean() ~ ")") %}
+
+    {%- set newest = [] -%}
+    {%- set existing = {} -%}
+    {%- for name, relation in tables.items() -%}
+        {%- if load_relation(relation) is not none -%}
+            {%- do existing.update({name: relation}) -%}
+            {%- do newest.append("select max(" ~ ('mark_id' if name == '_autosync_delete_marks' else '_dlt_load_id')
+                                 ~ ") as watermark from " ~ relation) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if newest | length == 0 -%}
+        {{ return(everything) }}
+    {%- endif -%}
+    {% do run_query(
+        "insert into " ~ state ~ " (model_name, invocation_id, watermark, settings, is_committed) "
+        ~ "select " ~ model_name ~ ", " ~ invocation ~ ", max(watermark), '" ~ settings ~ "', false from ("
+        ~ newest | join(" union all ") ~ ") as newest "
+        ~ "where not exists (select 1 from " ~ state ~ " where model_name = " ~ model_name
+        ~ " and invocation_id = " ~ invocation ~ ")") %}
+    {%- set rows = run_query(
+        "select invocation_id, watermark, settings, is_committed from " ~ state
+        ~ " where model_name = " ~ model_name ~ " and (invocation_id = " ~ invocation ~ " or is_committed)") -%}
+    {%- set pending = [] -%}
+    {%- set committed = [] -%}
+    {%- for row in rows -%}
+        {%- if row[0] == invocation_id -%}
+            {%- do pending.append(row) -%}
+        {%- elif row[3] -%}
+            {%- do committed.append(row) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set upto = pending[0][1] if pending else none -%}
+    {%- if not is_incremental() or upto is none or committed | length != 1
+           or committed[0][1] is none or committed[0][2] != settings -%}
+        {{ return({'full': true, 'since': none, 'upto': upto}) }}
+    {%- endif -%}
+    {%- set since = committed[0][1] -%}
+
+    {#- A table reloaded from scratch, or a change of a shop or an employee: rebuild everything. -#}
+    {%- set checks = [] -%}
+    {%- for name in autosync.incremental_raw_tables() if name in existing -%}
+        {%- do checks.append("select count(*) from " ~ existing[name] ~ " having min(_dlt_load_id) > "
+                             ~ autosync._incremental_quote(since)) -%}
+    {%- endfor -%}
+    {%- for name in ['shops', 'employees'] -%}
+        {%- do checks.append("select count(*) from (" ~ autosync.changed_ids(name, {'since': since, 'upto': upto})
+                             ~ ") as changed having count(*) > 0") -%}
+    {%- endfor -%}
+    {%- set reasons = run_query(checks | join(" union all ")) -%}
+    {%- if reasons | length > 0 -%}
+        {{ log("autosync: " ~ this.identifier ~ " is rebuilt whole (a shop or an employee changed, or a raw table was reloaded)") }}
+        {{ return({'full': true, 'since': none, 'upto': upto}) }}
+    {%- endif -%}
+    {{ return({'full': false, 'since': since, 'upto': upto}) }}
+{%- endmacro %}
+
+
+{#- Ids of a raw table's records loaded, or marked/un-marked deleted, within the window. -#}
+{% macro changed_ids(resource, window) -%}
+    {%- set since = autosync._incremental_quote(window.since) -%}
+    {%- set upto = autosync._incremental_quote(window.upto) -%}
+    {%- set raw = source('autosync', resource) -%}
+    {%- set marks = source('autosync_reconciliation', '_autosync_delete_marks') -%}
+    {%- if load_relation(raw) is none -%}
+    select cast(null as {{ dbt.type_bigint() }}) as id from (select 1 as one) as nothing where 1 = 0
+    {%- else -%}
+    select cast(id as {{ dbt.type_bigint() }}) as id from {{ raw }}
+    where _dlt_load_id > {{ since }} and _dlt_load_id <= {{ upto }}
+    {%- endif %}
+    {%- if load_relation(marks) is not none %}
+    union distinct
+    select cast(id as {{ dbt.type_bigint() }}) as id from {{ marks }}
+    where table_name = '{{ resource }}' and mark_id > {{ since }} and mark_id <= {{ upto }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+  The pre-hook of an incremental model: delete the rows the build will write again, including the
+  ones that will not come back (a work order deleted at the source, a day that lost its only
+  invoice), which dbt's delete+insert and merge would leave. `predicate` names one of the
+  touched_* macros below.
+-#}
+{% macro incremental_delete(predicate) -%}
+    {%- if execute and var('check_source_tables', true) and is_incremental() -%}
+        {%- set window = autosync.incremental_window() -%}
+        delete from {{ this }} as target where
+        {%- if window.full %} 1 = 1
+        {%- elif predicate == 'touched_work_orders' %} {{ autosync.touched_work_orders(window, 'target') }}
+        {%- elif predicate == 'touched_revenue_days' %} {{ autosync.touched_revenue_days(window, 'target') }}
+        {%- elif predicate == 'touched_weeks' %} {{ autosync.touched_weeks(window, 'target') }}
+        {%- else %} {{ exceptions.raise_compiler_error('incremental_delete: unknown predicate ' ~ predicate) }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The post-hooks: commit this build's watermark, forget older ones (in the model's transaction). -#}
+{% macro incremental_commit() -%}
+    {%- if execute and var('check_source_tables', true) -%}
+        {%- set state = autosync.incremental_state_relation() -%}
+        {%- set model_name = autosync._incremental_quote(this.identifier) -%}
+        {%- set invocation = autosync._incremental_quote(invocation_id) -%}
+        update {{ state }} set is_committed = true
+        where model_name = {{ model_name }} and invocation_id = {{ invocation }};
+        delete from {{ state }} where model_name = {{ model_name }} and invocation_id <> {{ invocation }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- ---------------------------------------------------------------------------------------------
+    What a change touches, per model. Each is a predicate on a table alias (the target in the
+    pre-hook, the input in the model), true for the rows to rebuild.
+-#}
+
+{#- Row-level models keyed by work order: the changed work orders (a payment changes none). -#}
+{% macro touched_work_orders(window, alias) -%}
+    {{ alias }}.work_order_id in ({{ autosync.changed_ids('work_orders', window) }})
+{%- endmacro %}
+
+
+{#- (shop_id, date) of the local days whose revenue a change can move: the invoice day of each
+    changed work order (deleted ones still have their raw row), and the payment and refund days of
+    each changed payment and of every payment of a changed work order. -#}
+{% macro touched_revenue_days_sql(window) -%}
+    select work_orders.shop_id, {{ autosync.local_date('work_orders.invoiced_at', autosync.timezone_or_default('zones.timezone')) }} as date
+    from {{ ref('stg_autosync__work_orders') }} as work_orders
+    left join {{ ref('int_shop_timezones') }} as zones on work_orders.shop_id = zones.shop_id
+    where work_orders.invoiced_at is not null
+        and work_orders.work_order_id in ({{ autosync.changed_ids('work_orders', window) }})
+    union distinct
+    select payments.shop_id, {{ autosync.local_date('payments.created_at', autosync.timezone_or_default('zones.timezone')) }}
+    from {{ ref('stg_autosync__payments') }} as payments
+    left join {{ ref('int_shop_timezones') }} as zones on payments.shop_id = zones.shop_id
+    where payments.payment_id in ({{ autosync.changed_ids('payments', window) }})
+        or payments.work_order_id in ({{ autosync.changed_ids('work_orders', window) }})
+    union distinct
+    select refunds.shop_id, {{ autosync.local_date('refunds.refunded_at', autosync.timezone_or_default('zones.timezone')) }}
+    from {{ ref('stg_autosync__refunds') }} as refunds
+    inner join {{ ref('stg_autosync__payments') }} as payments on refunds.payment_id = payments.payment_id
+    left join {{ ref('int_shop_timezones') }} as zones on refunds.shop_id = zones.shop_id
+    where payments.payment_id in ({{ autosync.changed_ids('payments', window) }})
+        or payments.work_order_id in ({{ autosync.changed_ids('work_orders', window) }})
+{%- endmacro %}
+
+{% macro touched_revenue_days(window, alias) -%}
+    exists (
+        select 1 from ({{ autosync.touched_revenue_days_sql(window) }}) as touched
+        where touched.shop_id = {{ alias }}.shop_id and touched.date = {{ alias }}.date
+    )
+{%- endmacro %}
+
+
+{#- (shop_id, week_start) of the local ISO weeks in which a changed work order was completed. -#}
+{% macro touched_weeks_sql(window) -%}
+    select
+        work_orders.shop_id,
+        {{ autosync.week_start(autosync.local_date('work_orders.completed_at', autosync.timezone_or_default('zones.timezone'))) }}
+            as week_start
+    from {{ ref('stg_autosync__work_orders') }} as work_orders
+    left join {{ ref('int_shop_timezones') }} as zones on work_orders.shop_id = zones.shop_id
+    where work_orders.completed_at is not null
+        and work_orders.work_order_id in ({{ autosync.changed_ids('work_orders', window) }})
+{%- endmacro %}
+
+{% macro touched_weeks(window, alias) -%}
+    exists (
+        select 1 from ({{ autosync.touched_weeks_sql(window) }}) as touched
+        where touched.shop_id = {{ alias }}.shop_id and touched.week_start = {{ alias }}.week_start
+    )
+{%- endmacro %}
