@@ -74,6 +74,9 @@ class ShopHours:
 
     def add(self, ts: int, seconds: int) -> int:
         """`ts` moved on by `seconds` of open time (a closed `ts` starts at the next opening)."""
+        i = bisect.bisect_right(self.opens, ts) - 1
+        if i >= 0 and ts + seconds < self.closes[i]:
+            return ts + seconds  # within the same opening (the usual case)
         return self.at(self.business(ts) + seconds)
 
     def open_at_or_after(self, ts: int) -> int:

@@ -245,13 +245,12 @@ class _Visits:
         self.waiting[vehicle["customer_id"]] += 1
 
     def plan_after(self, vehicle: dict, out: Outcome) -> None:
-        rng, ctx, wo = self.rng, self.ctx, out.wo
+        rng, ctx = self.rng, self.ctx
         customer = vehicle["customer_id"]
         if customer in self.reserved:
             return
-        created = parse_iso(wo["created_at"])
-        if wo["status"] == "invoiced":
-            invoiced = parse_iso(wo["invoiced_at"])
+        created, invoiced = out.created, out.invoiced
+        if invoiced is not None:
             # far enough that the month of the return starts more than 365 days after this invoice
             due = invoiced + rng.randint(400, 440) * DAY
             if (not ctx.seen("reactivation") and invoiced < self.history_start + 80 * DAY

@@ -73,6 +73,8 @@ class Outcome:
     inspections: list[dict]
     sold: list[tuple[str, str]]      # (catalog name, name as typed) of completed jobs
     declined: list[tuple[str, str]]  # (catalog name, the name a later sale must carry)
+    created: int
+    invoiced: int | None
 
 
 def _labor_price(ctx: ShopContext, name: str, discount_pct: int) -> tuple[int | None, int | None]:
@@ -207,7 +209,7 @@ def generate_work_order(rw: random.Random, rp: random.Random, rx: random.Random,
     compute_work_order_totals(wo, ctx.tax_rate_k, payments)
     touched.extend(x for x in (started, completed, invoiced) if x)
     wo["updated_at"] = iso(min(clock, max(touched)))
-    return Outcome(wo, payments, inspections, sold, declined)
+    return Outcome(wo, payments, inspections, sold, declined, t0, invoiced)
 
 
 def _generate_inspection(rx: random.Random, ids: Ids, ctx: ShopContext, wo_id: int, vehicle_id: int,
