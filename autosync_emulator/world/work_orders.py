@@ -58,10 +58,9 @@ def name_variant(rng: random.Random, name: str) -> str:
 @dataclass
 class Visit:
     """What a planned visit brings the car in for: jobs (catalog name, name as typed, free labor)
-    sold whatever else happens, and whether the visit, once old, must have been invoiced."""
+    sold whatever else happens; a planned visit older than the busy last days was invoiced."""
 
     jobs: list[tuple[str, str, bool]] = field(default_factory=list)
-    invoice: bool = True
 
 
 @dataclass
@@ -109,7 +108,7 @@ def generate_work_order(rw: random.Random, rp: random.Random, rx: random.Random,
     hours = ctx.hours
     wo_id = ids.next("work_orders")
     status = _pick_status(rw, clock - t0, ctx)
-    if visit is not None and visit.invoice and clock - t0 >= 4 * DAY:
+    if visit is not None and clock - t0 >= 4 * DAY:
         status = "invoiced"
     started = hours.add(t0, rw.randint(5 * 60, 3 * HOUR)) if status != "draft" else None
     completed = invoiced = None
@@ -162,8 +161,8 @@ def generate_work_order(rw: random.Random, rp: random.Random, rx: random.Random,
         catalog[job["id"]] = name
         jobs.append(job)
     n_base = rw.choice((1, 1, 1, 2, 2, 3)) if not planned else rw.choice((0, 0, 1))
-    menu = [n for n in BASE_JOBS if n not in recently_done] if recently_done else BASE_JOBS
-    for name in rw.sample(menu, min(n_base, len(menu))):
+    choices = [n for n in BASE_JOBS if n not in recently_done] if recently_done else BASE_JOBS
+    for name in rw.sample(choices, min(n_base, len(choices))):
         if name in planned_names:
             continue
         job_status, appr = job_status_for(False)
