@@ -143,13 +143,19 @@ class ShopContext:
 
 def build_job(rng: random.Random, ids: Ids, ctx: ShopContext, wo_id: int, name: str,
               technician_id: int | None, status: str, approved_ts: int | None,
-              tax_labor: bool, with_fee: bool) -> dict:
+              tax_labor: bool, with_fee: bool, *, label: str | None = None, rate_c: int | None = None,
+              hours_h: int | None = None) -> dict:
+    """A job from the catalog entry `name`, shown as `label` (a name typed by hand may differ in
+    case or spacing); labor at the shop's posted rate unless `rate_c` (a discount, a menu price),
+    for the book hours varied by the technician unless `hours_h` (a flat-rate job's book hours)."""
     job_id = ids.next("jobs")
-    hours_h, parts = JOBS.get(name, (100, []))
-    hours_h = max(10, hours_h + rng.choice((-25, 0, 0, 0, 25, 50)))
-    hours_h -= hours_h % 5
-    lines = [labor_line(ids.next("line_items"), job_id, f"Labor: {name}", technician_id,
-                        hours_h, ctx.labor_rate_c, tax_labor)]
+    book_h, parts = JOBS.get(name, (100, []))
+    if hours_h is None:
+        hours_h = max(10, book_h + rng.choice((-25, 0, 0, 0, 25, 50)))
+        hours_h -= hours_h % 5
+    label = name if label is None else label
+    lines = [labor_line(ids.next("line_items"), job_id, f"Labor: {label}", technician_id,
+                        hours_h, ctx.labor_rate_c if rate_c is None else rate_c, tax_labor)]
     for key, qty_h in parts:
         if qty_h == 0:
             if rng.random() < 0.5:
@@ -164,7 +170,7 @@ def build_job(rng: random.Random, ids: Ids, ctx: ShopContext, wo_id: int, name: 
         price_c = (min(4500, max(300, half_up_div(cents(lines[0]["total"]) * 5, 100)))
                    if proportional else rng.choice((495, 500, 795, 1000)))
         lines.append(fee_line(ids.next("line_items"), job_id, desc, price_c, taxable))
-    job = {"id": job_id, "work_order_id": wo_id, "name": name, "technician_id": technician_id,
+    job = {"id": job_id, "work_order_id": wo_id, "name": label, "technician_id": technician_id,
            "status": status, "approved_at": iso(approved_ts) if approved_ts is not None else None,
            "labor_total": 0.0, "parts_total": 0.0, "total": 0.0, "line_items": lines}
     compute_job_totals(job)

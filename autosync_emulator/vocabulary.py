@@ -122,6 +122,16 @@ JOBS: dict[str, tuple[int, list[tuple[str, int]]]] = {
 BASE_JOBS = ("Oil & filter change", "Diagnostic - check engine light", "Tire rotation",
              "Brake pads - front", "Battery replacement", "Four-wheel alignment", "Starter",
              "Alternator", "A/C recharge", "Tires (set of 4)", "Spark plugs")
+# jobs a shop may sell at a menu (flat) labor price whatever the rate card says: job -> price range in cents
+MENU_JOBS: dict[str, tuple[int, int]] = {
+    "Oil & filter change": (2900, 4900),
+    "Tire rotation": (1900, 3500),
+    "Diagnostic - check engine light": (8900, 17900),
+    "Four-wheel alignment": (8900, 13900),
+    "A/C recharge": (7900, 12900),
+    "Wiper blades": (900, 1900),
+    "Engine air filter": (1500, 2900),
+}
 # inspection item -> (category, recommended job)
 INSPECTION_ITEMS: tuple[tuple[str, str, str], ...] = (
     ("Front brake pads", "Brakes", "Brake pads - front"),

@@ -8,12 +8,13 @@ from ..records import Ids
 from ..seeding import Weighted
 from ..timefmt import DAY, HOUR, iso, parse_iso
 from ..vocabulary import APPOINTMENT_TITLES
+from .hours import ShopHours
 
 PAST_APPOINTMENT = Weighted(("no_show", "cancelled", "completed"), (3, 4, 3))
 
 
 def generate_appointments(ra: random.Random, ids: Ids, shop_id: int, work_orders: list[dict],
-                           customers: list[dict], vehicles: list[dict], clock: int) -> list[dict]:
+                           customers: list[dict], vehicles: list[dict], clock: int, hours: ShopHours) -> list[dict]:
     out = []
     by_customer: dict[int, list[dict]] = {}
     for v in vehicles:
@@ -40,7 +41,8 @@ def generate_appointments(ra: random.Random, ids: Ids, shop_id: int, work_orders
             # the first four: one ahead of the clock, then a no-show, a cancellation, a visit
             created = ra.randint(earliest, clock - 2 * DAY)
             starts = clock + ra.randint(HOUR, 7 * DAY) if k == 0 else ra.randint(created + 900, clock - DAY)
-        starts -= starts % 900
+        starts = hours.open_at_or_after(starts)  # booked into open hours, on the quarter hour
+        starts += -starts % 900
         if k in (1, 2, 3) and earliest < clock - 2 * DAY and starts <= clock:
             status = ("no_show", "cancelled", "completed")[k - 1]
             updated = min(clock, starts + ra.randint(0, 3 * HOUR)) if status != "cancelled" else ra.randint(created, min(clock, starts))

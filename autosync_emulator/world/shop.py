@@ -3,8 +3,10 @@ vehicles, then work orders in created order, bulk-edit bursts and appointments."
 from __future__ import annotations
 
 import bisect
+import heapq
 import random
 import time
+from collections import Counter
 from typing import Callable
 
 from ..records import (Ids, ShopContext, address, build_customer, build_inventory_part, build_vehicle, email_for,
@@ -12,13 +14,11 @@ from ..records import (Ids, ShopContext, address, build_customer, build_inventor
 from ..money import dollars
 from ..seeding import rng_for
 from ..timefmt import DAY, HISTORY_DAYS, HOUR, iso, parse_iso
-from ..vocabulary import COMPANY_KINDS, COMPANY_WORDS, PART_BRANDS, PARTS, SHOP_LOCATIONS, SHOP_NAMES
+from ..vocabulary import (BASE_JOBS, COMPANY_KINDS, COMPANY_WORDS, MENU_JOBS, PART_BRANDS, PARTS, SHOP_LOCATIONS,
+                          SHOP_NAMES)
 from .appointments import generate_appointments
-from .work_orders import generate_work_order
-
-
-def business_time(rng: random.Random, day_start: int) -> int:
-    return day_start + 7 * HOUR + rng.randint(0, 11 * HOUR - 1)
+from .hours import ShopHours
+from .work_orders import Outcome, Visit, generate_work_order, name_variant
 
 
 def generate_world(sink: Callable[[str, dict], None], ids: Ids, seed: int, shops: int,
@@ -84,6 +84,12 @@ def _generate_shop(sink: Callable[[str, dict], None], ids: Ids, seed: int, index
             inventory.append(part)
     ctx = ShopContext(shop, technicians, advisors, parts_by_key)
     ctx.tax_labor = tax_labor
+    # the shop's opening hours on its own clock, and the few jobs it sells at a menu price
+    hours = ShopHours(timezone, history_start - 30 * DAY, clock + 150 * DAY)
+    ctx.hours = hours
+    rpr = rng_for(seed, "pricing", index)
+    ctx.menu = {name: rpr.randrange(lo, hi) // 100 * 100 + rpr.choice((95, 99))
+                for name, (lo, hi) in rpr.sample(sorted(MENU_JOBS.items()), rpr.randint(2, 4))}
 
     # customers and vehicles: an import burst at history start (same created/updated second),
     # then steady sign-ups
@@ -92,8 +98,7 @@ def _generate_shop(sink: Callable[[str, dict], None], ids: Ids, seed: int, index
     imported = max(3, n_customers // 5)
     import_ts = history_start - 5 * DAY + 9 * HOUR
     customer_times = [import_ts] * imported + sorted(
-        business_time(rc, history_start + rc.randint(0, HISTORY_DAYS - 1) * DAY)
-        for _ in range(n_customers - imported))
+        hours.random_between(rc, history_start, clock) for _ in range(n_customers - imported))
     customer_times = [t for t in customer_times if t <= clock]
     customers: list[dict] = []
     vehicles: list[dict] = []
@@ -110,39 +115,58 @@ def _generate_shop(sink: Callable[[str, dict], None], ids: Ids, seed: int, index
         customers[-1]["company_name"] = f"{rc.choice(COMPANY_WORDS)} {rc.choice(COMPANY_KINDS)}"
     vehicles.sort(key=lambda v: (v["created_at"], v["id"]))
     vehicle_times = [parse_iso(v["created_at"]) for v in vehicles]
+    # fleet accounts: their labor discount in percent (0: terms but no discount)
+    fleet_pct = {c["id"]: rpr.choice((0, 10, 10, 15)) for c in customers if c["is_business"]}
 
-    # work orders in created order
+    # work orders in created order, in open hours
     rw = rng_for(seed, "work_orders", index)
     rp = rng_for(seed, "payments", index)
     rx = rng_for(seed, "inspections", index)
     first_vehicle_ts = vehicle_times[0]
-    wo_times = sorted(max(first_vehicle_ts, business_time(rw, history_start + rw.randint(0, HISTORY_DAYS - 1) * DAY))
+    wo_times = sorted(max(first_vehicle_ts, hours.random_between(rw, history_start, clock))
                       for _ in range(n_work_orders))
     # make sure the recent days are busy so every open status exists
     recent = min(n_work_orders, max(10, n_work_orders // 40))
-    wo_times = sorted(wo_times[recent:] + [clock - rw.randint(60, 4 * DAY) for _ in range(recent)])
+    wo_times = sorted(wo_times[recent:] + [hours.random_between(rw, clock - 4 * DAY, clock - 60) for _ in range(recent)])
+    visits = _Visits(rng_for(seed, "visits", index), ctx, history_start, clock)
+    ro = rng_for(seed, "odometer", index)
+    odometer: dict[int, tuple[int, int, int]] = {}  # vehicle id -> (miles, when, miles a day)
+    done: dict[int, dict[str, int]] = {}  # vehicle id -> catalog job -> when it was last done
     number = 1000
-    vehicle_mileage: dict[int, tuple[int, int]] = {}
-    customer_touch: dict[int, int] = {}
     work_orders_out: list[dict] = []
     payments_out: list[dict] = []
     inspections_out: list[dict] = []
     for t0 in wo_times:
-        k = bisect.bisect_right(vehicle_times, t0)
-        vehicle = vehicles[rw.randrange(k)]
+        vehicle, visit = visits.next_due(t0)
+        if vehicle is None:
+            k = bisect.bisect_right(vehicle_times, t0)
+            vehicle = vehicles[rw.randrange(k)]
+            for _ in range(20):  # a customer kept away for his return after a year stays away
+                if vehicle["customer_id"] not in visits.reserved:
+                    break
+                vehicle = vehicles[rw.randrange(k)]
+        fleet = fleet_pct.get(vehicle["customer_id"])
+        # the odometer only moves forward: the miles the car does a day since it was last seen
+        seen = odometer.get(vehicle["id"])
+        if seen is None:
+            seen = (vehicle["mileage"], parse_iso(vehicle["created_at"]),
+                    ro.randint(40, 90) if fleet is not None else ro.randint(15, 45))
+        miles = seen[0] + (t0 - seen[1]) * seen[2] // DAY + ro.randint(0, 30)
+        odometer[vehicle["id"]] = (miles, t0, seen[2])
         number += 1
-        wo, pays, insp = generate_work_order(rw, rp, rx, ids, ctx, vehicle, number, t0, clock)
-        work_orders_out.append(wo)
-        payments_out.extend(pays)
-        if insp is not None:
-            inspections_out.append(insp)
-        prev = vehicle_mileage.get(vehicle["id"])
-        if prev is None or wo["mileage_in"] > prev[0]:
-            vehicle_mileage[vehicle["id"]] = (wo["mileage_in"], t0)
-        customer_touch[vehicle["customer_id"]] = t0
+        done_here = done.setdefault(vehicle["id"], {})
+        recently = frozenset(name for name, when in done_here.items() if t0 - when < 120 * DAY)
+        out = generate_work_order(rw, rp, rx, ids, ctx, vehicle, number, t0, clock, mileage_in=miles,
+                                  fleet_pct=fleet, visit=visit, recently_done=recently)
+        for name, _typed in out.sold:
+            done_here[name] = t0
+        work_orders_out.append(out.wo)
+        payments_out.extend(out.payments)
+        inspections_out.extend(out.inspections)
+        visits.plan_after(vehicle, out)
 
     for v in vehicles:
-        seen = vehicle_mileage.get(v["id"])
+        seen = odometer.get(v["id"])
         if seen and seen[0] > v["mileage"]:
             v["mileage"] = seen[0]
             v["updated_at"] = iso(max(parse_iso(v["updated_at"]), seen[1]))
@@ -159,7 +183,7 @@ def _generate_shop(sink: Callable[[str, dict], None], ids: Ids, seed: int, index
 
     # appointments
     ra = rng_for(seed, "appointments", index)
-    appointments = generate_appointments(ra, ids, shop_id, work_orders_out, customers, vehicles, clock)
+    appointments = generate_appointments(ra, ids, shop_id, work_orders_out, customers, vehicles, clock, hours)
 
     for obj in sorted(customers, key=lambda c: c["id"]):
         sink("customers", obj)
@@ -190,3 +214,57 @@ def _burst(rng: random.Random, rows: list[dict], clock: int, size: int) -> None:
         row["updated_at"] = stamp
         if "notes" in row and "status" in row:
             row["notes"] = (row["notes"] + " " if row["notes"] else "") + "[reviewed]"
+
+
+class _Visits:
+    """Visits that follow from earlier ones, served by the next work-order slot once due: a repeat
+    repair within weeks (a comeback), declined work sold on a later visit, and one customer who
+    comes back after more than a year away (kept from random visits meanwhile)."""
+
+    def __init__(self, rng: random.Random, ctx: ShopContext, history_start: int, clock: int) -> None:
+        self.rng = rng
+        self.ctx = ctx
+        self.history_start = history_start
+        self.clock = clock
+        self.heap: list[tuple[int, int, dict, Visit]] = []
+        self.seq = 0
+        self.reserved: set[int] = set()
+        self.waiting: Counter = Counter()  # customer id -> planned visits not served yet
+
+    def next_due(self, t0: int) -> tuple[dict | None, Visit | None]:
+        if not self.heap or self.heap[0][0] > t0:
+            return None, None
+        _due, _seq, vehicle, visit = heapq.heappop(self.heap)
+        self.waiting[vehicle["customer_id"]] -= 1
+        self.reserved.discard(vehicle["customer_id"])
+        return vehicle, visit
+
+    def _plan(self, due: int, vehicle: dict, visit: Visit) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (due, self.seq, vehicle, visit))
+        self.waiting[vehicle["customer_id"]] += 1
+
+    def plan_after(self, vehicle: dict, out: Outcome) -> None:
+        rng, ctx = self.rng, self.ctx
+        customer = vehicle["customer_id"]
+        if customer in self.reserved:
+            return
+        created, invoiced = out.created, out.invoiced
+        if invoiced is not None:
+            # far enough that the month of the return starts more than 365 days after this invoice
+            due = invoiced + rng.randint(400, 440) * DAY
+            if (not ctx.seen("reactivation") and invoiced < self.history_start + 80 * DAY
+                    and not self.waiting[customer] and due < self.clock - 10 * DAY):
+                ctx.first("reactivation")
+                self.reserved.add(customer)
+                self._plan(due, vehicle, Visit([(name, name, False) for name in rng.sample(BASE_JOBS, 1)]))
+                return
+            if out.sold and (rng.random() < 0.025 or ctx.first("comeback")):
+                name, label = rng.choice(out.sold)
+                typed = name_variant(rng, name) if rng.random() < 0.25 else label
+                self._plan(invoiced + rng.randint(3, 45) * DAY, vehicle, Visit([(name, typed, rng.random() < 0.6)]))
+        for name, label in out.declined:
+            if rng.random() < 0.3 or ctx.first("recovered"):
+                typed = name_variant(rng, label.strip()) if rng.random() < 0.25 or ctx.first("recovered_as_typed") else label
+                self._plan(created + rng.randint(7, 120) * DAY, vehicle, Visit([(name, typed, False)]))
+                break
