@@ -5,7 +5,6 @@ import collections
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from pipelines.webhooks import (
     create_app,
     resources_for_event,
 )
+from server_helpers import serve_in_thread
 
 SECRET = "whsec_e2e_" + "s" * 24
 PATH = "/webhooks/autosync"
@@ -31,23 +31,8 @@ PATH = "/webhooks/autosync"
 @contextmanager
 def serve(app):
     """Serve an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yield its root URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serve_in_thread(lambda port: uvicorn.Config(app, log_level="warning", lifespan="on")) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 class Recorder:
