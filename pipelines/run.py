@@ -52,9 +52,9 @@ __all__ = ["DEMO_WORLD", "build_parser", "duckdb_destination", "job_from_args", 
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "pipelines/run.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pipelines/run.py",
+        prog=prog,
         description="Sync the AutoSync Shop Manager API into a warehouse (dlt), then run dbt.",
     )
     parser.add_argument("--demo", action="store_true",
@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None, prog: str = "pipelines/run.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     _configure_logging(args.verbose, args.json)
     previous_handlers = raise_on_interrupts()
     started = time.monotonic()
