@@ -17,8 +17,8 @@ from .server import make_server, serve_socket
 from .timefmt import DEFAULT_START
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m autosync_emulator",
+def parse_args(argv: list[str] | None, prog: str = "python -m autosync_emulator") -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=prog,
                                 description="Serve a seeded, stateful emulator of the AutoSync API. The first stdout "
                                             "line is JSON with base_url, api_key, oauth_client_id, oauth_client_secret.")
     p.add_argument("--host", default="127.0.0.1")
@@ -37,8 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m autosync_emulator") -> int:
+    args = parse_args(argv, prog)
     if args.shops < 1 or args.work_orders < 1:
         print("error: --shops and --work-orders must be >= 1", file=sys.stderr)
         return 2

@@ -291,11 +291,15 @@ class _BareStderrHandler(logging.Handler):
 
 
 def _plain_json_lines(on: bool) -> None:
-    """In json mode each progress line is a bare JSON object on stderr (no log prefix), so a
-    program can parse stderr line by line; the other loggers keep their format."""
+    """In json mode each progress line is a JSON object on stderr (no log prefix), so a program
+    can parse stderr line by line; the CLI's --json gives the other loggers the same format."""
     ours = [handler for handler in logger.handlers if isinstance(handler, _BareStderrHandler)]
     if on and not ours:
-        logger.addHandler(_BareStderrHandler())
+        from autosync_source.logs import JsonLogFormatter
+
+        handler = _BareStderrHandler()
+        handler.setFormatter(JsonLogFormatter())  # ts, level, logger beside the event's figures
+        logger.addHandler(handler)
         logger.propagate = False
         logger.setLevel(logging.INFO)
     elif not on and ours:

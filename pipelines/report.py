@@ -40,8 +40,8 @@ class ReportError(RuntimeError):
         self.exit_code = exit_code
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pipelines/report.py",
+def build_parser(prog: str = "pipelines/report.py") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="Write the owner's report (one HTML file) from the warehouse's marts.")
     parser.add_argument("--destination", choices=("duckdb", "postgres"), help="default: [autosync] destination, else duckdb")
     parser.add_argument("--duckdb-path", help="DuckDB file (default: [autosync] duckdb_path, else warehouse.duckdb)")
@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Optional[Sequence[str]] = None, prog: str = "pipelines/report.py") -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         path = write_report(
             output=args.output, destination=args.destination, duckdb_path=args.duckdb_path, schema=args.schema,

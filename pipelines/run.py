@@ -27,6 +27,7 @@ if __package__ in (None, ""):
 from dlt.common.runtime.collector import LogCollector  # noqa: E402
 
 from autosync_source import RESOURCE_NAMES  # noqa: E402
+from autosync_source.logs import JsonLogFormatter, json_line  # noqa: E402
 from autosync_source.settings import DEFAULT_DATASET  # noqa: E402
 from pipelines.engine import (  # noqa: E402
     DEFAULT_DUCKDB_PATH,
@@ -52,9 +53,9 @@ __all__ = ["DEMO_WORLD", "build_parser", "duckdb_destination", "job_from_args", 
 DEMO_WORLD = dict(seed=42, shops=3, work_orders=200)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "pipelines/run.py") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="pipelines/run.py",
+        prog=prog,
         description="Sync the AutoSync Shop Manager API into a warehouse (dlt), then run dbt.",
     )
     parser.add_argument("--demo", action="store_true",
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read exactly [--start-date, --end-date] with throwaway cursors "
                         "(a backfill that leaves the incremental cursors alone)")
     parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, then reload everything")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout, and progress as JSON lines on stderr")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as JSON on stdout; every stderr line is a JSON object (ts, level, event)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr (warnings and errors only)")
     parser.add_argument("--checkpoint-minutes", type=float,
                         help="a long sync commits what it has loaded at least this often (default 10; 0: only at the end)")
@@ -86,13 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "scheduled runs do it every [autosync] reconcile_deletes_every_hours (default 24)")
     parser.add_argument("--pipelines-dir",
                         help="where dlt keeps pipeline state (default .dlt/pipelines in the working directory, or DLT_DATA_DIR)")
-    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging, and dlt's extract/normalize/load progress blocks")
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    _configure_logging(args.verbose)
+def main(argv: Optional[Sequence[str]] = None, prog: str = "pipelines/run.py") -> int:
+    args = build_parser(prog).parse_args(argv)
+    _configure_logging(args.verbose, args.json)
     previous_handlers = raise_on_interrupts()
     started = time.monotonic()
     try:
@@ -125,8 +127,10 @@ def job_from_args(args: argparse.Namespace) -> SyncJob:
         shops=shops, resources=resources, start_date=args.start_date, end_date=args.end_date,
         window=args.window, full_refresh=args.full_refresh, reconcile_deletes=args.reconcile_deletes,
         run_dbt=not args.no_dbt, base_url=args.base_url, api_key=args.api_key,
-        # Progress on stderr (stdout carries only the summary, which --json keeps parseable).
-        progress=None if args.quiet or args.json else LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
+        # dlt's own extract/normalize/load blocks (about 170 stderr lines a sync) only when asked:
+        # the connector's progress lines say what a user needs. Never with --json (not JSON).
+        progress=LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False)
+        if args.verbose and not (args.quiet or args.json) else None,
         source_options=_long_sync_options(args),
     )
 
@@ -167,10 +171,15 @@ def _run_demo(job: SyncJob, args: argparse.Namespace, started: float) -> int:
     except Exception as failure:
         print(f"error: the marts were built but could not be previewed: {str(failure).splitlines()[0][:300]}", file=sys.stderr)
         return EXIT_DBT_FAILED
-    print(preview, file=sys.stderr if args.json else sys.stdout)
     from pipelines.report import report_for_pipeline  # the owner's report of the demo warehouse
 
-    print(report_for_pipeline(marts_pipeline(job.target)), file=sys.stderr if args.json else sys.stdout)
+    report_line = report_for_pipeline(marts_pipeline(job.target))
+    if args.json:  # stdout keeps the one JSON summary; stderr lines stay JSON objects
+        logger.info("%s", json.dumps({"event": "marts preview", "text": preview}))
+        logger.info("%s", json.dumps({"event": "report", "text": report_line}))
+    else:
+        print(preview)
+        print(report_line)
     return 0
 
 
@@ -181,7 +190,11 @@ def _run(job: SyncJob, args: argparse.Namespace) -> int:
 
 
 def _report_failure(failure: SyncFailed, args: argparse.Namespace, started: float) -> int:
-    print(f"error: {failure.message}", file=sys.stderr)
+    if args.json:
+        print(json_line("sync failed", "error", error=failure.message, category=failure.category,
+                        exit_code=failure.exit_code), file=sys.stderr)
+    else:
+        print(f"error: {failure.message}", file=sys.stderr)
     if args.json:
         done = failure.summary.as_dict() if failure.summary is not None else {}
         print(json.dumps({**done, "status": "failed", "error": failure.message,
@@ -208,15 +221,24 @@ class _CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
-def _configure_logging(verbose: bool) -> None:
+def _configure_logging(verbose: bool, as_json: bool = False) -> None:
     root = logging.getLogger()
-    if not any(isinstance(handler, _CurrentStderrHandler) for handler in root.handlers):
+    handler = next((h for h in root.handlers if isinstance(h, _CurrentStderrHandler)), None)
+    if handler is None:
         handler = _CurrentStderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
+    handler.setFormatter(JsonLogFormatter() if as_json
+                         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("urllib3", "dlt", "uvicorn", "uvicorn.access", "airflow"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # dlt logs through its own "dlt" logger with a handler of its own once it sets up logging;
+    # send its lines through ours so --json holds for them too, and Python's warnings likewise.
+    dlt_logger = logging.getLogger("dlt")
+    for own in list(dlt_logger.handlers):
+        dlt_logger.removeHandler(own)
+    dlt_logger.propagate = True
+    logging.captureWarnings(as_json)
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 
 

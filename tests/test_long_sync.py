@@ -286,8 +286,9 @@ def test_the_cli_reports_progress_as_json_lines_or_not_at_all_and_skips_a_failin
                                        "SOURCES__AUTOSYNC__RETRY_MAX_WAIT": "0.2"})
         assert failing.returncode == 2, failing.stderr[-2000:]
         assert "1 of 2 shops failed (the others are loaded), e.g. shop 2" in failing.stderr
-        events = [json.loads(line) for line in failing.stderr.splitlines() if line.startswith("{")]
-        assert events and events[0]["event"] == "estimate"
+        events = [json.loads(line) for line in failing.stderr.splitlines()]  # every line is JSON
+        progress = [event for event in events if event["logger"] == "autosync_source.progress"]
+        assert progress and progress[0]["event"] == "estimate"
         assert {row["shop_id"] for row in read_table(duckdb_at(tmp_path / "raw.duckdb"), "payments")} == {1}
 
         emu.set_faults([])

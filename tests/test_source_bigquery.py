@@ -50,7 +50,8 @@ def test_bigquery_without_credentials_is_a_clear_message(tmp_path, capsys):
                      "--pipelines-dir", str(tmp_path / "p"), "--no-dbt", "--resources", "employees"])
     err = capsys.readouterr().err
     assert code == 3
-    assert "Missing destination setting(s) credentials" in err and "secrets.toml" in err
+    # the setting named by where a user puts it, not dlt's outer "credentials"
+    assert "credentials.project_id (DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID)" in err and "secrets.toml" in err
 
 
 TOKEN = "ya29.unit-test-token"

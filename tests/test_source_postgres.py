@@ -114,3 +114,24 @@ def test_a_destination_that_refuses_the_load_moves_no_cursor(tmp_path, dataset, 
         assert _cli(tmp_path, emu, dataset, monkeypatch, POSTGRES) == 0
         pipeline = postgres_pipeline(tmp_path, dataset, name="probe")
         assert_raw_equals_truth(pipeline, emu.truth(), resources=["customers", "work_orders"])
+
+
+def test_a_url_without_a_password_names_the_password_and_where_to_set_it(tmp_path, dataset, monkeypatch, capsys):
+    with Emulator(seed=34, shops=1, work_orders=3) as emu:
+        code = _cli(tmp_path, emu, dataset, monkeypatch, "postgresql://postgres@127.0.0.1:5432/test")
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "credentials.password (DESTINATION__POSTGRES__CREDENTIALS__PASSWORD)" in err
+    assert "postgresql://user:PASSWORD@" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["UPPER Case", 'a"; drop table x; --'])
+def test_a_dataset_name_the_warehouse_would_rename_is_refused_before_any_request(tmp_path, monkeypatch, capsys, name):
+    with Emulator(seed=35, shops=1, work_orders=3) as emu:
+        emu.reset_request_log()
+        code = _cli(tmp_path, emu, name, monkeypatch, POSTGRES)
+        requests = emu.request_log()["total"]
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"The dataset name '{name}' would be renamed to '" in err and "--dataset " in err
+    assert requests == 0, "refused before any request"

@@ -5,7 +5,8 @@ import collections
 import hashlib
 import hmac
 import json
-import socket
+import logging
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from pipelines.webhooks import (
     create_app,
     resources_for_event,
 )
+from server_helpers import serve_in_thread
 
 SECRET = "whsec_e2e_" + "s" * 24
 PATH = "/webhooks/autosync"
@@ -31,23 +33,8 @@ PATH = "/webhooks/autosync"
 @contextmanager
 def serve(app):
     """Serve an ASGI app with uvicorn on a free 127.0.0.1 port in a thread; yield its root URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serve_in_thread(lambda port: uvicorn.Config(app, log_level="warning", lifespan="on")) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 class Recorder:
@@ -168,13 +155,14 @@ def test_webhooks_emulator_deliveries_stored_once_despite_retries(tmp_path):
 
 
 @pytest.mark.slow  # two connector runs (a full sync, then the triggered one): ~10 s
-def test_webhooks_emulator_events_trigger_an_incremental_sync(tmp_path, monkeypatch):
+def test_webhooks_emulator_events_trigger_an_incremental_sync(tmp_path, monkeypatch, caplog):
     """Deliveries trigger pipelines.run for the touched resources; those tables then equal the truth."""
     from autosync_emulator import Emulator
     from pipelines import run
     from pipelines.engine import Target
     from source_helpers import compare_with_truth
 
+    caplog.set_level(logging.INFO, logger="pipelines.webhooks")
     warehouse = str(tmp_path / "warehouse.duckdb")
     destination_args = ["--destination", "duckdb", "--duckdb-path", warehouse,
                         "--pipelines-dir", str(tmp_path / "dlt")]
@@ -209,6 +197,8 @@ def test_webhooks_emulator_events_trigger_an_incremental_sync(tmp_path, monkeypa
     # Without the triggered sync the warehouse would be behind (so the check below can fail).
     assert stale, "two hours of activity should have changed work orders or payments"
     assert syncs, "the deliveries should have triggered a sync"
+    # the receiver says what each triggered sync loaded, not only that one started
+    assert re.search(r"the triggered sync of \[.*\] for shops \[.*\] loaded [1-9]\d* rows \(.*work_orders \d+", caplog.text)
     touched = set().union(*(resources for resources, _ in syncs))
     stored_events = {row[0] for row in store._execute(f"SELECT event FROM {store.qualified_table}")}
     assert touched == set().union(*(resources_for_event(name) for name in stored_events))

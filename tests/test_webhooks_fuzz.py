@@ -11,12 +11,9 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
-import time
 from contextlib import contextmanager
 
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -24,6 +21,7 @@ from starlette.testclient import TestClient
 from pipelines.webhooks import ReceiverLimits, ReceiverMetrics, WebhookEvent, create_app, duckdb_store
 from pipelines.webhooks.envelope import InvalidEnvelope
 from pipelines.webhooks.server import uvicorn_config
+from server_helpers import serve_in_thread
 
 SECRET = "whsec_fuzz_" + "z" * 24
 PATH = "/webhooks/autosync"
@@ -124,22 +122,8 @@ def _guarded_server(tmp_path):
     metrics = ReceiverMetrics()
     store = duckdb_store(str(tmp_path / "raw.duckdb"))
     app = create_app(SECRET, store, None, limits=limits, metrics=metrics)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, limits, metrics, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serve_in_thread(lambda port: uvicorn_config(app, "127.0.0.1", port, limits, metrics, log_level="warning")) as port:
         yield port, store
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 def _exchange(port: int, raw: bytes) -> bytes:

@@ -12,7 +12,6 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 
 import pytest
-import uvicorn
 from starlette.testclient import TestClient
 
 from pipelines.webhooks import (
@@ -25,6 +24,7 @@ from pipelines.webhooks import (
     sync_touched,
 )
 from pipelines.webhooks.server import uvicorn_config
+from server_helpers import serve_in_thread
 
 SECRET = "whsec_limits_" + "l" * 24
 PATH = "/webhooks/autosync"
@@ -122,21 +122,8 @@ def test_webhooks_full_write_queue_is_503_with_retry_after(store, monkeypatch):
 def guarded_server(store, limits):
     metrics = ReceiverMetrics()
     app = create_app(SECRET, store, None, limits=limits, metrics=metrics)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", 0, limits, metrics, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
-        yield sock.getsockname()[1], metrics
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
+    with serve_in_thread(lambda port: uvicorn_config(app, "127.0.0.1", port, limits, metrics, log_level="warning")) as port:
+        yield port, metrics
 
 
 def _read_all(conn: socket.socket) -> bytes:

@@ -121,9 +121,11 @@ def as_sync_failed(failure: BaseException, pipeline: Optional["dlt.Pipeline"] = 
         spec, fields = missing
         where = "destination" if "Client" in spec or "Credentials" in spec else "configuration"
         error_type = DestinationError if where == "destination" else ConfigurationError
+        hint = " A password can also stand in the connection URL (postgresql://user:PASSWORD@host:5432/db)." \
+            if any("POSTGRES__CREDENTIALS__PASSWORD" in field for field in fields) else ""
         known = error_type(
-            f"Missing {where} setting(s) {', '.join(fields)} ({spec}). Put them in .dlt/secrets.toml "
-            "or environment variables (see .dlt/example.secrets.toml), then run again."
+            f"Missing {where} setting(s): {'; '.join(fields)} ({spec}). Put them in .dlt/secrets.toml "
+            f"or environment variables (see .dlt/example.secrets.toml), then run again.{hint}"
         )
     if known is None and step == "load" and pipeline is not None:
         known = DestinationError(
@@ -171,7 +173,28 @@ def _missing_configuration_in(failure: BaseException) -> Optional[tuple]:
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
     found = _find(failure, ConfigFieldMissingException)
-    return (found.spec_name, list(found.fields)) if found is not None else None
+    if found is None:
+        return None
+    return found.spec_name, _missing_fields(getattr(found, "traces", {}) or {}, list(found.fields))
+
+
+def _missing_fields(traces: dict, fields: list, prefix: str = "") -> list:
+    """Each missing setting by its dotted name and the first place dlt looked for it: a Postgres URL
+    without a password is `credentials` missing at the top, `password` one level down (dlt's
+    nested LookupTraces), and the user needs to hear the latter."""
+    named = []
+    for field in fields:
+        trace = traces.get(field)
+        nested = trace[0] if isinstance(trace, list) and trace and hasattr(trace[0], "traces") else None
+        if nested is not None and getattr(nested, "traces", None):
+            named += _missing_fields(nested.traces, list(nested.traces), f"{prefix}{field}.")
+            continue
+        keys = [getattr(lookup, "key", None) for lookup in trace or [] if getattr(lookup, "key", None)] \
+            if isinstance(trace, list) else []
+        # dlt looks in pipeline-scoped places first; name the place a user sets (DESTINATION__...)
+        plain = [key for key in keys if key.startswith(("DESTINATION__", "SOURCES__"))] or keys
+        named.append(f"{prefix}{field} ({plain[0]})" if plain else f"{prefix}{field}")
+    return named
 
 
 def _looks_like_destination(failure: BaseException) -> bool:

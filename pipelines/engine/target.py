@@ -39,9 +39,11 @@ class Target:
         if destination == "duckdb":
             path = self.duckdb_path or dlt.config.get("autosync.duckdb_path", str) or DEFAULT_DUCKDB_PATH
             duckdb_path = str(Path(path).expanduser().resolve())
+        dataset = self.dataset or dlt.config.get("autosync.dataset", str) or DEFAULT_DATASET
+        refuse_renamed_dataset(destination, dataset)
         return Target(
             destination=destination,
-            dataset=self.dataset or dlt.config.get("autosync.dataset", str) or DEFAULT_DATASET,
+            dataset=dataset,
             duckdb_path=duckdb_path,
             pipelines_dir=str(Path(self.pipelines_dir or default_pipelines_dir()).expanduser().resolve()),
         )
@@ -105,6 +107,20 @@ class Target:
     def describe(self) -> str:
         where = f" {self.duckdb_path}" if self.destination == "duckdb" else ""
         return f"{self.destination}{where} dataset {self.dataset}"
+
+
+def refuse_renamed_dataset(destination: str, dataset: str) -> None:
+    """A dataset name the warehouse cannot take as it is, refused before any request: dlt would
+    quietly load into its normalized form ('UPPER Case' -> 'upper_case') while dbt's sources and a
+    user's queries look for the name given, so the sync would commit where nothing reads it."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    normalized = NamingConvention().normalize_identifier(dataset)
+    if normalized != dataset:
+        raise SyncFailed(
+            f"The dataset name '{dataset}' would be renamed to '{normalized}' in {destination} (names are lower "
+            f"case letters, digits and underscores). Use --dataset {normalized} (or set [autosync] dataset), then run again.",
+            category="configuration")
 
 
 def duckdb_destination(path: str) -> Any:

@@ -25,8 +25,12 @@ class SyncTriggerBatcher:
     incremental sync (scheduled or triggered) reads from its own cursor, so nothing is lost.
     """
 
-    def __init__(self, on_events: OnEvents, debounce_seconds: float = 2.0, max_delay_seconds: float = 30.0):
+    def __init__(self, on_events: OnEvents, debounce_seconds: float = 2.0, max_delay_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.on_events = on_events
+        # The clock is injectable so tests step time instead of sleeping through it (wake() makes
+        # the worker look at a clock that moved without a real wait).
+        self.clock = clock
         self.debounce_seconds = debounce_seconds
         self.max_delay_seconds = max(max_delay_seconds, debounce_seconds)
         self._cond = threading.Condition()
@@ -56,13 +60,18 @@ class SyncTriggerBatcher:
             return
         self.start()
         with self._cond:
-            now = time.monotonic()
+            now = self.clock()
             if not self._resources:
                 self._first_at = now
             self._last_at = now
             self._resources |= resources
             self._shop_ids |= shop_ids
             self._submitted += 1
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        """Have the worker look at the clock again now (an injected clock moved)."""
+        with self._cond:
             self._cond.notify_all()
 
     def idle(self) -> bool:
@@ -97,7 +106,7 @@ class SyncTriggerBatcher:
                     return  # stopping with nothing pending
                 while not (self._stopping or self._hurry):
                     due = min(self._last_at + self.debounce_seconds, self._first_at + self.max_delay_seconds)
-                    remaining = due - time.monotonic()
+                    remaining = due - self.clock()
                     if remaining <= 0:
                         break
                     self._cond.wait(remaining)

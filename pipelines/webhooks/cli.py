@@ -26,10 +26,10 @@ def read_secret(env_name: str) -> str | None:
     return dlt.secrets.get("webhooks.secret")
 
 
-def build_arg_parser() -> argparse.ArgumentParser:
+def build_arg_parser(prog: str = "python -m pipelines.webhooks") -> argparse.ArgumentParser:
     defaults = ReceiverLimits()
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines.webhooks",
+        prog=prog,
         description="Receive AutoSync webhooks: verify, deduplicate, store in webhook_events, trigger a sync.",
     )
     parser.add_argument("--host", default="127.0.0.1",
@@ -83,8 +83,8 @@ def _open_store(args: argparse.Namespace) -> tuple[WebhookEventStore, str]:
     return bigquery_store(args.dataset), "bigquery"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_arg_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pipelines.webhooks") -> int:
+    args = build_arg_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     secret = read_secret(args.secret_env)
     if not secret:

@@ -5,6 +5,7 @@ Everything else in the receiver only calls `sync_touched`, which hands the job t
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import sys
 from collections.abc import Iterable
@@ -15,6 +16,8 @@ from pipelines.webhooks.batcher import OnEvents
 
 if TYPE_CHECKING:
     from pipelines.engine import Target
+
+logger = logging.getLogger("pipelines.webhooks")
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,18 @@ def _run_sync(resources: list[str], shops: list[int], options: SyncOptions) -> N
     # lazy: the connector is heavy and optional for receiving
     from pipelines.engine import SyncJob, Target, run_sync
 
-    run_sync(SyncJob(target=options.target or Target(), door="webhook", resources=resources, shops=shops,
-                     run_dbt=options.run_dbt, base_url=options.base_url))
+    summary = run_sync(SyncJob(target=options.target or Target(), door="webhook", resources=resources, shops=shops,
+                               run_dbt=options.run_dbt, base_url=options.base_url))
+    rows = ", ".join(f"{table} {count}" for table, count in sorted(summary.rows.items())) or "nothing changed"
+    logger.info("webhooks: the triggered sync of %s for shops %s loaded %d rows (%s) with %d requests in %.1f s",
+                resources, shops, sum(summary.rows.values()), rows, summary.requests.get("requests", 0),
+                summary.duration_seconds)
 
 
 def _child_main(resources: list[str], shops: list[int], options: SyncOptions) -> None:
     from pipelines.engine import SyncFailed
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # a spawned child
     try:
         _run_sync(resources, shops, options)
     except SyncFailed as failure:
