@@ -51,6 +51,7 @@ from autosync_source.estimate import FirstPages, sample_first_pages
 from autosync_source.paging import UpdatedAtPaginator, parse_ts
 from autosync_source.progress import MODES as PROGRESS_MODES
 from autosync_source.progress import Progress
+from autosync_source.rows import as_arrow, declare_tables
 from autosync_source.settings import (
     BASE_URLS,
     DEFAULT_LAG_SECONDS,
@@ -298,13 +299,14 @@ def _endpoint_resource(endpoint: Endpoint, plan: SyncPlan) -> DltResource:
         book = CursorBook(dlt.current.resource_state())
         plan.prepare()
         if endpoint.shop_scoped:
-            yield from read_shops_in_parallel(
+            yield from as_arrow(endpoint, read_shops_in_parallel(
                 plan.reader(endpoint), plan.shops_to_read(endpoint), book, plan.max_workers, plan.skip_failing_shops
-            )
+            ))
         elif plan.remaining is None:  # the shops listing is whole in the run that starts a sync
-            yield from _changed_shops(endpoint, plan.directory, book, plan.window)
+            yield from as_arrow(endpoint, _changed_shops(endpoint, plan.directory, book, plan.window))
         plan.finished(endpoint)
 
+    declare_tables(endpoint_rows, endpoint)  # the pages go to dlt as Arrow tables (rows.py)
     return endpoint_rows
 
 
