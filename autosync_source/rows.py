@@ -25,6 +25,8 @@ it). Only whole batches are converted, so a failed conversion hands the batch to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import dlt
@@ -52,6 +54,15 @@ CHILD_DLT_COLUMNS = {
     DLT_ID: {"name": DLT_ID, "data_type": "text", "nullable": False, "unique": True, "row_key": True},
 }
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+NONE = type(None)
+# Arrow type id -> the Python types a value of that declared column may have
+_PYTHON_TYPES = {
+    pa.int64().id: {int},
+    pa.string().id: {str},
+    pa.bool_().id: {bool},
+    pa.decimal128(12, 2).id: {int, Decimal},
+    TIMESTAMP.id: {str, datetime},
+}
 # what pyarrow raises for a value that is not of the column's type
 CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError)
 
@@ -277,18 +288,34 @@ class ArrowRows:
 
 
 def _array(values: List[Any], column_type: pa.DataType) -> pa.Array:
+    """The column as Arrow, or one of CONVERSION_ERRORS when a value is not of the declared type.
+
+    Only the Python types the client's JSON parsing gives a declared column are taken (pyarrow
+    alone would turn Decimal("1.5") into the bigint 1); decimals and timestamps go through
+    their text, which Arrow parses exactly (a decimal with more places than the column's scale
+    is refused, not rounded) and far faster than it converts Decimal or datetime objects."""
+    kinds = set(map(type, values))
+    kinds.discard(NONE)
+    if not kinds <= _PYTHON_TYPES[column_type.id]:
+        raise TypeError(f"{sorted(kind.__name__ for kind in kinds)} in a {column_type} column")
+    if pa.types.is_decimal(column_type):
+        return pa.array([None if value is None else str(value) for value in values], pa.string()).cast(column_type)
     if column_type == TIMESTAMP:
-        try:  # the API's ISO 8601 strings, parsed by Arrow; a zone offset is required
-            return pa.array(values, pa.string()).cast(TIMESTAMP)
-        except CONVERSION_ERRORS:
-            return pa.array(values, TIMESTAMP)  # datetimes (the connector's own columns)
+        if datetime in kinds:  # the connector's own stamps; the API's are ISO 8601 text
+            values = [value.isoformat() if type(value) is datetime else value for value in values]
+        return pa.array(values, pa.string()).cast(TIMESTAMP)  # a zone offset is required
     return pa.array(values, column_type)
 
 
-def as_arrow(endpoint: Endpoint, pages: Iterable[List[Dict[str, Any]]], batch_records: int = BATCH_RECORDS) -> Iterator[Any]:
+def as_arrow(
+    endpoint: Endpoint,
+    pages: Iterable[List[Dict[str, Any]]],
+    batch_records: int = BATCH_RECORDS,
+    converter: Optional[ArrowRows] = None,
+) -> Iterator[Any]:
     """Pages of shaped records in; Arrow tables (one item each, marked with its table) and the
     records that do not fit (a list of dicts, normalized by dlt as before) out."""
-    converter = ArrowRows(endpoint)
+    converter = converter or ArrowRows(endpoint)
     pending: List[Dict[str, Any]] = []
 
     def flush() -> List[Any]:
