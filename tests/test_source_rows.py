@@ -145,3 +145,20 @@ def test_the_source_hands_dlt_arrow_tables_and_the_merge_still_replaces_children
         truth = emu.truth()
         assert_raw_equals_truth(pipeline, truth)
         assert integrity_problems(pipeline) == []
+
+
+def test_the_proxy_environment_is_read_once_per_host_and_still_honoured(monkeypatch):
+    from autosync_source.auth import ApiKeyAuth
+    from autosync_source.client import RequestStats, build_client
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    session = build_client("http://api.example.com/v1", ApiKeyAuth(token="sk_sandbox_x"), RequestStats()).session
+    proxied = session.merge_environment_settings("http://api.example.com/v1/shops", {}, None, None, None)
+    assert proxied["proxies"]["http"] == "http://proxy.invalid:3128"
+    proxied["proxies"].clear()  # a caller's change does not reach the next request
+    monkeypatch.setenv("HTTP_PROXY", "http://other.invalid:1")  # read once: the run keeps what it started with
+    again = session.merge_environment_settings("http://api.example.com/v1/shops/1/workorders", {}, None, None, None)
+    assert again["proxies"]["http"] == "http://proxy.invalid:3128"
+    local = session.merge_environment_settings("http://127.0.0.1:8000/v1/shops", {}, None, None, None)
+    assert "http" not in local["proxies"]
