@@ -15,7 +15,9 @@ instants, and the same dlt columns the relational normalizer gives them:
   hash dlt itself gives a child row (dlt's own helper, from the parent's id, the table and
   the position in the list).
 Child tables are declared to dlt as table variants of the resource, nested under their
-parent (`declare_child_tables`), so the merge of a record replaces its children as before.
+parent (`declare_tables`), so the merge of a record replaces its children as before. dlt 1.31
+loads nested tables written by a resource correctly but fails counting their rows at the end
+of extract; `_count_child_tables_by_their_root` fixes that one lookup.
 
 A record that does not fit the declared tables (a field the API added, a value of another
 type, a nested list we do not know) is not converted: it is handed to dlt as a dict, and
