@@ -50,6 +50,7 @@ from autosync_source.estimate import FirstPages, sample_first_pages
 from autosync_source.paging import parse_ts
 from autosync_source.progress import MODES as PROGRESS_MODES
 from autosync_source.progress import Progress
+from autosync_source.rows import as_arrow, declare_tables
 from autosync_source.settings import (
     DEFAULT_LAG_SECONDS,
     DEFAULT_START_DATE,
@@ -266,11 +267,12 @@ def _endpoint_resource(endpoint: Endpoint, plan: ShopPlan) -> DltResource:
         resource_state = dlt.current.resource_state()
         if endpoint.shop_scoped:
             if plan.to_read(endpoint):
-                yield from read_shop(plan.reader(endpoint), plan.shop_id, resource_state, plan.cancel)
+                yield from as_arrow(endpoint, read_shop(plan.reader(endpoint), plan.shop_id, resource_state, plan.cancel))
         elif plan.remaining is None:  # the shop's own row: in the run that starts a sync
-            yield from _changed_shop(endpoint, plan.shop_row(), resource_state, plan.window)
+            yield from as_arrow(endpoint, _changed_shop(endpoint, plan.shop_row(), resource_state, plan.window))
         plan.finished(endpoint)
 
+    declare_tables(endpoint_rows, endpoint)  # the pages go to dlt as Arrow tables (rows.py)
     return endpoint_rows
 
 

@@ -59,3 +59,22 @@ def test_benchmarks_smoke_reports_every_measurement(tmp_path):
 
     dbt = ms["dbt"]
     assert dbt["success"] is True and _positive(dbt["seconds"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_cost_per_row_compares_the_connector_with_the_bare_loop_on_the_same_rows(tmp_path):
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+    out = tmp_path / "cost.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cost_per_row.py"), "--work-orders", "8",
+                           "--repeat", "1", "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=280)
+    assert done.returncode == 0, done.stderr[-4000:]
+    figures = json.loads(out.read_text())
+    connector, bare = figures["connector"], figures["bare_loop"]
+    # the same world read by both: the same rows, table by table, for the same requests
+    assert connector["runs"][0]["rows_by_table"] == bare["runs"][0]["rows_by_table"]
+    assert connector["requests"] == bare["requests"] > 0
+    assert all(_positive(side[key]) for side in (connector, bare) for key in ("cpu_seconds", "peak_rss_mb"))
+    assert set(connector["cpu_by_stage"]) == {"extract", "normalize", "load"}
+    assert _positive(figures["ratio"])
