@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from autosync_emulator import Emulator
+from emulator_helpers import Client, FakeClock
 from pacing_sim import simulate
 
 
@@ -32,3 +34,16 @@ def test_one_process_alone_is_not_paced_and_spends_every_window():
     result = simulate(1, 4, 40, 10, seconds=60, seed=1)
     assert result.rate_limited == 0
     assert all(result.served_by_window[end] == 40 for end in sorted(result.served_by_window)[1:-1])
+
+
+def test_the_request_log_counts_each_rate_window():
+    clock = FakeClock()  # at the start of a 2-second window
+    with Emulator(seed=5, shops=1, work_orders=5, rate_limit=3, rate_window_seconds=2, wall_clock=clock) as emu:
+        client = Client(emu)
+        codes = [client.get("/shops").status_code for _ in range(4)]
+        clock.advance(2)
+        codes.append(client.get("/shops").status_code)
+        assert codes == [200, 200, 200, 429, 200]
+        first, second = int(clock.now), int(clock.now) + 2  # each window by its X-RateLimit-Reset
+        assert emu.request_log()["by_window"] == {str(first): {"served": 3, "rate_limited": 1},
+                                                  str(second): {"served": 1, "rate_limited": 0}}
