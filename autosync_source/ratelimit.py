@@ -1,28 +1,29 @@
 """One request budget per credential, shared by every thread and shop of a process, and paced
-so that several processes on one key (Dagster runs, Airflow workers) share it without 429s.
+so that several processes on one key (Dagster runs, Airflow workers) share it with few 429s.
 
 The API limits requests per key (or per OAuth client) in fixed windows (one minute in the
 contract; the emulator can make them shorter) and says where it stands in
 `X-RateLimit-Limit/Remaining/Reset` on every answer: `Reset` is the epoch second the current
-window ends, so it also tells which window an answer belongs to.
+window ends, so it also names the window an answer belongs to.
 
 Alone on its key, a process spends what `Remaining` allows, counting the requests it has in
 flight (their answers have not come back yet), and when the window is spent it waits for
-`Reset`: it never meets a 429.
+`Reset`: it never meets a 429 and is never slowed down.
 
-Beside other processes on the same key it cannot see their requests in flight: spending
-greedily to the last request, they would all send the window's last few at once and several
-would meet a 429. So each process estimates how crowded the key is from the headers alone
-(how much of the window was spent per answer of its own, "crowd", 1 when alone), keeps a
-reserve of about the others' requests in flight, and spends the window's last `reserve`
-requests paced: one every (time to Reset) / (requests left). If N processes each pace like
-this, what is left shrinks like ((Reset - t) / window)^N: it reaches zero only at the window's
-end, so the windows are still spent in full while the requests near the end are seconds apart,
-far more than an answer's latency, and seldom meet. Nothing is shared but the key itself: it
-works for processes on different machines as well as on one, with no lock file or server.
+Beside other processes on the same key it cannot see their requests in flight, and greedy
+spending would make them all send the window's last few requests at once. So each process
+reads from the headers how crowded the key is: of what the window has spent, how much was not
+its own ("crowd": the other clients, counted as clients as busy as this one; 0 when alone).
+With a crowd it paces: it spends what is left over the time left, one request every
+(Reset - now) / left, and between two of its own answers it assumes the others do the same,
+so what is left shrinks like ((Reset - now) / (Reset - seen)) ** crowd. When every process paces
+so, the window is spent in full at its end while its last requests are seconds apart, much more
+than an answer's latency, and seldom meet. Nothing is shared but the key: it works for
+processes on different machines as well as on one, with no lock file or server.
 
-A 429 (the estimate was wrong, a clock is off, or an unpaced client spent the key) blocks
-every thread of the process for `Retry-After`, then one request probes the window again.
+A 429 (a process starting in a spent window, whose first request is the only way to learn it,
+or a clock that is off) blocks every thread of the process for `Retry-After`, then one request
+probes the window again: honoured, never a failure.
 
 Why not a library: tenacity retries after the fact and dlt's retrying session sleeps per
 thread; neither shares one budget between threads or reads these headers before sending.
@@ -33,7 +34,8 @@ import hashlib
 import math
 import threading
 import time
-from typing import Callable, Dict, Mapping, Optional
+import bisect
+from typing import Callable, Dict, List, Mapping, Optional
 
 # Keep a little margin after the server's Reset: our clock and the server's differ slightly.
 RESET_MARGIN_SECONDS = 0.25
@@ -56,9 +58,11 @@ class RateBudget:
         self._remaining: Optional[int] = None  # the smallest Remaining this window's answers told
         self._seen_at = 0.0  # when that answer came
         self._reset_at: Optional[float] = None  # the current window's end (None: not known yet)
+        self._assumed = False  # the window is one we have no answer from yet (its end is a guess)
         self._blocked_until = 0.0
         self._in_flight = 0
         self._last_sent = -math.inf
+        self._sends: List[float] = []  # when our recent requests went, oldest first
         self._latency = 0.1  # seconds from sending to the answer (a moving average)
         # The window's length is not in the headers; the contract says one minute, and two
         # consecutive Reset values correct it (the emulator's windows can be shorter).
@@ -104,6 +108,7 @@ class RateBudget:
     def _take(self) -> float:
         self._in_flight += 1
         self._last_sent = self._clock()
+        self._sends.append(self._last_sent)
         return self._last_sent
 
     def _left(self, now: float) -> float:
@@ -117,7 +122,7 @@ class RateBudget:
         if self._crowd > 0 and self._reset_at is not None:
             to_go, then = self._reset_at - now, self._reset_at - self._seen_at
             if then > 0:
-                left *= (max(0.0, to_go) / then) ** self._crowd
+                left *= (max(0.0, to_go) / then) ** (self._crowd / (self._crowd + 1.0))
         return left - self._in_flight
 
     def _spent(self, now: float) -> bool:
@@ -130,9 +135,15 @@ class RateBudget:
         if self._remaining is None:
             return 0.0 if self._in_flight < PROBE_CONCURRENCY else POLL_SECONDS
         if self._reset_at is not None and now >= self._reset_at + self._reset_margin:
-            self._next_window(now)
+            self._next_window()
+        if self._assumed and self._crowd > 0:
+            # A window we have no answer from yet, on a key shared with others: one request
+            # learns how much of it they already spent before we spend more.
+            return 0.0 if self._in_flight < PROBE_CONCURRENCY else POLL_SECONDS
         left = self._left(now)
-        if left < 1:
+        # Shared, keep half a request in hand: "left" is an estimate, and sending on a
+        # rounding error risks a 429 for a request that the next answer may well allow.
+        if left < (1.0 if self._crowd <= 0 else 1.5):
             if self._reset_at is None:
                 # Spent, and no reset known yet: wait for an answer in flight to tell us.
                 return POLL_SECONDS
@@ -143,16 +154,18 @@ class RateBudget:
             return 0.0  # alone on the key: our own count is exact, spend it
         # The window's last requests: spread over the time left, so that other processes on
         # the key, doing the same, see each other's spending before they send their own.
-        spacing = max(0.0, self._reset_at - now) / left
+        spacing = (self._crowd + 1.0) * max(0.0, self._reset_at - now) / left
         return max(0.0, self._last_sent + spacing - now)
 
-    def _next_window(self, now: float) -> None:
-        # A new window started: the whole limit is available again (the next answer corrects
-        # this if another client of the same key already spent some). Its end is the last one
-        # plus a window; an answer carrying a different Reset corrects that too.
+    def _next_window(self) -> None:
+        # A new window started (by our clock): the whole limit is available again, as far as we
+        # know; its first answer tells how much really is (others may have spent some). Its end
+        # is the last one plus a window; an answer carrying another Reset corrects that too.
+        assert self._reset_at is not None
         self._remaining = self._limit if self._limit is not None else self._remaining
-        self._seen_at = self._reset_at if self._reset_at is not None else now
-        self._reset_at = None
+        self._seen_at = self._reset_at
+        self._reset_at += self.window_seconds
+        self._assumed = True
         self._answered = 0
         self._forget_crowd()
 
@@ -169,13 +182,14 @@ class RateBudget:
             in_flight_then = self._in_flight
             self._in_flight = max(0, self._in_flight - 1)
             if headers is not None:
-                self._observe(headers, in_flight_then, now)
+                self._observe(headers, in_flight_then, now, sent)
             elif self._remaining is not None:
                 # No answer (dropped connection): the server may have counted it; assume so.
                 self._remaining = max(0, self._remaining - 1)
             self._cond.notify_all()
 
-    def _observe(self, headers: Mapping[str, str], in_flight_then: int, now: float) -> None:
+    def _observe(self, headers: Mapping[str, str], in_flight_then: int, now: float,
+                 sent: Optional[float]) -> None:
         limit = _int_header(headers, "X-RateLimit-Limit")
         remaining = _int_header(headers, "X-RateLimit-Remaining")
         reset = _int_header(headers, "X-RateLimit-Reset")
@@ -183,7 +197,7 @@ class RateBudget:
             # No limit announced (or a limit of 0 or less): nothing to pace by. The emulator's
             # "unlimited" is not this case: it announces Limit = Remaining = 1,000,000 with a
             # Reset, which is paced like any limit and never reached.
-            self._limit, self._remaining, self._reset_at = None, 1 << 30, None
+            self._limit, self._remaining, self._reset_at, self._assumed = None, 1 << 30, None, False
             self._crowd = 0.0
             return
         self._limit = limit
@@ -199,15 +213,15 @@ class RateBudget:
                 gap = reset - self._last_reset
                 if 0 < gap <= 3600 and gap < self.window_seconds * 1.5:
                     self.window_seconds = float(gap)
-            if self._reset_at is not None:  # we had not seen the last window end
+            if self._reset_at is not None and not self._assumed:  # we had not seen the last window end
                 self._forget_crowd()
             self._last_reset = float(reset)
-            self._reset_at, self._remaining = float(reset), remaining
+            self._reset_at, self._remaining, self._assumed = float(reset), remaining, False
             self._answered = 0
-        elif self._reset_at is None:
+        elif self._assumed or self._reset_at is None:
             # The window we saw end (by our clock) is still the server's: it is late by a
             # little; its count is the truth until the next Reset.
-            self._reset_at, self._remaining = float(reset), remaining
+            self._reset_at, self._remaining, self._assumed = float(reset), remaining, False
         elif self._remaining is None or remaining < self._remaining:
             self._remaining = remaining
         else:
@@ -217,9 +231,18 @@ class RateBudget:
             return
         self._seen_at = now
         self._answered += 1
-        # The crowd: of what this window has spent, at most our answers so far plus this
-        # request's companions still in flight were ours; the rest is other clients'.
-        ours_at_most = self._answered + max(0, in_flight_then - 1)
+        # The crowd: of what this window had spent when the server counted this request, ours
+        # were at most the requests we sent in the window up to this one (those sent later
+        # mostly reached it later); without the send time, our answers plus this request's
+        # companions still in flight. The rest is other clients'.
+        start = float(reset) - self.window_seconds
+        first = bisect.bisect_left(self._sends, start - self.window_seconds)
+        del self._sends[:first]  # older than the last window: never asked about again
+        if sent is not None:
+            ours_at_most = bisect.bisect_right(self._sends, sent) - bisect.bisect_left(self._sends, start)
+        else:
+            ours_at_most = self._answered + max(0, in_flight_then - 1)
+        ours_at_most = max(1, ours_at_most)
         others = max(0, (limit - remaining) - ours_at_most)
         # Remembered for a window or two: a client that met a 429 and waits for the next window
         # spends nothing meanwhile, yet it is there.
