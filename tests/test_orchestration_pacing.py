@@ -138,11 +138,16 @@ def _stop(process) -> None:
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.timeout(1500)  # twelve Dagster runs, each its own process, on a shared 2-core machine
-def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path):
+def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path, monkeypatch):
     dg = pytest.importorskip("dagster", reason="the [dagster] extra is not installed")
     from pipelines.orchestration import Warehouse, make_pipeline
     from source_helpers import RESOURCES, compare_with_truth
 
+    # the test reads the warehouse too; dlt's config resolution insists on a password, which
+    # the local server trusts and ignores
+    postgres_credentials = PG_URL.replace("postgres@", "postgres:trust@")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_credentials)
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
     home = tmp_path / "dagster_home"
     home.mkdir()
     port = _free_port()
@@ -151,7 +156,7 @@ def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path):
     pipelines_dir = tmp_path / "pipelines"
     daemon = code_server = None
     try:
-        with Emulator(seed=61, shops=len(SHOPS), work_orders=8, rate_limit=RATE_LIMIT,
+        with Emulator(seed=61, shops=len(SHOPS), work_orders=15, rate_limit=RATE_LIMIT,
                       rate_window_seconds=RATE_WINDOW) as emu:
             env = {
                 **os.environ,
@@ -163,9 +168,6 @@ def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path):
                 "AUTOSYNC__DESTINATION": "postgres",
                 "AUTOSYNC__DATASET": dataset,
                 "AUTOSYNC__PIPELINES_DIR": str(pipelines_dir),
-                # dlt's config resolution insists on a password; the local server trusts and ignores it
-                "DESTINATION__POSTGRES__CREDENTIALS": PG_URL.replace("postgres@", "postgres:trust@"),
-                "RUNTIME__DLTHUB_TELEMETRY": "false",
                 "DAGSTER_DISABLE_TELEMETRY": "1",
             }
             code_server = _start(
