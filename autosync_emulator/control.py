@@ -8,7 +8,8 @@
   PATCH  /_emulator/settings           change some settings
   GET    /_emulator/faults             rules with how often each fired
   PUT    /_emulator/faults             replace the rules (a JSON list; see faults.py)
-  GET    /_emulator/requests           {"total", "by_route": {"GET /v1/...": {"200": n}}, "rate_limited"}
+  GET    /_emulator/requests           {"total", "by_route": {"GET /v1/...": {"200": n}}, "rate_limited",
+                                        "by_window": {"<window end>": {"served": n, "rate_limited": n}}}
   DELETE /_emulator/requests           reset the request log
   POST   /_emulator/api-keys           {"environment"?, "shops"?} -> {"api_key"}
   POST   /_emulator/oauth-clients      {"scopes"?, "shops"?} -> {"client_id", "client_secret"}

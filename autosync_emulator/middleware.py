@@ -12,6 +12,7 @@ from typing import Callable
 
 from .auth import AuthError
 from .errors import ApiError, envelope
+from .ratelimit import UNLIMITED_HEADER
 from .routes import PUBLIC_PATHS
 
 JSON = "application/json"
@@ -92,7 +93,9 @@ class EdgeMiddleware:
                 # counted before the client can read the answer: a test (or a benchmark) that
                 # resets or reads the log right after a response never races its own request
                 if logged:
-                    core.request_log.record(route, message["status"])
+                    # the window the rate limiter counted it in (none for requests it never saw)
+                    window = ctx["rate"].reset if ctx.get("rate") is not None and ctx["rate"].limit < UNLIMITED_HEADER else None
+                    core.request_log.record(route, message["status"], window)
                 decision = ctx.get("rate") or core.ratelimiter.peek(ctx.get("identity"))
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))

@@ -1,4 +1,5 @@
-"""Counts of requests served, by route template and status (for tests and benchmarks)."""
+"""Counts of requests served, by route template and status, and by rate window (for tests and
+benchmarks: how many requests each fixed rate window met, served or refused with a 429)."""
 from __future__ import annotations
 
 import threading
@@ -14,9 +15,14 @@ class RequestLog:
             self._total = 0
             self._by_route: dict[str, dict[str, int]] = {}
             self._rate_limited = 0
+            # window end (X-RateLimit-Reset) -> {"served": n, "rate_limited": n}, rate-limited routes only
+            self._by_window: dict[int, dict[str, int]] = {}
 
-    def record(self, route: str, status: int | str) -> None:
+    def record(self, route: str, status: int | str, window: int | None = None) -> None:
         with self._lock:
+            if window is not None:
+                counts = self._by_window.setdefault(window, {"served": 0, "rate_limited": 0})
+                counts["rate_limited" if status == 429 else "served"] += 1
             self._total += 1
             counts = self._by_route.setdefault(route, {})
             key = str(status)
@@ -28,4 +34,5 @@ class RequestLog:
         with self._lock:
             return {"total": self._total,
                     "by_route": {route: dict(counts) for route, counts in sorted(self._by_route.items())},
-                    "rate_limited": self._rate_limited}
+                    "rate_limited": self._rate_limited,
+                    "by_window": {str(end): dict(counts) for end, counts in sorted(self._by_window.items())}}

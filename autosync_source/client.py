@@ -236,12 +236,12 @@ class AutosyncSession(requests.Session):
                 self.autosync_auth(request)
             response: Optional[Response] = None
             with self.in_flight:
-                self.budget.acquire()
+                sent = self.budget.acquire()
                 try:
                     self.stats.add("requests")
                     response = super().send(request, **kwargs)
                 finally:
-                    self.budget.release(response.headers if response is not None else None)
+                    self.budget.release(response.headers if response is not None else None, sent)
             if response.status_code != 429:
                 return response
             self.stats.add("rate_limited")

@@ -16,8 +16,8 @@ Shops: `[sources.autosync] shops` (or SOURCES__AUTOSYNC__SHOPS) when set, else e
 dlt pipeline, the same one a CLI run of that shop uses (state restored from the warehouse, so any
 worker can run it), its own staging dataset (Postgres, BigQuery), recovery of a package a killed worker left, the
 scheduled delete reconciliation and a row per table in the sync log; the executor may run shops
-in parallel into one Postgres/BigQuery dataset. DuckDB takes one
-writer at a time: use it with the sequential executor or `dags test` only.
+in parallel into one Postgres/BigQuery dataset (several workers on one key: docs/orchestration.md).
+DuckDB takes one writer at a time: use it with the sequential executor or `dags test` only.
 
 The data interval drives what is read: a scheduled or manual run syncs each shop incrementally
 up to the interval's end (cursors never move past it); a backfill run (`airflow backfill create`,
@@ -33,8 +33,11 @@ from typing import Any, Dict, List, Optional
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-# Shops synced at once per DAG run: each task already reads its shop's endpoints in parallel,
-# and tasks with one API key share its rate limit (the source backs off on 429s).
+# Shops synced at once per DAG run: each task already reads its shop's endpoints in parallel.
+# Tasks on one API key share its rate budget wherever they run: each paces itself from the API's
+# X-RateLimit-Remaining/Reset (autosync_source/ratelimit.py), so several workers meet few 429s and
+# each one met is waited out, never a failure. To cap shop tasks across DAG runs as well, put them
+# in an Airflow pool (docs/orchestration.md).
 SHOPS_IN_PARALLEL = 4
 
 

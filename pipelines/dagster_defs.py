@@ -12,7 +12,8 @@ run_sync`, through `orchestration.sync_shop`): the shop's own pipeline (the one 
 that shop, so a partition continues from a CLI run's cursors and the other way round), its own
 staging dataset (on Postgres and BigQuery), recovery of a package a killed worker left, the scheduled delete reconciliation
 and a row per table in the sync log. Dagster's workers can sync different shops into one
-Postgres or BigQuery dataset at the same time; one shop can be backfilled or re-synced alone by
+Postgres or BigQuery dataset at the same time (several at once through the run queue, sharing the
+key's rate budget: docs/orchestration.md); one shop can be backfilled or re-synced alone by
 materializing its partition.
 
 Partitions: the shops listed in config (`[sources.autosync] shops = [1, 2]` or
@@ -111,8 +112,16 @@ def autosync_marts(context: dg.AssetExecutionContext, warehouse: AutosyncWarehou
         yield dg.MaterializeResult(asset_key=spec.key, metadata={"dbt": result.summary})
 
 
+# Shops synced at once: one run per shop partition, started by Dagster's run queue (dagster.yaml:
+# `run_queue: tag_concurrency_limits: [{key: autosync/sync, value: shop, limit: 4}]`, or
+# max_concurrent_runs). Runs on one API key share its rate budget wherever they run: each paces
+# itself from the API's X-RateLimit-Remaining/Reset (autosync_source/ratelimit.py). Why the run queue
+# rather than shops as steps of one run: docs/orchestration.md.
+SHOP_RUN_TAGS = {"autosync/sync": "shop"}
+
 autosync_shops_job = dg.define_asset_job(
     "autosync_shops_job", selection=dg.AssetSelection.assets(autosync_raw_assets), partitions_def=SHOP_PARTITIONS,
+    tags=SHOP_RUN_TAGS,
 )
 autosync_marts_job = dg.define_asset_job("autosync_marts_job", selection=dg.AssetSelection.assets(autosync_marts))
 
@@ -121,7 +130,7 @@ autosync_marts_job = dg.define_asset_job("autosync_marts_job", selection=dg.Asse
 def autosync_shops_daily(context: dg.ScheduleEvaluationContext) -> List[dg.RunRequest]:
     keys = SHOP_PARTITIONS.get_partition_keys(dynamic_partitions_store=context.instance)
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")
-    return [dg.RunRequest(run_key=f"{day}-shop-{key}", partition_key=key) for key in keys]
+    return [dg.RunRequest(run_key=f"{day}-shop-{key}", partition_key=key, tags=SHOP_RUN_TAGS) for key in keys]
 
 
 autosync_marts_daily = dg.ScheduleDefinition(
@@ -144,4 +153,7 @@ defs = dg.Definitions(
     schedules=[autosync_shops_daily, autosync_marts_daily],
     sensors=[autosync_shop_discovery] if isinstance(SHOP_PARTITIONS, dg.DynamicPartitionsDefinition) else [],
     resources={"warehouse": AutosyncWarehouse()},
+    # A run is one shop (or the marts): one step, run in the run's own process; the default
+    # multiprocess executor would start a second interpreter per shop for nothing.
+    executor=dg.in_process_executor,
 )

@@ -82,6 +82,8 @@ def build_parser(prog: str = "pipelines/run.py") -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-minutes", type=float,
                         help="a long sync commits what it has loaded at least this often (default 10; 0: only at the end)")
     parser.add_argument("--checkpoint-requests", type=int, help="... or after this many requests (default: no bound)")
+    parser.add_argument("--max-workers", type=int,
+                        help="shops synced at once, sharing one rate budget per key (default 4, or SOURCES__AUTOSYNC__MAX_WORKERS)")
     parser.add_argument("--no-dbt", action="store_true", help="do not run dbt after the load")
     parser.add_argument("--reconcile-deletes", action="store_true",
                         help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); "
@@ -144,6 +146,10 @@ def _long_sync_options(args: argparse.Namespace) -> dict:
         options["checkpoint_minutes"] = args.checkpoint_minutes
     if args.checkpoint_requests is not None:
         options["checkpoint_requests"] = args.checkpoint_requests
+    if args.max_workers is not None:
+        if args.max_workers < 1:
+            raise SyncFailed(f"--max-workers takes a whole number of 1 or more, not {args.max_workers}.", category="configuration")
+        options["max_workers"] = args.max_workers
     return options
 
 

@@ -113,7 +113,8 @@ def test_budget_waits_for_the_window_reset_when_spent():
 def test_budget_counts_requests_in_flight():
     budget = RateBudget(clock=lambda: 1000.0)
     budget.acquire()
-    budget.release({"X-RateLimit-Limit": "10", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "1060"})
+    # alone on the key (the window spent only our request): the rest goes without pacing
+    budget.release({"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "2", "X-RateLimit-Reset": "1060"})
     budget.acquire()
     budget.acquire()  # two in flight, none answered: the window's last two
     blocked = threading.Event()
