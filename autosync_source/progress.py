@@ -181,7 +181,13 @@ class Progress:
             figures["shops"] = self._shops_total
             shops = f" for {_count(self._shops_total)} shop{'s' if self._shops_total != 1 else ''}"
         self.estimated = True
-        self._emit("estimate", f"estimate: about {_count(left)} requests{shops}{duration}{sample}", figures)
+        first = getattr(self, "first_sync_into", None)  # set by the engine when the target holds no cursor yet
+        if first:
+            figures["first_sync_into"] = first
+            self._emit("estimate", f"first sync into {first}: reading the full history, about {_count(left)} requests"
+                                   f"{shops}{duration}{sample}", figures)
+        else:
+            self._emit("estimate", f"estimate: about {_count(left)} requests{shops}{duration}{sample}", figures)
         return figures
 
     def requests_left(self) -> int:

@@ -40,3 +40,16 @@ def test_autosync_sync_json_runs_the_cli_door(tmp_path, capsys):
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["status"] == "ok" and summary["rows"]["work_orders"] == len(truth["objects"]["work_orders"])
+    assert summary["sync_seconds"] > 0 and summary["dbt_seconds"] is None
+
+
+def test_the_summary_gives_sync_time_and_dbt_time_apart():
+    from pipelines.engine import SyncSummary
+
+    summary = SyncSummary(run_id="r", door="cli", destination="duckdb", dataset="autosync_raw",
+                          duration_seconds=57.35, sync_seconds=44.55, dbt_seconds=12.8)
+    first = summary.describe().splitlines()[0]
+    assert first == "Loaded into duckdb dataset autosync_raw in 44.55s (then dbt 12.8s: 57.35s in all)"
+    assert summary.as_dict()["sync_seconds"] == 44.55 and summary.as_dict()["dbt_seconds"] == 12.8
+    no_dbt = SyncSummary(run_id="r", door="cli", destination="duckdb", dataset="d", duration_seconds=3.0, sync_seconds=3.0)
+    assert no_dbt.describe().splitlines()[0] == "Loaded into duckdb dataset d in 3.0s"

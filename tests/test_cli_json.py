@@ -35,8 +35,14 @@ def test_a_json_sync_and_a_json_failure_write_only_json_lines(tmp_path, capsys):
         out, err = capsys.readouterr()
         assert json.loads(out)["status"] == "ok"
         events = json_lines(err)
-        assert any(event["event"] == "estimate" for event in events)
+        estimate = next(event for event in events if event["event"] == "estimate")
+        # a first sync into a target says so (switching destinations never reads the history silently)
+        assert estimate["first_sync_into"] == f"duckdb {tmp_path / 'raw.duckdb'} dataset autosync_raw"
         assert any(event["logger"] == "autosync.engine" for event in events)
+
+        assert main([*args, "--api-key", emu.api_key]) == 0  # the next sync continues: no "first sync"
+        later = [event for event in json_lines(capsys.readouterr().err) if event["event"] == "estimate"]
+        assert later and "first_sync_into" not in later[0]
 
         assert main([*args, "--api-key", "sk_sandbox_" + "0" * 32]) == 2
         out, err = capsys.readouterr()

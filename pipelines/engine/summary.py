@@ -23,7 +23,9 @@ class SyncSummary:
     dbt: Optional[Dict[str, Any]] = None
     warnings: List[str] = field(default_factory=list)
     shops_not_visible: List[int] = field(default_factory=list)  # held in the warehouse, no longer seen by the key
-    duration_seconds: float = 0.0
+    duration_seconds: float = 0.0  # the whole run: sync_seconds + dbt_seconds
+    sync_seconds: float = 0.0  # reading the API and loading the warehouse
+    dbt_seconds: Optional[float] = None  # the dbt build, when it ran
     status: str = "ok"
 
     def as_dict(self) -> Dict[str, Any]:
@@ -41,6 +43,8 @@ class SyncSummary:
             "schema_changes": self.schema_changes, "warnings": self.warnings,
             "shops_not_visible": self.shops_not_visible,
             "duration_seconds": self.duration_seconds,
+            "sync_seconds": self.sync_seconds,
+            "dbt_seconds": self.dbt_seconds,
         }
         if self.reconciliation is not None:
             out["reconciliation"] = self.reconciliation
@@ -51,7 +55,8 @@ class SyncSummary:
     def describe(self) -> str:
         """The human summary the CLI prints."""
         lines: List[str] = [
-            f"Loaded into {self.destination} dataset {self.dataset} in {self.duration_seconds}s",
+            f"Loaded into {self.destination} dataset {self.dataset} in {self.sync_seconds}s"
+            + (f" (then dbt {self.dbt_seconds}s: {self.duration_seconds}s in all)" if self.dbt_seconds is not None else ""),
             f"  requests: {self.requests.get('requests', 0)}  (429s met: {self.requests.get('rate_limited', 0)}, "
             f"retries: {self.requests.get('retries', 0)})",
             "  rows per table:",

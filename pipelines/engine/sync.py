@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
 import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.common.configuration.inject import with_config
 from dlt.pipeline.helpers import retry_schema_update
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -98,8 +99,13 @@ def run_sync(job: SyncJob) -> SyncSummary:
     except BaseException as failure:
         raise as_sync_failed(failure, summary=summary) from None
     run.sync_shops(rows)
+    summary.sync_seconds = round(time.monotonic() - started, 2)
     if job.run_dbt:
-        summary.dbt = _run_dbt(target, summary, job.dbt_vars)
+        dbt_started = time.monotonic()
+        try:
+            summary.dbt = _run_dbt(target, summary, job.dbt_vars)
+        finally:
+            summary.dbt_seconds = round(time.monotonic() - dbt_started, 2)
     summary.duration_seconds = round(time.monotonic() - started, 2)
     return summary
 
@@ -197,11 +203,31 @@ class _Run:
             source_state = (states[shop_id].get("autosync") or {}) if states[shop_id] else {}
             return cursor_in_source_state(source_state, resource, shop_id)
 
+        if not self.job.window and not self.job.full_refresh and self._first_sync_into_target(ids, endpoints, cursor_of):
+            self.progress.first_sync_into = self.target.describe()
         try:
             sample_first_pages(self._client, endpoints, lists, cursor_of, _window(self.job), self.progress,
                                self.progress.read_ahead, int(self.options["max_workers"]))
         except Exception as failure:  # the estimate informs; the shops' own requests say what is wrong
             logger.debug("no estimate: %s", short_reason(failure))
+
+    def _first_sync_into_target(self, ids: List[int], endpoints: List[Any], cursor_of: Callable[[str, int], ShopCursor]) -> bool:
+        """No cursor of this API in the target: here (the local state) nor in the warehouse (dlt's
+        state table, which a fresh worker restores from). Switching to a new destination or dataset
+        then reads the whole history, and the run says so instead of doing it silently."""
+        if any(cursor_of(endpoint.name, shop_id).updated_at is not None for shop_id in ids for endpoint in endpoints):
+            return False
+        try:
+            with marts_pipeline(self.target).sql_client() as client:
+                table = client.make_qualified_table_name("_dlt_pipeline_state")
+                found = client.execute_sql(f"SELECT count(*) FROM {table} WHERE pipeline_name LIKE %s",
+                                           f"autosync_{self.label}_shop_%")
+            return not found or not found[0][0]
+        except DatabaseUndefinedRelation:  # no dataset or no state table yet: nothing was ever loaded here
+            return True
+        except Exception as failure:  # unreachable: the shops' own loads will say so; claim nothing
+            logger.debug("could not tell whether the target holds cursors: %s", short_reason(failure))
+            return False
 
     def sync_shops(self, rows: List[Dict[str, Any]]) -> None:
         workers = self.workers(len(rows))
