@@ -63,7 +63,6 @@ class RateBudget:
         self._in_flight = 0
         self._last_sent = -math.inf
         self._sends: List[float] = []  # when our recent requests went, oldest first
-        self._latency = 0.1  # seconds from sending to the answer (a moving average)
         # The window's length is not in the headers; the contract says one minute, and two
         # consecutive Reset values correct it (the emulator's windows can be shorter).
         self.window_seconds = 60.0
@@ -174,11 +173,10 @@ class RateBudget:
 
     def release(self, headers: Optional[Mapping[str, str]], sent: Optional[float] = None) -> None:
         """The request is answered (or failed): update the window from the answer's headers.
-        `sent` (what `acquire` returned) measures how long answers take."""
+        `sent` (what `acquire` returned) tells which of our requests the server had counted
+        before this one."""
         with self._cond:
             now = self._clock()
-            if sent is not None and now >= sent:
-                self._latency = 0.8 * self._latency + 0.2 * (now - sent)
             in_flight_then = self._in_flight
             self._in_flight = max(0, self._in_flight - 1)
             if headers is not None:

@@ -81,6 +81,9 @@ def _dagster_home(home: Path, port: int) -> None:
         "  dequeue_interval_seconds: 1\n"
         "  dequeue_use_threads: true\n"
         f"  dequeue_num_workers: {RUNS_AT_ONCE}\n"
+        # a loaded machine can take more than the 60 s Dagster allows a launch: try again
+        "  max_user_code_failure_retries: 3\n"
+        "  user_code_failure_retry_delay: 10\n"
         "telemetry:\n"
         "  enabled: false\n"
     )
@@ -169,6 +172,8 @@ def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path, monkeypat
                 "AUTOSYNC__DATASET": dataset,
                 "AUTOSYNC__PIPELINES_DIR": str(pipelines_dir),
                 "DAGSTER_DISABLE_TELEMETRY": "1",
+                # the daemon's calls to the code server: 60 s by default, too short on a loaded machine
+                "DAGSTER_GRPC_TIMEOUT_SECONDS": "300",
             }
             code_server = _start(
                 [sys.executable, "-m", "dagster", "api", "grpc", "--python-file", str(REPO / "pipelines" / "dagster_defs.py"),
@@ -198,22 +203,16 @@ def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path, monkeypat
                     assert time.monotonic() < deadline, [(r.dagster_run.tags.get("dagster/partition"), r.dagster_run.status) for r in runs]
                     assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
                     time.sleep(1)
-                failed = [r for r in runs if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
-                assert not failed, [(r.dagster_run.tags.get("dagster/partition"),
-                                     [e.message for e in instance.all_logs(r.dagster_run.run_id)
-                                      if e.is_dagster_event and e.dagster_event.is_failure][-3:]) for r in failed]
-                spans = [(r.start_time, r.end_time) for r in runs]
+                failed = [(r.dagster_run.tags.get("dagster/partition"),
+                           [e.message for e in instance.all_logs(r.dagster_run.run_id)
+                            if e.is_dagster_event and e.dagster_event.is_failure][-3:])
+                          for r in runs if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
+                spans = [(r.start_time or 0.0, r.end_time or 0.0) for r in runs]
                 tags = [r.dagster_run.tags.get("autosync/sync") for r in runs]
                 partitions = sorted(int(r.dagster_run.tags["dagster/partition"]) for r in runs)
             log = emu.request_log()
             truth = emu.truth()
             base_url = emu.base_url
-
-        assert partitions == SHOPS
-        assert tags == ["shop"] * len(SHOPS)
-        # the queue held them to RUNS_AT_ONCE, and they did overlap (else nothing was shared)
-        most = _most_at_once(spans)
-        assert 2 <= most <= RUNS_AT_ONCE, spans
 
         # The key's budget: few 429s, and no window met more than its limit plus the requests in
         # flight (each run's client keeps at most max_workers requests in flight: 4 by default).
@@ -221,6 +220,14 @@ def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path, monkeypat
         windows = log["by_window"]
         report = {end: (counts["served"], counts["rate_limited"]) for end, counts in windows.items()}
         print(f"\n{requests} requests, {refused} refused (429), {len(windows)} windows of {RATE_LIMIT}: {report}")
+        print("runs (start, end):", sorted((round(start), round(end)) for start, end in spans))
+        assert not failed, failed
+        assert partitions == SHOPS
+        assert tags == ["shop"] * len(SHOPS)
+        # the queue held them to RUNS_AT_ONCE, and they did overlap (else nothing was shared)
+        most = _most_at_once(spans)
+        assert 2 <= most <= RUNS_AT_ONCE, spans
+
         assert refused <= 0.01 * requests, report
         in_flight = RUNS_AT_ONCE * 4
         assert all(c["served"] + c["rate_limited"] <= RATE_LIMIT + in_flight for c in windows.values()), report
