@@ -24,6 +24,7 @@ import pytest
 from autosync_emulator import Emulator
 from emulator_helpers import Client, FakeClock
 from pacing_sim import simulate
+from autosync_source.cursors import shops_with_cursors
 
 
 @pytest.mark.parametrize("processes,workers,limit,window", [(4, 4, 40, 10), (2, 4, 40, 10), (4, 2, 100, 20)])
@@ -246,10 +247,9 @@ def test_twelve_shop_partitions_four_at_a_time_share_one_key(tmp_path, monkeypat
                                             pipelines_dir=str(tmp_path / f"fresh_{shop_id}")), shop_id,
                                   base_url=base_url)
             fresh.sync_destination()
-            resources_state = fresh.state["sources"]["autosync"]["resources"]
-            assert set(resources_state) == set(RESOURCES)
-            for resource, state in resources_state.items():
-                assert set(state["shops"]) == {str(shop_id)}, (shop_id, resource, state["shops"])
+            for resource in RESOURCES:  # cursors.py owns the state's shape
+                holders = shops_with_cursors(fresh.state, resource)
+                assert holders == [str(shop_id)], (shop_id, resource, holders)
     finally:
         _stop(daemon)
         _stop(code_server)
