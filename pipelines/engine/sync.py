@@ -88,6 +88,7 @@ def run_sync(job: SyncJob) -> SyncSummary:
         raise as_sync_failed(failure) from None
     summary = SyncSummary(run_id=uuid.uuid4().hex[:16], door=job.door, destination=str(target.destination),
                           dataset=str(target.dataset))
+    run: Optional[_Run] = None
     try:
         run = _Run(job, target, label, summary)
         rows = run.find_shops()
@@ -97,7 +98,13 @@ def run_sync(job: SyncJob) -> SyncSummary:
         logger.info("syncing %d shop(s) into %s, %d at a time", len(rows), target.describe(), run.workers(len(rows)))
         run.estimate(rows)
     except BaseException as failure:
-        raise as_sync_failed(failure, summary=summary) from None
+        error = as_sync_failed(failure, summary=summary)
+        if run is not None and run.options["shops"] and error.category != "interrupted":
+            # the shops the job named failed before they started (bad key, shop not visible): logged
+            summary.status = "failed"
+            run.log_shops(run.options["shops"], "failed", error.message)
+        raise error from None
+    assert run is not None
     run.sync_shops(rows)
     summary.sync_seconds = round(time.monotonic() - started, 2)
     if job.run_dbt:
@@ -169,15 +176,19 @@ class _Run:
         logger.warning(warning)
         self.summary.warnings.append(warning)
         self.summary.shops_not_visible = lost
+        self.log_shops(lost, "not_visible", warning)
+
+    def log_shops(self, shop_ids: List[int], status: str, message: str) -> None:
+        """Rows in the sync log for shops this run did not sync (`status`, `message` as the error)."""
         now = datetime.now(timezone.utc)
-        for shop_id in lost:
+        for shop_id in shop_ids:
             try:
-                pipeline = self.target.pipeline(state_home(self.label, shop_id), shop_staging_layout(shop_id))
+                pipeline = self.target.pipeline(state_home(self.label, shop_id, self.job.window), shop_staging_layout(shop_id))
                 with writer_turn(self.target):
                     sync_log.record(pipeline, sync_log.rows_for_shop(
-                        pipeline, self.summary, shop_id, self.job.resources, now, "not_visible", {}, {}, error=warning))
+                        pipeline, self.summary, shop_id, self.job.resources, now, status, {}, {}, error=message))
             except Exception as failure:  # the log never fails a sync
-                logger.warning("could not log shop %s as not visible: %s", shop_id, short_reason(failure))
+                logger.warning("could not log shop %s (%s): %s", shop_id, status, short_reason(failure))
 
     def estimate(self, rows: List[Dict[str, Any]]) -> None:
         """The run's first line: every shop's requests and the time at this key's budget, from
