@@ -110,7 +110,7 @@ def run_sync(job: SyncJob) -> SyncSummary:
     if job.run_dbt:
         dbt_started = time.monotonic()
         try:
-            summary.dbt = _run_dbt(target, summary, job.dbt_vars)
+            summary.dbt = _run_dbt(target, summary, job.dbt_vars, job.full_refresh)
         finally:
             summary.dbt_seconds = round(time.monotonic() - dbt_started, 2)
     summary.duration_seconds = round(time.monotonic() - started, 2)
@@ -363,7 +363,8 @@ def _sync_one_shop(run: _Run, row: Dict[str, Any]) -> None:
             pipeline.config.restore_from_destination = False
         finish_interrupted_run(pipeline, turn)
         if not job.window and not job.full_refresh:
-            pipeline.sync_destination()  # the cursors this run will use, restored if needed (reads only)
+            with turn:  # it connects to the warehouse: on DuckDB one connection of the file at a time
+                pipeline.sync_destination()  # the cursors this run will use, restored if needed (reads only)
         if not job.window and not job.full_refresh and job.start_date:
             warning = start_date_warning(pipeline, job.start_date, shop_id)
             if warning:
@@ -608,7 +609,8 @@ def _merge_reconciliation(total: Optional[Dict[str, Any]], one: Dict[str, Any]) 
     return merged
 
 
-def _run_dbt(target: Target, summary: SyncSummary, job_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def _run_dbt(target: Target, summary: SyncSummary, job_vars: Optional[Dict[str, Any]] = None,
+             full_refresh: bool = False) -> Dict[str, Any]:
     try:
         from pipelines.dbt_runner import DbtRunError, run_dbt  # lazy: dbt is heavy and optional per run
     except ImportError as missing:
@@ -621,7 +623,10 @@ def _run_dbt(target: Target, summary: SyncSummary, job_vars: Optional[Dict[str, 
     # (the demo ages its receivables on its world's today)
     dbt_vars = {**(dlt.config.get("autosync.dbt_vars", dict) or {}), **(job_vars or {})}
     try:
-        result = run_dbt(marts_pipeline(target), extra_args=["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else None)
+        # A sync with --full-refresh dropped and reloaded raw tables: rows gone from them leave no
+        # trace an incremental mart could read, so the marts are rebuilt whole too.
+        extra = (["--vars", json.dumps(dict(dbt_vars))] if dbt_vars else []) + (["--full-refresh"] if full_refresh else [])
+        result = run_dbt(marts_pipeline(target), extra_args=extra or None)
     except Exception as failure:
         # a failed build names its failing nodes on the lines after the first: keep them
         reason = str(failure) if isinstance(failure, DbtRunError) else short_reason(failure)
