@@ -151,6 +151,11 @@ def test_a_build_with_nothing_new_rewrites_no_row_and_a_full_refresh_is_one_flag
     tamper()
     compiled = _build(pipeline, "marts", *selection, command="run")
     assert "_dlt_load_id >" in compiled["fct_revenue_daily"] and tampered() == 1
+    with contextlib.closing(duckdb.connect(str(warehouse), read_only=True)) as con:
+        state = con.execute(f"select model_name, watermark, is_committed from marts.{STATE_TABLE}").fetchall()
+    # one committed watermark per incremental model built (the model and its hooks share one row)
+    assert sorted((m, w, c) for m, w, c in state) == [
+        (m, h.FIRST_LOAD_ID, True) for m in ("fct_revenue_daily", "int_line_items_enriched", "int_work_orders_localized")]
     _build(pipeline, "marts", *selection, "--full-refresh", command="run")
     assert tampered() == 0
     # a change of what decides every row (here the default zone) rebuilds it whole, without the flag

@@ -93,10 +93,12 @@
     {%- if newest | length == 0 -%}
         {{ return(everything) }}
     {%- endif -%}
+    {#- The max is taken in a subquery: an aggregate over rows the WHERE removed would still give
+        one (NULL) row, a second pending row for the hooks' call. -#}
     {% do run_query(
         "insert into " ~ state ~ " (model_name, invocation_id, watermark, settings, is_committed) "
-        ~ "select " ~ model_name ~ ", " ~ invocation ~ ", max(watermark), '" ~ settings ~ "', false from ("
-        ~ newest | join(" union all ") ~ ") as newest "
+        ~ "select " ~ model_name ~ ", " ~ invocation ~ ", newest.watermark, '" ~ settings ~ "', false from ("
+        ~ "select max(watermark) as watermark from (" ~ newest | join(" union all ") ~ ") as loads) as newest "
         ~ "where not exists (select 1 from " ~ state ~ " where model_name = " ~ model_name
         ~ " and invocation_id = " ~ invocation ~ ")") %}
     {%- set rows = run_query(
@@ -104,7 +106,7 @@
         ~ " where model_name = " ~ model_name ~ " and (invocation_id = " ~ invocation ~ " or is_committed)") -%}
     {%- set pending = [] -%}
     {%- set committed = [] -%}
-    {%- for row in rows -%}
+    {%- for row in rows if row[1] is not none -%}
         {%- if row[0] == invocation_id -%}
             {%- do pending.append(row) -%}
         {%- elif row[3] -%}
@@ -112,11 +114,17 @@
         {%- endif -%}
     {%- endfor -%}
     {%- set upto = pending[0][1] if pending else none -%}
-    {%- if not is_incremental() or upto is none or committed | length != 1
-           or committed[0][1] is none or committed[0][2] != settings -%}
+    {%- set committed_marks = [] -%}
+    {%- set committed_settings = [] -%}
+    {%- for row in committed -%}
+        {%- do committed_marks.append(row[1]) -%}
+        {%- do committed_settings.append(row[2]) -%}
+    {%- endfor -%}
+    {%- if not is_incremental() or upto is none or committed_marks | length == 0
+           or committed_settings | unique | list != [settings] -%}
         {{ return({'full': true, 'since': none, 'upto': upto}) }}
     {%- endif -%}
-    {%- set since = committed[0][1] -%}
+    {%- set since = committed_marks | max -%}
 
     {#- A table reloaded from scratch, or a change of a shop or an employee: rebuild everything. -#}
     {%- set checks = [] -%}
