@@ -78,7 +78,7 @@ def sample_first_pages(
         endpoint, shop_id = job
         cursor = ShopCursor.from_state(cursors.get(endpoint.name, {}).get(str(shop_id)))
         anchor = cursor.anchor(window.start_date, window.lag_seconds)
-        paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=endpoint.name not in client.sort_refused)
+        paginator = UpdatedAtPaginator(anchor, window.page_size, endpoint.cursor, endpoint.name not in client.sort_refused)
         from autosync_source.sync import NO_HOOKS  # sync imports this module
 
         pages = client.paginate(endpoint.path.format(shop_id=shop_id), paginator=paginator, hooks=dict(NO_HOOKS))

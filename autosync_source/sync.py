@@ -27,7 +27,7 @@ from autosync_source.paging import format_ts
 from autosync_source.estimate import FirstPages
 from autosync_source.progress import Progress
 from autosync_source.paging import UpdatedAtPaginator, parse_ts
-from autosync_source.settings import DELETED_AT, SYNCED_AT, Child, Endpoint
+from autosync_source.settings import DELETED_AT, PAGE_SIZE, SYNCED_AT, Child, Endpoint
 
 logger = logging.getLogger("autosync_source")
 
@@ -42,6 +42,7 @@ class SyncWindow:
     start_date: datetime
     end_date: Optional[datetime]
     lag_seconds: int = 0
+    page_size: int = PAGE_SIZE  # rows per list request (the API's maximum by default)
 
 
 @dataclass
@@ -123,7 +124,7 @@ class EndpointReader:
             paginator = first.paginator
             pages: Iterator[Any] = itertools.chain([first.rows], first.rest)
         else:
-            paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=sort_by_cursor)
+            paginator = UpdatedAtPaginator(anchor, self.window.page_size, endpoint.cursor, sort_by_cursor)
             pages = self.client.paginate(path, paginator=paginator, hooks=NO_HOOKS)
         listed: Dict[Any, Tuple[datetime, str]] = {}  # id -> newest (updated_at, fingerprint) handled
         emitted: Dict[Any, datetime] = {}
@@ -163,6 +164,9 @@ class EndpointReader:
                 f"{endpoint.name} ignores updated_after: every sync lists all its rows and loads "
                 "only the changed ones (correct, at the cost of a full listing)"
             )
+        residual = unseen_seconds(paginator.residual_seconds, cursor)
+        if residual:
+            self.stats.note_paging_residual(endpoint.name, shop_id, residual)
         progress.shop_done(name, shop_id)
         return ShopOutcome(cursor.advanced(listed, lag))
 
@@ -226,6 +230,18 @@ class EndpointReader:
             if failed.status == 404:
                 return None
             raise
+
+
+def unseen_seconds(seconds: List[str], cursor: ShopCursor) -> List[str]:
+    """The seconds read by page numbers (paging.py's residual case) that can hide a row this
+    sync had to load. A second at or before where the last complete listing ended was read whole
+    by it (a row hidden now was loaded then, or that run reported it): only the lag window's
+    late commits could be new there, and the next listing reads that window again. A shop
+    stopped at a checkpoint may not have read its cursor's second to the end: that one counts."""
+    if cursor.updated_at is None:
+        return list(seconds)
+    return [second for second in seconds
+            if parse_ts(second) > cursor.updated_at or (cursor.partial and parse_ts(second) == cursor.updated_at)]
 
 
 def sort_refused(error: ApiError) -> bool:
