@@ -25,8 +25,15 @@ from autosync_source import (
     selected_endpoints,
 )
 from autosync_source.client import RetryPolicy, build_client
-from autosync_source.deletes import reconcile_deletes, reconciliation_due
+from autosync_source.deletes import (
+    clear_scheduled_reconciliation,
+    reconcile_deletes,
+    reconciliation_due,
+    schedule_reconciliation,
+    scheduled_reconciliation,
+)
 from autosync_source.paging import parse_ts
+from autosync_source.settings import RESOURCE_NAMES
 from autosync_source.schema_changes import columns_snapshot, schema_changes
 from autosync_source.schema_changes import describe as describe_schema_change
 from pipelines.engine import sync_log
@@ -148,10 +155,14 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
         for change in changes:
             logger.warning("schema change: %s", describe_schema_change(change))
         summary.schema_changes += changes
+        residual = sorted(name for name, shops in stats.as_dict()["paging_residual"].items() if shop_id in shops)
+        notes = {name: _residual_note(shop_id, name, job.window) for name in residual}
+        summary.warnings += [notes[name] for name in residual]
         if not job.window:
             reconciliation = _reconcile(pipeline, job, shop_id)
             if reconciliation is not None:
                 summary.reconciliation = _merge_reconciliation(summary.reconciliation, reconciliation)
+            schedule_reconciliation(pipeline, {name: [shop_id] for name in residual})
     except BaseException as failure:
         error = as_sync_failed(failure, pipeline, summary)
         summary.requests = add_request_counts(summary.requests, stats.as_dict())
@@ -163,8 +174,16 @@ def _sync_one_shop(job: SyncJob, target: Target, label: str, shop_id: int, summa
         raise error from None
     summary.requests = add_request_counts(summary.requests, stats.as_dict())
     sync_log.record(pipeline, sync_log.rows_for_shop(
-        pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict()))
+        pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict(), notes=notes))
     return pipeline
+
+
+def _residual_note(shop_id: int, resource: str, window: bool) -> str:
+    """The paging's residual case (autosync_source/paging.py), in the summary and the sync log."""
+    then = ("this window run cannot schedule it: run --reconcile-deletes" if window
+            else "its delete reconciliation runs on the next run and rewinds the cursor before anything missed")
+    return (f"{resource} of shop {shop_id}: more rows in one second than a page holds were read by page numbers; "
+            f"a delete or update during that listing may have hidden a row ({then})")
 
 
 def _skip_failing_shops(job: SyncJob) -> bool:
@@ -299,13 +318,19 @@ def _reconcile(pipeline: dlt.Pipeline, job: SyncJob, shop_id: int) -> Optional[D
     It rewinds this pipeline's cursors: the home the next sync of the shop reads, in any door."""
     every_hours = dlt.config.get("autosync.reconcile_deletes_every_hours", float)
     every_hours = DEFAULT_RECONCILE_EVERY_HOURS if every_hours is None else every_hours
-    if not job.reconcile_deletes and not reconciliation_due(pipeline, every_hours):
+    scheduled = sorted(name for name, shops in scheduled_reconciliation(pipeline).items() if shop_id in shops)
+    forced = job.reconcile_deletes or reconciliation_due(pipeline, every_hours)
+    if not forced and not scheduled:
         return None
     given = {k: v for k, v in source_arguments(job, [shop_id]).items()
-             if k in ("base_url", "api_key", "resources", "shops", "client_id", "client_secret", "environment")}
+             if k in ("base_url", "api_key", "resources", "shops", "client_id", "client_secret", "environment", "page_size")}
+    if not forced:  # only what the last run's listings asked for (the paging's residual case)
+        given["resources"] = scheduled
     logger.info("reconciling deletes of shop %s (listing every id at the source)", shop_id)
     try:
-        return reconcile_deletes(pipeline, **given).as_dict()
+        report = reconcile_deletes(pipeline, **given).as_dict()
+        clear_scheduled_reconciliation(pipeline, given.get("resources") or RESOURCE_NAMES)
+        return report
     except BaseException as failure:
         known = as_sync_failed(failure)
         raise SyncFailed(f"the delete reconciliation failed (the load itself is committed): {known.message}",
