@@ -77,6 +77,7 @@ class UpdatedAtPaginator(BasePaginator):
         # seconds read by page numbers under one anchor (more rows than a page): the residual case
         self.residual_seconds: List[str] = []
         self.last_page_total: Optional[int] = None  # `total` of the latest answer (for progress)
+        self.started_at = datetime.now(timezone.utc)  # before the first request (cursors.listed_at)
 
     # -- dlt BasePaginator ------------------------------------------------------------
     def init_request(self, request: Request) -> None:

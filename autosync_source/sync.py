@@ -16,7 +16,7 @@ import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from autosync_source.checkpoints import Checkpoint
@@ -164,11 +164,11 @@ class EndpointReader:
                 f"{endpoint.name} ignores updated_after: every sync lists all its rows and loads "
                 "only the changed ones (correct, at the cost of a full listing)"
             )
-        residual = unseen_seconds(paginator.residual_seconds, cursor)
+        residual = unseen_seconds(paginator.residual_seconds, cursor, lag)
         if residual:
             self.stats.note_paging_residual(endpoint.name, shop_id, residual)
         progress.shop_done(name, shop_id)
-        return ShopOutcome(cursor.advanced(listed, lag))
+        return ShopOutcome(cursor.advanced(listed, lag, listed_at=paginator.started_at))
 
     def _stopped_at_checkpoint(
         self,
@@ -232,16 +232,18 @@ class EndpointReader:
             raise
 
 
-def unseen_seconds(seconds: List[str], cursor: ShopCursor) -> List[str]:
+def unseen_seconds(seconds: List[str], cursor: ShopCursor, lag_seconds: int) -> List[str]:
     """The seconds read by page numbers (paging.py's residual case) that can hide a row this
-    sync had to load. A second at or before where the last complete listing ended was read whole
-    by it (a row hidden now was loaded then, or that run reported it): only the lag window's
-    late commits could be new there, and the next listing reads that window again. A shop
-    stopped at a checkpoint may not have read its cursor's second to the end: that one counts."""
-    if cursor.updated_at is None:
+    sync had to load. A second the last complete listing read (at or before its cursor) and
+    older than that listing's start by more than the lag was over when it was read whole (a row
+    hidden now was loaded then, or that run reported it); later commits into it are what the
+    lag does not cover anyway. Without that listing (first sync, a checkpoint's partial cursor,
+    older state) every one counts."""
+    if cursor.updated_at is None or cursor.partial or cursor.listed_at is None:
         return list(seconds)
-    return [second for second in seconds
-            if parse_ts(second) > cursor.updated_at or (cursor.partial and parse_ts(second) == cursor.updated_at)]
+    settled = cursor.listed_at - timedelta(seconds=max(0, lag_seconds))
+    read_whole = [second for second in seconds if parse_ts(second) <= cursor.updated_at and parse_ts(second) < settled]
+    return [second for second in seconds if second not in read_whole]
 
 
 def sort_refused(error: ApiError) -> bool:

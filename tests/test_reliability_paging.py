@@ -119,6 +119,8 @@ def test_hundreds_of_ties_across_page_boundaries(tmp_path, inclusive):
         tied = _bulk_edit(emu, "customers", 1, 150, "bulk edit one")  # 150 rows in one second: 2 pages
         _, stats = sync(pipeline, emu, resources=["customers"])
         assert loaded_rows(pipeline)["customers"] == 150
+        # a new second of more rows than a page: read by page numbers, and said so
+        assert stats.as_dict()["paging_residual"] == {"customers": [1]}
         assert_exactly_truth(pipeline, emu.truth(), resources=["customers"])
         # 120 more rows change within that same second after the sync: the cursor sits on that
         # second, so the next listing has 270 rows of one second (3 pages), 150 already loaded
@@ -127,9 +129,11 @@ def test_hundreds_of_ties_across_page_boundaries(tmp_path, inclusive):
         sync(pipeline, emu, resources=["customers"])
         assert loaded_rows(pipeline)["customers"] == len(more)
         assert_exactly_truth(pipeline, emu.truth(), resources=["customers"])
-        # nothing changed since: nothing loaded, although the whole tied second is listed again
-        sync(pipeline, emu, resources=["customers"])
+        # nothing changed since: nothing loaded, although the whole tied second is listed again;
+        # that second was read whole by the last listing, so it is not the residual case again
+        _, stats = sync(pipeline, emu, resources=["customers"])
         assert loaded_rows(pipeline) == {}
+        assert stats.as_dict()["paging_residual"] == {}
 
 
 def test_a_second_edit_within_the_same_second_is_loaded(tmp_path):

@@ -178,3 +178,26 @@ def test_an_older_row_updated_between_two_pages_hides_nothing():
 
     seen = page_through(server, UpdatedAtPaginator(T0, page_size=10), delete_one_read_and_update_an_old_one)
     assert set(range(0, 26)) - {3} <= set(seen)
+
+
+def test_a_second_read_by_page_numbers_counts_until_a_listing_started_a_lag_after_it():
+    from autosync_source.cursors import ShopCursor
+    from autosync_source.sync import unseen_seconds
+
+    second = T0 + timedelta(seconds=5)
+    seconds = [format_ts(second)]
+    lag = 900
+    assert unseen_seconds(seconds, ShopCursor(), lag) == seconds  # first sync
+    # the last listing started within the lag of that second: rows may have landed in it since
+    soon = ShopCursor(second, listed_at=second + timedelta(seconds=60))
+    assert unseen_seconds(seconds, soon, lag) == seconds
+    # it started more than the lag after it: it read that second whole
+    later = ShopCursor(second, listed_at=second + timedelta(seconds=lag + 1))
+    assert unseen_seconds(seconds, later, lag) == []
+    # a checkpoint's partial cursor, or state written before listed_at existed: counts
+    assert unseen_seconds(seconds, ShopCursor(second, listed_at=later.listed_at, partial=True), lag) == seconds
+    assert unseen_seconds(seconds, ShopCursor(second), lag) == seconds
+    # a second after the cursor was never read by that listing
+    assert unseen_seconds([format_ts(second + timedelta(seconds=1))], later, lag) == [format_ts(second + timedelta(seconds=1))]
+    # and the state keeps it
+    assert ShopCursor.from_state(later.to_state()).listed_at == later.listed_at
