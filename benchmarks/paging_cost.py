@@ -30,6 +30,7 @@ import dlt  # noqa: E402
 
 from autosync_emulator import Emulator  # noqa: E402
 from autosync_source import RequestStats, autosync_source  # noqa: E402
+from autosync_source.connection import ApiSettings, connect, list_shops, selected_endpoints  # noqa: E402
 from autosync_source.paging import UpdatedAtPaginator  # noqa: E402
 from autosync_source.settings import ENDPOINTS, PAGE_SIZE  # noqa: E402
 
@@ -60,7 +61,12 @@ def full_sync(emu: Emulator, workdir: Path, label: str) -> Dict[str, Any]:
     stats = RequestStats()
     pipeline = dlt.pipeline(pipeline_name=f"paging_cost_{label}", destination=dlt.destinations.duckdb(str(workdir / f"{label}.duckdb")),
                             dataset_name="raw", pipelines_dir=str(workdir / "pipelines"))
-    pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, progress="quiet", request_stats=stats))
+    # The source reads one shop: list the shops once (the floor's shops listing), then each in turn
+    # into one pipeline, handing the source its row (no GET /shops/{id}).
+    client = connect(ApiSettings(api_key=emu.api_key, base_url=emu.base_url), selected_endpoints(None), stats)
+    for row in list_shops(client, stats):
+        pipeline.run(autosync_source(base_url=emu.base_url, api_key=emu.api_key, shop=row, progress="quiet",
+                                     request_stats=stats))
     counts = stats.as_dict()
     return {"requests": counts["requests"],
             "lists": sum(kinds.get("list", 0) for kinds in counts["by_resource"].values()),
