@@ -63,6 +63,13 @@ def shop_or_404(request: Request, core: EmulatorCore, shop_id: int) -> None:
         raise ApiError(404, "not_found", f"Shop {shop_id} not found.")
 
 
+def _hooks(core: EmulatorCore, request: Request, q: Any) -> Callable[[], None] | None:
+    """The list hooks of this request (faults.ListHooks), to run under the store lock."""
+    if not core.list_hooks.active:
+        return None
+    return lambda: core.list_hooks.before_page(core, request.url.path, q.page, q)
+
+
 # ------------------------------------------------------------------ handlers, one factory per kind
 
 def make_handler(op: Operation, core_ref: Callable[[], EmulatorCore]) -> Handler:
@@ -75,7 +82,7 @@ def make_handler(op: Operation, core_ref: Callable[[], EmulatorCore]) -> Handler
         who.require(scope)
         q = parse_list_query(core.settings, "shops", query_params(request))
         shop_ids = [sid for sid in core.store.visible_ids("shops") if who.can_see_shop(sid)]
-        return raw_response(list_body(core.store, core.settings, "shops", sorted(shop_ids), q))
+        return raw_response(list_body(core.store, core.settings, "shops", sorted(shop_ids), q, _hooks(core, request, q)))
 
     async def get_shop(request: Request) -> Response:
         core = core_ref()
@@ -92,7 +99,7 @@ def make_handler(op: Operation, core_ref: Callable[[], EmulatorCore]) -> Handler
         shop_id = request.path_params["shop_id"]
         shop_or_404(request, core, shop_id)
         q = parse_list_query(core.settings, resource, query_params(request))
-        return raw_response(list_body(core.store, core.settings, resource, [shop_id], q))
+        return raw_response(list_body(core.store, core.settings, resource, [shop_id], q, _hooks(core, request, q)))
 
     async def get_object(request: Request) -> Response:
         core = core_ref()

@@ -8,6 +8,8 @@
   PATCH  /_emulator/settings           change some settings
   GET    /_emulator/faults             rules with how often each fired
   PUT    /_emulator/faults             replace the rules (a JSON list; see faults.py)
+  GET    /_emulator/list-hooks         writes run just before given list pages (see faults.ListHooks)
+  PUT    /_emulator/list-hooks         replace them (a JSON list; [] removes them all)
   GET    /_emulator/requests           {"total", "by_route": {"GET /v1/...": {"200": n}}, "rate_limited",
                                         "by_window": {"<window end>": {"served": n, "rate_limited": n}}}
   DELETE /_emulator/requests           reset the request log
@@ -27,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import ApiError
+from .faults import apply_writes
 
 JSON = "application/json"
 
@@ -109,6 +112,15 @@ def routes(core_ref: Callable) -> list:
                 raise _bad(exc) from None
         return _json(core.faults.snapshot())
 
+    async def list_hooks(request: Request) -> Response:
+        core = core_ref()
+        if request.method == "PUT":
+            try:
+                core.list_hooks.set(await _body(request), apply_writes)
+            except ValueError as exc:
+                raise _bad(exc) from None
+        return _json(core.list_hooks.snapshot())
+
     async def requests_log(request: Request) -> Response:
         core = core_ref()
         if request.method == "DELETE":
@@ -153,6 +165,7 @@ def routes(core_ref: Callable) -> list:
         Route("/reset", reset, methods=["POST"]),
         Route("/settings", settings, methods=["GET", "PATCH"]),
         Route("/faults", faults, methods=["GET", "PUT"]),
+        Route("/list-hooks", list_hooks, methods=["GET", "PUT"]),
         Route("/requests", requests_log, methods=["GET", "DELETE"]),
         Route("/api-keys", api_keys, methods=["POST"]),
         Route("/oauth-clients", oauth_clients, methods=["POST"]),

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from .activity import Activity
 from .auth import Auth
-from .faults import FaultRules
+from .faults import FaultRules, ListHooks
 from .webhooks import Webhooks
 from .models import Backend
 from .requestlog import RequestLog
@@ -93,6 +93,7 @@ class EmulatorCore:
         self.store = Store()
         self.backend = Backend(self.store, seed, shops, work_orders, start)
         self.faults = FaultRules(seed)
+        self.list_hooks = ListHooks()
         self.webhooks = Webhooks(now_iso=lambda: self.backend.now_iso())
         self.activity = Activity(self.store, self.backend, seed)
         self.configure(rate_limit=rate_limit, rate_window_seconds=rate_window_seconds, **settings)

@@ -176,3 +176,121 @@ def _rewrite_body(send, behaviour: str):
         await send(message)
 
     return wrapped
+
+
+# -- writes just before a list page is computed -------------------------------------------------
+# A race between a client paging a list and writes to that list, triggered on the server at an
+# exact point instead of on a timer: a hook names a listing (path glob) and which of its
+# requests (the n-th matching list request, 1-based, or every one) and runs its writes under the
+# store lock right before that page is computed. Tests that must hold under any CPU load use it.
+#
+# In process (tests): `Emulator.before_list(path, fn, request=None)`; `fn(core, info)` runs under
+# the store lock with info = {"path", "request" (n-th matching request), "page", "query"}.
+# Over HTTP (PUT /_emulator/list-hooks) the writes are data:
+#   {"path": "/v1/shops/1/customers", "request": 2,          # null: before every matching request
+#    "writes": [{"op": "delete", "resource": "customers", "id": 7},
+#               {"op": "touch", "resource": "customers", "id": 3},   # updated_at = the clock
+#               {"op": "create", "resource": "customers", "shop_id": 1},
+#               {"op": "advance", "seconds": 1}]}                    # the clock moves on
+HOOK_FIELDS = {"path", "request", "writes"}
+WRITE_OPS = ("delete", "touch", "create", "advance")
+
+
+def validate_hook(raw: Any) -> dict:
+    if not isinstance(raw, dict):
+        raise ValueError("a list hook must be a JSON object")
+    unknown = set(raw) - HOOK_FIELDS
+    if unknown:
+        raise ValueError(f"unknown list hook fields {sorted(unknown)}; known: {sorted(HOOK_FIELDS)}")
+    path, request, writes = raw.get("path", "*"), raw.get("request"), raw.get("writes", [])
+    if not isinstance(path, str):
+        raise ValueError("path must be a string (an fnmatch glob)")
+    if request is not None and (isinstance(request, bool) or not isinstance(request, int) or request < 1):
+        raise ValueError("request must be a positive integer or null (every request)")
+    if not isinstance(writes, list):
+        raise ValueError("writes must be a list")
+    for write in writes:
+        if not isinstance(write, dict) or write.get("op") not in WRITE_OPS:
+            raise ValueError(f"each write is an object whose op is one of {WRITE_OPS}")
+        if write["op"] == "advance":
+            seconds = write.get("seconds", 1)
+            if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= 86400:
+                raise ValueError("advance takes whole seconds in [0, 86400]")
+        elif write["op"] == "create":
+            if write.get("resource") != "customers" or isinstance(write.get("shop_id"), bool) \
+                    or not isinstance(write.get("shop_id"), int):
+                raise ValueError("create makes a customer: {'op': 'create', 'resource': 'customers', 'shop_id': n}")
+        elif not isinstance(write.get("resource"), str) or isinstance(write.get("id"), bool) \
+                or not isinstance(write.get("id"), int):
+            raise ValueError(f"{write['op']} needs a resource name and an integer id")
+    return {"path": path, "request": request, "writes": writes}
+
+
+class ListHooks:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._hooks: list[dict] = []  # {"path", "request", "fn", "spec"}
+        self._seen: dict[str, int] = {}  # path glob -> list requests matched so far
+
+    def add(self, path: str, fn: Callable[[Any, dict], None], request: int | None = None, spec: dict | None = None) -> None:
+        with self._lock:
+            self._hooks.append({"path": path, "request": request, "fn": fn, "spec": spec})
+            self._seen.setdefault(path, 0)
+
+    def set(self, hooks: list, apply_writes: Callable[[Any, list], None]) -> list[dict]:
+        """Replace every hook by data hooks (the control plane); counting starts again."""
+        if not isinstance(hooks, list):
+            raise ValueError("list hooks must be a JSON list")
+        checked = [validate_hook(raw) for raw in hooks]
+        with self._lock:
+            self._hooks, self._seen = [], {}
+        for spec in checked:
+            self.add(spec["path"], lambda core, info, writes=spec["writes"]: apply_writes(core, writes), spec["request"], spec)
+        return checked
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hooks, self._seen = [], {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self._hooks)
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return [{**(hook["spec"] or {"path": hook["path"], "request": hook["request"], "writes": "(in process)"}),
+                     "matched": self._seen.get(hook["path"], 0)} for hook in self._hooks]
+
+    def before_page(self, core: Any, path: str, page: int, query: Any) -> None:
+        """Called by the list handlers under the store lock, before the page is computed."""
+        with self._lock:
+            due = []
+            for glob in list(self._seen):
+                if fnmatch.fnmatchcase(path, glob):
+                    self._seen[glob] += 1
+            for hook in self._hooks:
+                if fnmatch.fnmatchcase(path, hook["path"]):
+                    n = self._seen[hook["path"]]
+                    if hook["request"] is None or hook["request"] == n:
+                        due.append((hook["fn"], n))
+        for fn, n in due:
+            fn(core, {"path": path, "request": n, "page": page, "query": query})
+
+
+def apply_writes(core: Any, writes: list) -> None:
+    """Run data writes (validated by validate_hook) against the core's backend; the caller holds the store lock."""
+    import random
+
+    backend, store = core.backend, core.store
+    for write in writes:
+        op = write["op"]
+        if op == "advance":
+            store.set_clock(store.clock + int(write.get("seconds", 1)))
+        elif op == "create":
+            backend.new_customer(write["shop_id"], random.Random(store.clock * 7919 + write["shop_id"]), with_vehicles=False)
+        elif op == "delete":
+            store.delete(write["resource"], write["id"])
+        else:  # touch: a new version at the clock's second
+            obj = store.latest(write["resource"], write["id"])
+            if obj is not None:
+                store.put(write["resource"], {**obj, "updated_at": backend.now_iso()})

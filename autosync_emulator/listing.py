@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qsl
 
 import orjson
@@ -103,9 +103,13 @@ def parse_list_query(settings: dict, resource: str, params: dict[str, str]) -> L
                      settings["updated_after_inclusive"], filters, search)
 
 
-def list_body(store: Store, settings: dict, resource: str, shop_ids: list[int], q: ListQuery) -> bytes:
+def list_body(store: Store, settings: dict, resource: str, shop_ids: list[int], q: ListQuery,
+              before: Callable[[], None] | None = None) -> bytes:
+    """`before` runs under the store lock just before the page is computed (the list hooks)."""
     embed = settings["embed_children"]
     with store.lock:
+        if before is not None:
+            before()
         ids, total = store.query(resource, shop_ids, q)
         row = store.detail_bytes if embed else store.summary_bytes
         rows = b",".join(row(resource, oid) for oid in ids)

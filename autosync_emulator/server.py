@@ -154,6 +154,15 @@ class Emulator:
     def set_faults(self, rules: list) -> list:
         return self.core.faults.set(rules)
 
+    def before_list(self, path: str, fn: Callable[[Any, dict], None], request: int | None = None) -> None:
+        """Run `fn(core, info)` under the store lock just before the `request`-th list request
+        whose path matches the glob `path` is computed (every matching request when None).
+        Races on the server, not on a timer (faults.ListHooks); `clear_list_hooks()` ends them."""
+        self.core.list_hooks.add(path, fn, request)
+
+    def clear_list_hooks(self) -> None:
+        self.core.list_hooks.clear()
+
     def request_log(self) -> dict:
         return self.core.request_log.snapshot()
 

@@ -54,6 +54,7 @@ from autosync_source.rows import as_arrow, declare_tables
 from autosync_source.settings import (
     DEFAULT_LAG_SECONDS,
     DEFAULT_START_DATE,
+    PAGE_SIZE,
     RESOURCE_NAMES,
     UPDATED_AT,
     Endpoint,
@@ -82,6 +83,7 @@ def autosync_source(
     start_date: str = DEFAULT_START_DATE,
     end_date: Optional[str] = dlt.config.value,
     lag_seconds: int = DEFAULT_LAG_SECONDS,
+    page_size: int = PAGE_SIZE,
     max_workers: int = 4,
     retry_attempts: int = 5,
     retry_max_wait: float = 20.0,
@@ -110,6 +112,7 @@ def autosync_source(
         end_date: bound a backfill: nothing updated after it is read, cursors stop there.
         lag_seconds: re-read this many seconds before each cursor (late-committed records);
             rows in that window already loaded unchanged cost nothing (settings.DEFAULT_LAG_SECONDS).
+        page_size: rows per list request, 1-100 (default 100, the API's maximum; tests page by 10).
         max_workers: requests in flight at once (the shop's resources read in parallel).
         checkpoint_minutes, checkpoint_requests: stop reading after this long (0: no bound) or
             this many requests (0: no bound), so this run's load commits as a checkpoint.
@@ -126,6 +129,7 @@ def autosync_source(
         start_date=parse_date("start_date", start_date),
         end_date=parse_date("end_date", end_date) if end_date else None,
         lag_seconds=int(lag_seconds),
+        page_size=_page_size(page_size),
     )
     if window.end_date is not None and window.end_date < window.start_date:
         raise ConfigurationError(f"end_date {end_date} is before start_date {start_date}.")
@@ -289,6 +293,16 @@ def _changed_shop(endpoint: Endpoint, row: Dict[str, Any], resource_state: Mutab
         return
     set_cursor(resource_state, row["id"], cursor.advanced({row["id"]: (stamp, row_fingerprint)}, window.lag_seconds))
     yield [shape_record(endpoint, dict(row), row["id"])]
+
+
+def _page_size(value: Any) -> int:
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        size = 0
+    if isinstance(value, bool) or not 1 <= size <= PAGE_SIZE:
+        raise ConfigurationError(f"page_size must be a whole number from 1 to {PAGE_SIZE}, not {value!r}.")
+    return size
 
 
 def parse_date(name: str, value: Union[str, datetime]) -> datetime:

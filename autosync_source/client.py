@@ -63,6 +63,9 @@ class RequestStats:
     by_kind: Counter = field(default_factory=Counter)  # ("list"|"detail", resource) -> n
     # What the connector noticed about the API that makes a sync cost more (filters ignored...)
     api_quirks: set = field(default_factory=set)
+    # resource -> {shop id: [seconds]} listed by page numbers (more rows in one second than a
+    # page): the paging's residual case (paging.py), which the engine has reconciled next run
+    paging_residual: Dict[str, Dict[int, List[str]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -79,6 +82,16 @@ class RequestStats:
                 logger.warning("%s", text)
             self.api_quirks.add(text)
 
+    def note_paging_residual(self, resource: str, shop_id: Any, seconds: List[str]) -> None:
+        with self._lock:
+            known = self.paging_residual.setdefault(resource, {}).setdefault(shop_id, [])
+            known += [second for second in seconds if second not in known]
+        logger.warning(
+            "%s: shop %s has more rows in one second than a page holds (%s): read by page numbers, where a "
+            "delete or update during the listing can hide a row; the delete reconciliation checks this shop's "
+            "%s next run", resource, shop_id, ", ".join(seconds), resource,
+        )
+
     def as_dict(self) -> Dict[str, Any]:
         with self._lock:
             per_resource: Dict[str, Dict[str, int]] = {}
@@ -91,6 +104,7 @@ class RequestStats:
                 "tokens_fetched": self.tokens_fetched,
                 "by_resource": per_resource,
                 "api_quirks": sorted(self.api_quirks),
+                "paging_residual": {name: sorted(shops) for name, shops in sorted(self.paging_residual.items())},
             }
 
 

@@ -48,6 +48,9 @@ class ShopCursor:
     # ids recorded by older state without a fingerprint: they match any row at updated_at
     legacy_ids: Tuple[str, ...] = ()
     partial: bool = False  # written at a checkpoint: the listing stopped here and goes on
+    # when the listing that wrote this cursor started (this machine's clock): a second older than
+    # that by more than the lag was complete when it was read (paging.py's residual case)
+    listed_at: Optional[datetime] = None
 
     def anchor(self, start_date: datetime, lag_seconds: int) -> datetime:
         """The strict `updated_after` bound of the next listing."""
@@ -65,7 +68,8 @@ class ShopCursor:
             return True
         return updated_at == self.updated_at and key in self.legacy_ids
 
-    def advanced(self, listed: Dict[Any, Tuple[datetime, str]], lag_seconds: int = 0) -> "ShopCursor":
+    def advanced(self, listed: Dict[Any, Tuple[datetime, str]], lag_seconds: int = 0,
+                 listed_at: Optional[datetime] = None) -> "ShopCursor":
         """The cursor after a listing (id -> (updated_at, fingerprint) of every row handled, in
         full or up to a checkpoint): never moves backwards. It remembers the fingerprints of the
         rows within `lag_seconds` of the new position: the next run lists them again."""
@@ -82,7 +86,7 @@ class ShopCursor:
             # when the listing stopped at a checkpoint).
             rows, legacy = dict(self.recent_rows), self.legacy_ids
         rows.update({str(record_id): fp for record_id, (stamp, fp) in listed.items() if window_start <= stamp <= newest})
-        return ShopCursor(newest, rows, legacy)
+        return ShopCursor(newest, rows, legacy, listed_at=listed_at)
 
     def to_state(self) -> Dict[str, Any]:
         state: Dict[str, Any] = {
@@ -93,6 +97,8 @@ class ShopCursor:
             state["ids_at_cursor"] = list(self.legacy_ids)
         if self.partial:
             state["partial"] = True
+        if self.listed_at is not None:
+            state["listed_at"] = format_ts(self.listed_at)
         return state
 
     @classmethod
@@ -104,7 +110,8 @@ class ShopCursor:
         rows = dict(value.get("rows_at_cursor") or {})
         rows.update(value.get("recent_rows") or {})
         legacy = tuple(str(record_id) for record_id in value.get("ids_at_cursor") or [])
-        return cls(parse_ts(value["updated_at"]), rows, legacy, bool(value.get("partial")))
+        listed_at = parse_ts(value["listed_at"]) if value.get("listed_at") else None
+        return cls(parse_ts(value["updated_at"]), rows, legacy, bool(value.get("partial")), listed_at)
 
 
 # -- the state's shape: nothing else walks it -----------------------------------------------

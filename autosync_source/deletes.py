@@ -16,8 +16,8 @@ Per shop and (shop-scoped) resource, `reconcile_deletes`:
      dlt's load ids: an UPDATE in place gives the row no new `_dlt_load_id`, so this is the
      trace the incremental dbt models read to find what the reconciliation changed;
   6. compares versions too: a listed id missing from the warehouse, or held at an older
-     `updated_at`, behind the shop's cursor means a sync passed it by (a skipped page row or
-     a commit later than lag_seconds); that cursor goes back before it, so the next sync
+     `updated_at`, behind the shop's cursor means a sync passed it by (paging.py's residual
+     case, or a commit later than lag_seconds); that cursor goes back before it, so the next sync
      loads it. This makes the reconciliation the backstop of the paging guarantee as well.
 
 Why an UPDATE through the destination's SQL client and not merge rows through dlt: the merge
@@ -47,11 +47,11 @@ from autosync_source.connection import ApiSettings, connect, list_shops, selecte
 from autosync_source.cursors import rewind_cursor
 from autosync_source.errors import ApiError
 from autosync_source.paging import UpdatedAtPaginator, format_ts, parse_ts
-from autosync_source.settings import DELETED_AT, Endpoint
+from autosync_source.settings import DELETED_AT, PAGE_SIZE, Endpoint
 
 logger = logging.getLogger("autosync_source")
 
-STATE_KEY = "autosync_reconciliation"  # in the pipeline state: {"last_at": iso}
+STATE_KEY = "autosync_reconciliation"  # in the pipeline state: {"last_at": iso, "due": {resource: [shop ids]}}
 ID_CHUNK = 500  # ids per UPDATE statement
 # One row per id the reconciliation marked deleted (is_deleted true) or un-marked (false).
 # mark_id is a dlt load id (epoch seconds as a string) taken when the marks are written, so it
@@ -99,7 +99,38 @@ def last_reconciled_at(pipeline: dlt.Pipeline) -> Optional[datetime]:
 def remember_reconciliation(pipeline: dlt.Pipeline, at: datetime) -> None:
     """Kept in the pipeline state: saved locally now, sent to the destination with the next load."""
     with pipeline.managed_state() as state:
-        state[STATE_KEY] = {"last_at": format_ts(at)}  # type: ignore[literal-required]
+        state[STATE_KEY] = {**(state.get(STATE_KEY) or {}), "last_at": format_ts(at)}  # type: ignore[literal-required]
+
+
+def schedule_reconciliation(pipeline: dlt.Pipeline, due: Dict[str, Sequence[int]]) -> None:
+    """Have the next run reconcile these resources of these shops ({resource: [shop ids]}),
+    whatever the cadence: a listing may have skipped a row (paging.py's residual case)."""
+    if not any(due.values()):
+        return
+    with pipeline.managed_state() as state:
+        entry = dict(state.get(STATE_KEY) or {})  # type: ignore[call-overload]
+        scheduled = {name: set(shops) for name, shops in (entry.get("due") or {}).items()}
+        for name, shops in due.items():
+            scheduled.setdefault(name, set()).update(int(shop) for shop in shops)
+        entry["due"] = {name: sorted(shops) for name, shops in sorted(scheduled.items()) if shops}
+        state[STATE_KEY] = entry  # type: ignore[literal-required]
+
+
+def scheduled_reconciliation(pipeline: dlt.Pipeline) -> Dict[str, List[int]]:
+    """{resource: [shop ids]} an earlier run asked to reconcile (schedule_reconciliation)."""
+    return {name: list(shops) for name, shops in ((pipeline.state.get(STATE_KEY) or {}).get("due") or {}).items()}  # type: ignore[union-attr]
+
+
+def clear_scheduled_reconciliation(pipeline: dlt.Pipeline, resources: Iterable[str]) -> None:
+    names = set(resources)
+    with pipeline.managed_state() as state:
+        entry = dict(state.get(STATE_KEY) or {})  # type: ignore[call-overload]
+        left = {name: shops for name, shops in (entry.get("due") or {}).items() if name not in names}
+        if left:
+            entry["due"] = left
+        else:
+            entry.pop("due", None)
+        state[STATE_KEY] = entry  # type: ignore[literal-required]
 
 
 def reconciliation_due(pipeline: dlt.Pipeline, every_hours: Optional[float], now: Optional[datetime] = None) -> bool:
@@ -133,6 +164,7 @@ def reconcile_deletes(
     retry_attempts: int = 5,
     retry_max_wait: float = 20.0,
     request_timeout: float = 30.0,
+    page_size: int = PAGE_SIZE,
 ) -> ReconciliationReport:
     """Mark the warehouse rows whose records are gone at the source; same settings as the source.
     `shops`: the shops to reconcile (the engine gives the pipeline's one shop); default every
@@ -143,7 +175,7 @@ def reconcile_deletes(
     stats = RequestStats()
     client = connect(settings, selected, stats)
     shop_ids = [int(s) for s in shops] if shops else [int(row["id"]) for row in list_shops(client, stats)]
-    report = reconcile_with_client(pipeline, client, stats, shop_ids, selected, int(max_workers))
+    report = reconcile_with_client(pipeline, client, stats, shop_ids, selected, int(max_workers), int(page_size))
     remember_reconciliation(pipeline, report.at)
     return report
 
@@ -155,6 +187,7 @@ def reconcile_with_client(
     shop_ids: Sequence[int],
     endpoints: Iterable[Endpoint],
     max_workers: int = 4,
+    page_size: int = PAGE_SIZE,
 ) -> ReconciliationReport:
     started = datetime.now(timezone.utc).replace(microsecond=0)
     report = ReconciliationReport(at=started, stats=stats)
@@ -172,7 +205,7 @@ def reconcile_with_client(
 
     def one(endpoint: Endpoint, shop_id: int) -> None:
         live, marked, versions = warehouse[endpoint.name].get(shop_id, (set(), set(), {}))  # type: ignore[union-attr]
-        listed_versions = _source_ids(client, stats, endpoint, shop_id)
+        listed_versions = _source_ids(client, stats, endpoint, shop_id, page_size)
         listed = set(listed_versions)
         confirmed = {record_id for record_id in sorted(live - listed) if _is_gone(client, stats, endpoint, shop_id, record_id)}
         missing = [stamp for record_id, stamp in listed_versions.items() if record_id not in versions]
@@ -204,10 +237,11 @@ def reconcile_with_client(
     return report
 
 
-def _source_ids(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint, shop_id: int) -> Dict[int, datetime]:
+def _source_ids(client: AutosyncRESTClient, stats: RequestStats, endpoint: Endpoint, shop_id: int,
+                page_size: int = PAGE_SIZE) -> Dict[int, datetime]:
     """{id: updated_at} of every record of the shop, as listed now."""
     ids: Dict[int, datetime] = {}
-    paginator = UpdatedAtPaginator(None, cursor_field=endpoint.cursor, sort_by_cursor=False)
+    paginator = UpdatedAtPaginator(None, page_size, endpoint.cursor, sort_by_cursor=False)
     for page in client.paginate(endpoint.path.format(shop_id=shop_id), paginator=paginator, hooks=NO_HOOKS):
         stats.add_kind("list", endpoint.name)
         for row in page:
@@ -219,8 +253,9 @@ def _rewind_cursors(pipeline: dlt.Pipeline, behind: Dict[Tuple[str, int], dateti
     """Move a shop's cursor back before a row the warehouse lacks (or holds at an older
     version) when the cursor has already passed it: incremental syncs would never read it.
 
-    That happens only when a sync skipped a row (paging.py's known limit: a delete and a
-    create between two page requests) or a late commit outran lag_seconds. The next sync
+    That happens only when a sync skipped a row (paging.py's residual case: a delete or an
+    update inside a group of more rows in one second than a page, or an API variant paged by
+    page numbers) or a late commit outran lag_seconds. The next sync
     re-reads from there; the merge makes the rows it already has a no-op.
     """
     rewound: List[Tuple[str, int]] = []

@@ -81,7 +81,7 @@ def sample_first_pages(
         endpoint, shop_id = job
         cursor = cursor_of(endpoint.name, shop_id)
         anchor = cursor.anchor(window.start_date, window.lag_seconds)
-        paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=endpoint.name not in client.sort_refused)
+        paginator = UpdatedAtPaginator(anchor, window.page_size, endpoint.cursor, endpoint.name not in client.sort_refused)
         pages = client.paginate(endpoint.path.format(shop_id=shop_id), paginator=paginator, hooks=dict(NO_HOOKS))
         try:
             rows = next(pages)

@@ -1,26 +1,31 @@
 """Paging a list by `updated_after`, sorted ascending by `updated_at`, without losing rows.
 
-Page numbers alone are not a snapshot: a record updated while we page moves to the end of
-the order, every row behind it shifts one place forward, and the row at the page boundary
-is never seen. A value anchor (`updated_after=<last updated_at seen>`) does not shift, but
-re-anchoring after every page re-reads the rows of the last second each time (the filter is
-strict and timestamps have one-second precision), which costs extra pages for no reason
-when nothing moves.
+Page numbers alone are not a snapshot: a record updated or hard-deleted while we page leaves
+its place, every row behind it shifts one place forward, and the row at the page boundary is
+never seen. Detecting the shift is not possible in general: a deletion and a creation between
+the same two requests leave `total` unchanged, and an update of a row older than the anchor
+adds one row to the filtered set just as a creation does.
 
-So this paginator pages by page number under a fixed anchor while the result set is stable
-(the cheapest possible: ceil(rows/100) requests) and switches to re-anchoring as soon as it
-sees that the set changed under it:
-- a row listed earlier comes back with a newer `updated_at` (it moved to the end): go back to
-  one second before where it was first listed and continue with value anchors;
-- `total` shrank (a listed row was deleted): go back to one second before the previous page's
-  last row.
-In anchor mode each page re-anchors on one second before its last row; when a whole page
-shares one second (more ties than a page) it falls back to page numbers under that anchor.
-Rows seen twice are dropped by the caller (ids already emitted in this run).
+So every page re-anchors on a value, which does not shift: the next request is page 1 of
+`updated_after = <the last row's second> - 1s` (the filter is strict and timestamps have
+one-second precision, so the rows of that last second are listed again; the caller drops the
+ids it already read). Rows changed meanwhile move behind the anchor and are read further on;
+rows deleted before the anchor cannot move anything after it. This costs about one re-read row
+per page (`updated_after` and the page cut fall on the same second) and nothing when the list
+is stable enough to fit one page.
 
-Known limit: a creation and a deletion between the same two page requests leave `total`
-unchanged; if the deleted row was on a page already read, one row can be skipped. The
-nightly delete reconciliation (full id scan) is the backstop.
+The residual case: more rows in one second than a page holds (bulk imports and bulk edits do
+this). The anchor cannot split a second and the contract offers no tie-breaker (sorts are
+`created_at`, `updated_at`, `id`; no id filter, no `updated_before`), so such a group is read
+by page numbers under one anchor, where a delete or an update inside the group between two of
+its pages can hide a row of it. The paginator says when it did this (`residual_seconds`): the
+caller reports it and has the delete reconciliation check that shop and resource (it compares
+every id and version with the warehouse and rewinds the cursor before what is missing).
+
+Fallbacks, as before: an endpoint that ignores `updated_after` (a listed row older than the
+anchor shows it) is paged by page numbers; an endpoint that refuses `sort=updated_at` is paged
+in id order (`sort_by_cursor=False`) under a fixed anchor. Both rely on the reconciliation for
+a row hidden by a delete during the listing.
 
 Why a dlt BasePaginator: RESTClient then owns the request loop; the paginator only decides
 the next request from the last answer (update_state / update_request).
@@ -66,13 +71,13 @@ class UpdatedAtPaginator(BasePaginator):
         self.page_size = page_size
         self.cursor_field = cursor_field
         self.sort_by_cursor = sort_by_cursor
-        self.mode = "pages"
-        self.listed: Dict[Any, str] = {}  # id -> updated_at as last listed
         self.requests_made: Set[Tuple[Optional[str], int]] = set()
-        self.last_total: Optional[int] = None
-        self.previous_last_ts: Optional[datetime] = None
         self.filter_ignored = False
+        self.reanchors = 0  # value anchors taken (each one costs the re-read of one second)
+        # seconds read by page numbers under one anchor (more rows than a page): the residual case
+        self.residual_seconds: List[str] = []
         self.last_page_total: Optional[int] = None  # `total` of the latest answer (for progress)
+        self.started_at = datetime.now(timezone.utc)  # before the first request (cursors.listed_at)
 
     # -- dlt BasePaginator ------------------------------------------------------------
     def init_request(self, request: Request) -> None:
@@ -81,39 +86,27 @@ class UpdatedAtPaginator(BasePaginator):
     def update_state(self, response: Response, data: Optional[List[Any]] = None) -> None:
         rows = data or []
         pagination = (parsed_body(response) or {}).get("pagination") or {}
-        total = _int_or_none(pagination.get("total"))
-        self.last_page_total = total
-        moved_from = self._note_rows(rows)
-        can_anchor = self.sort_by_cursor and not self.filter_ignored
-        shrank = (
-            total is not None
-            and self.last_total is not None
-            and total < self.last_total
-            and self.previous_last_ts is not None
-        )
-        last_ts = parse_ts(rows[-1][self.cursor_field]) if rows else self.previous_last_ts
-
-        if can_anchor and self.mode == "pages" and moved_from is not None:
-            # Checked before the end test: a moved row typically shows up on the last page.
-            self._reanchor(moved_from - ONE_SECOND)
-        elif can_anchor and self.mode == "pages" and shrank:
-            self._reanchor(self.previous_last_ts - ONE_SECOND)  # type: ignore[operator]
-        elif not rows or self._is_last_page(pagination, rows):
+        self.last_page_total = _int_or_none(pagination.get("total"))
+        self._check_filter(rows)
+        if not rows or self._is_last_page(pagination, rows):
             self._has_next_page = False
             return
-        elif self.mode == "anchor":
-            candidate = last_ts - ONE_SECOND  # type: ignore[operator]
+        last_ts = _stamp(rows[-1], self.cursor_field)
+        if self.sort_by_cursor and not self.filter_ignored and last_ts is not None:
+            candidate = last_ts - ONE_SECOND
             if self.anchor is None or candidate > self.anchor:
+                # Also when the whole page is that one second: page 1 again under the new anchor
+                # costs one request, but reads what moved since (page 2 straight away would not).
                 self._reanchor(candidate)
             else:
-                self.page += 1  # the whole page shares one second: page on under this anchor
+                # The whole page shares one second (the anchor's next): page on under this
+                # anchor, the only way through a group larger than a page.
+                self._page_on(last_ts)
         else:
             self.page += 1
         # Never send the same request twice (e.g. a server that ignores the anchor).
         while (self._anchor_param(), self.page) in self.requests_made:
             self.page += 1
-        self.last_total = total
-        self.previous_last_ts = last_ts
 
     def update_request(self, request: Request) -> None:
         self._apply(request)
@@ -142,31 +135,29 @@ class UpdatedAtPaginator(BasePaginator):
     def _anchor_param(self) -> Optional[str]:
         return format_ts(self.anchor) if self.anchor is not None else None
 
+    def _page_on(self, second: datetime) -> None:
+        """The next page number under this anchor, through a second of more rows than a page."""
+        text = format_ts(second)
+        if text not in self.residual_seconds:
+            self.residual_seconds.append(text)
+        self.page += 1
+
     def _reanchor(self, anchor: datetime) -> None:
-        self.mode = "anchor"
         self.anchor = anchor
         self.page = 1
-        self.last_total = None
+        self.reanchors += 1
 
-    def _note_rows(self, rows: List[Dict[str, Any]]) -> Optional[datetime]:
-        """Remember listed rows; return the earliest old position of a row that moved."""
-        moved_from: Optional[datetime] = None
-        anchor = self.anchor
+    def _check_filter(self, rows: List[Dict[str, Any]]) -> None:
+        """A row older than the anchor: the endpoint ignores updated_after, anchors cannot be
+        trusted and page numbers are the only way through (every answer is the whole list)."""
+        if self.anchor is None or self.filter_ignored:
+            return
         for row in rows:
-            row_id, stamp = row.get("id"), row.get(self.cursor_field)
-            if stamp is None:
-                continue
-            before = self.listed.get(row_id)
-            if before is not None and before != stamp:
-                old = parse_ts(before)
-                moved_from = old if moved_from is None or old < moved_from else moved_from
-            self.listed[row_id] = stamp
-            if anchor is not None and self.mode == "pages" and parse_ts(stamp) <= anchor:
-                # The endpoint ignores updated_after (or treats it as inclusive at the edge):
-                # anchors cannot be trusted, page numbers are the only way through.
-                if parse_ts(stamp) < anchor:
-                    self.filter_ignored = True
-        return moved_from
+            stamp = _stamp(row, self.cursor_field)
+            if stamp is not None and stamp < self.anchor:
+                # This answer is page 1 of the whole list (again, after a re-anchor): page 2 next.
+                self.filter_ignored = True
+                return
 
     def _is_last_page(self, pagination: Dict[str, Any], rows: List[Any]) -> bool:
         if "has_more" in pagination:
@@ -178,6 +169,11 @@ class UpdatedAtPaginator(BasePaginator):
         if total is not None:
             return self.page * self.page_size >= total
         return len(rows) < self.page_size
+
+
+def _stamp(row: Dict[str, Any], field: str) -> Optional[datetime]:
+    value = row.get(field)
+    return parse_ts(value) if value else None
 
 
 def _int_or_none(value: Any) -> Optional[int]:

@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterator, List, MutableMapping, Optional, Tuple
 
 from autosync_source.checkpoints import Checkpoint
@@ -26,7 +26,7 @@ from autosync_source.errors import ApiError, AutosyncError, ReadCancelled, Scope
 from autosync_source.estimate import FirstPages
 from autosync_source.paging import UpdatedAtPaginator, format_ts, parse_ts
 from autosync_source.progress import Progress
-from autosync_source.settings import DELETED_AT, SYNCED_AT, Child, Endpoint
+from autosync_source.settings import DELETED_AT, PAGE_SIZE, SYNCED_AT, Child, Endpoint
 
 logger = logging.getLogger("autosync_source")
 
@@ -39,6 +39,7 @@ class SyncWindow:
     start_date: datetime
     end_date: Optional[datetime]
     lag_seconds: int = 0
+    page_size: int = PAGE_SIZE  # rows per list request (the API's maximum by default)
 
 
 @dataclass
@@ -120,7 +121,7 @@ class EndpointReader:
             paginator = first.paginator
             pages: Iterator[Any] = itertools.chain([first.rows], first.rest)
         else:
-            paginator = UpdatedAtPaginator(anchor, cursor_field=endpoint.cursor, sort_by_cursor=sort_by_cursor)
+            paginator = UpdatedAtPaginator(anchor, self.window.page_size, endpoint.cursor, sort_by_cursor)
             pages = self.client.paginate(path, paginator=paginator, hooks=NO_HOOKS)
         listed: Dict[Any, Tuple[datetime, str]] = {}  # id -> newest (updated_at, fingerprint) handled
         emitted: Dict[Any, datetime] = {}
@@ -160,8 +161,11 @@ class EndpointReader:
                 f"{endpoint.name} ignores updated_after: every sync lists all its rows and loads "
                 "only the changed ones (correct, at the cost of a full listing)"
             )
+        residual = unseen_seconds(paginator.residual_seconds, cursor, lag)
+        if residual:
+            self.stats.note_paging_residual(endpoint.name, shop_id, residual)
         progress.shop_done(name, shop_id)
-        return ShopOutcome(cursor.advanced(listed, lag))
+        return ShopOutcome(cursor.advanced(listed, lag, listed_at=paginator.started_at))
 
     def _stopped_at_checkpoint(
         self,
@@ -223,6 +227,20 @@ class EndpointReader:
             if failed.status == 404:
                 return None
             raise
+
+
+def unseen_seconds(seconds: List[str], cursor: ShopCursor, lag_seconds: int) -> List[str]:
+    """The seconds read by page numbers (paging.py's residual case) that can hide a row this
+    sync had to load. A second the last complete listing read (at or before its cursor) and
+    older than that listing's start by more than the lag was over when it was read whole (a row
+    hidden now was loaded then, or that run reported it); later commits into it are what the
+    lag does not cover anyway. Without that listing (first sync, a checkpoint's partial cursor,
+    older state) every one counts."""
+    if cursor.updated_at is None or cursor.partial or cursor.listed_at is None:
+        return list(seconds)
+    settled = cursor.listed_at - timedelta(seconds=max(0, lag_seconds))
+    read_whole = [second for second in seconds if parse_ts(second) <= cursor.updated_at and parse_ts(second) < settled]
+    return [second for second in seconds if second not in read_whole]
 
 
 def shape_record(endpoint: Endpoint, record: Dict[str, Any], shop_id: Optional[int]) -> Dict[str, Any]:

@@ -205,10 +205,14 @@ def request_floor(
     resources: Iterable[str] = RESOURCES,
     detail_resources: Iterable[str] = DETAIL_RESOURCES,
     lag_seconds: Optional[int] = None,
+    per_page: int = 100,
+    re_anchored: bool = True,
 ) -> Dict[str, Dict[str, int]]:
-    """The fewest requests a sync from `before` (None: first sync) to `after` can make.
+    """The requests a sync from `before` (None: first sync) to `after` makes on a still source.
 
-    Per shop and resource: one list page per 100 rows the API returns (at least one), where the
+    Per shop and resource: the list requests of the rows the API returns (`listing_requests`:
+    one per page, each page after the first re-anchored on its predecessor's last second; with
+    `re_anchored=False`, the bare floor of one page per 100 rows, at least one), where the
     API returns the rows updated since the previous cursor's second minus the lag (the rows
     already loaded in that window come back: the filter is strict and the lag re-reads it);
     one detail call per changed record of a resource whose list rows are summaries, where a
@@ -236,25 +240,48 @@ def request_floor(
                 current = cursors.get(row["shop_id"])
                 if current is None or stamp > current:
                     cursors[row["shop_id"]] = stamp
-        returned: Dict[int, int] = defaultdict(int)
+        returned: Dict[int, List[int]] = defaultdict(list)  # shop -> seconds of the rows returned
         changed = 0
         for row in rows_after:
             stamp = _ts(row["updated_at"])
             cursor = cursors.get(row["shop_id"])
             if cursor is None:
-                returned[row["shop_id"]] += 1
+                returned[row["shop_id"]].append(int(stamp.timestamp()))
                 changed += 1
             elif stamp >= cursor - lag:
-                returned[row["shop_id"]] += 1
+                returned[row["shop_id"]].append(int(stamp.timestamp()))
                 if (row["id"], row["updated_at"]) not in versions_before:
                     changed += 1
         shop_ids = [shop["id"] for shop in after["objects"]["shops"]]
-        lists = sum(max(1, math.ceil(returned.get(shop_id, 0) / 100)) for shop_id in shop_ids)
+        if re_anchored:
+            lists = sum(listing_requests(returned.get(shop_id, []), per_page) for shop_id in shop_ids)
+        else:
+            lists = sum(max(1, math.ceil(len(returned.get(shop_id, [])) / per_page)) for shop_id in shop_ids)
         entry = {"list": lists}
         if resource in detail_resources and changed:
             entry["detail"] = changed
         floor[resource] = entry
     return floor
+
+
+def listing_requests(seconds: Sequence[int], per_page: int = 100) -> int:
+    """The list requests autosync_source/paging.py makes for rows with these `updated_at`
+    seconds when nothing changes meanwhile: page 1 of `updated_after = last second - 1` after
+    every page, page numbers under one anchor through a second of more rows than a page.
+    Written from the paging rule, not from the paginator's code."""
+    rows = sorted(seconds)
+    anchor: Optional[int] = None
+    page, requests = 1, 0
+    while True:
+        listed = [s for s in rows if anchor is None or s > anchor]
+        chunk = listed[(page - 1) * per_page: page * per_page]
+        requests += 1
+        if not chunk or page * per_page >= len(listed):
+            return requests
+        if anchor is None or chunk[-1] - 1 > anchor:
+            anchor, page = chunk[-1] - 1, 1
+        else:
+            page += 1
 
 
 # -- pipelines ------------------------------------------------------------------------------

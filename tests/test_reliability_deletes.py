@@ -124,8 +124,8 @@ def test_a_row_that_reappears_is_unmarked_and_rows_the_syncs_passed_by_are_reloa
 def test_a_delete_during_the_listing_never_marks_a_live_row(tmp_path, capsys):
     # Deleting a low id while the id pages are read shifts every later row one place forward:
     # the row at the page boundary (id rank 101) is not listed. The GET confirmation keeps it live.
-    import threading
-
+    # The delete runs on the server just before page 2 of the id listing is computed (a list
+    # hook, under the store lock), not on a timer: the same race under any load.
     from autosync_source.deletes import reconcile_deletes
 
     with Emulator(seed=73, shops=1, work_orders=240) as emu:
@@ -133,18 +133,18 @@ def test_a_delete_during_the_listing_never_marks_a_live_row(tmp_path, capsys):
         customers = sorted(c["id"] for c in emu.truth()["objects"]["customers"])
         assert len(customers) > 100
         victim = customers[5]
-        emu.set_faults([{"method": "GET", "path": "/v1/shops/1/customers", "behaviour": "slow", "delay": 0.5}])
-        # page 1 is computed at ~0.5 s, page 2 at ~1.0 s: the delete falls in between
-        def hard_delete() -> None:  # through the store: the API refuses to delete a customer with history
-            with emu.core.store.lock:
-                emu.core.store.delete("customers", victim)
 
-        timer = threading.Timer(0.75, hard_delete)
-        timer.start()
+        hooked = []
+
+        def hard_delete(core, info) -> None:  # through the store: the API refuses to delete a customer with history
+            hooked.append((info["query"].sort, info["page"]))
+            core.store.delete("customers", victim)
+
+        emu.before_list("/v1/shops/1/customers", hard_delete, request=2)
         raw = duckdb_at(tmp_path / "raw.duckdb")
         report = reconcile_deletes(raw, base_url=emu.base_url, api_key=emu.api_key, resources=["customers"]).as_dict()
-        timer.join()
-        emu.set_faults([])
+        emu.clear_list_hooks()
+        assert hooked == [("id", 2)]  # just before page 2 of the id listing
         truth = emu.truth()
         assert victim in truth["deleted"]["customers"]
         # the victim was listed on page 1 before it went: this pass cannot know; no live row is marked

@@ -69,12 +69,24 @@ def spread(n: int, step: int = 10) -> Dict[int, datetime]:
     return {i: T0 + timedelta(seconds=step * i) for i in range(1, n + 1)}
 
 
-def test_a_stable_list_costs_exactly_one_request_per_page():
+def re_anchored_requests(rows: int, per_page: int) -> int:
+    """A stable list of distinct seconds: each page after the first re-reads its last row."""
+    return 1 + -(-max(0, rows - per_page) // (per_page - 1))
+
+
+def test_a_stable_list_costs_one_request_per_page_plus_one_re_read_row_per_page():
     server = FakeList(spread(25))
-    seen = page_through(server, UpdatedAtPaginator(T0 - timedelta(seconds=1), page_size=10))
-    assert sorted(seen) == list(range(1, 26))
-    assert len(server.requests) == 3  # ceil(25 / 10)
+    paginator = UpdatedAtPaginator(T0 - timedelta(seconds=1), page_size=10)
+    seen = page_through(server, paginator)
+    assert sorted(set(seen)) == list(range(1, 26))
+    assert len(seen) - len(set(seen)) == 2  # rows 10 and 19, the last second of pages 1 and 2
+    assert len(server.requests) == 3 == re_anchored_requests(25, 10)  # ceil(25 / 10) here
     assert all(r["sort"] == "updated_at" and r["order"] == "asc" and r["per_page"] == 10 for r in server.requests)
+    # every request is page 1 of a value anchor: one second before the last row read
+    assert [r["page"] for r in server.requests] == [1, 1, 1]
+    assert [r["updated_after"] for r in server.requests] == [
+        format_ts(T0 - timedelta(seconds=1)), format_ts(T0 + timedelta(seconds=99)), format_ts(T0 + timedelta(seconds=189))]
+    assert paginator.residual_seconds == []
 
 
 def test_a_record_updated_while_paging_does_not_hide_its_neighbour():
@@ -117,16 +129,19 @@ def test_more_ties_than_a_page_are_all_read():
         if page_number == 1:
             server.rows[1] = T0 + timedelta(hours=1)  # force anchor mode, then tie paging
 
-    seen = page_through(server, UpdatedAtPaginator(T0, page_size=10), keep_moving)
+    paginator = UpdatedAtPaginator(T0, page_size=10)
+    seen = page_through(server, paginator, keep_moving)
     assert set(seen) == set(range(1, 41))
+    # 35 rows in one second: read by page numbers under one anchor, and said so
+    assert paginator.residual_seconds == [format_ts(T0 + timedelta(seconds=5))]
 
 
 @pytest.mark.parametrize("total", [0, 9, 10, 11, 30])
 def test_the_older_envelope_without_pages_or_has_more_still_stops(total):
     server = FakeList(spread(total), legacy=True)
     seen = page_through(server, UpdatedAtPaginator(T0, page_size=10))
-    assert sorted(seen) == list(range(1, total + 1))
-    assert len(server.requests) == max(1, -(-total // 10))
+    assert sorted(set(seen)) == list(range(1, total + 1))
+    assert len(server.requests) == max(1, re_anchored_requests(total, 10))
 
 
 def test_an_endpoint_that_ignores_updated_after_is_paged_by_numbers_without_looping():
@@ -135,3 +150,54 @@ def test_an_endpoint_that_ignores_updated_after_is_paged_by_numbers_without_loop
     seen = page_through(server, paginator)
     assert sorted(seen) == list(range(1, 26))
     assert paginator.filter_ignored and len(server.requests) == 3
+
+
+def test_a_delete_and_a_creation_between_two_pages_hide_nothing():
+    """`total` does not change, so nothing on the page numbers' side could tell the shift."""
+    server = FakeList(spread(25))
+
+    def delete_one_read_and_create_one(page_number: int) -> None:
+        if page_number == 1:
+            del server.rows[2]
+            server.rows[26] = T0 + timedelta(hours=5)
+
+    seen = page_through(server, UpdatedAtPaginator(T0 - timedelta(seconds=1), page_size=10), delete_one_read_and_create_one)
+    assert set(range(1, 27)) - {2} <= set(seen)
+
+
+def test_an_older_row_updated_between_two_pages_hides_nothing():
+    """An incremental listing: a row older than the anchor changes and joins the filtered set."""
+    stamps = spread(25)
+    stamps[0] = T0 - timedelta(hours=1)  # before the anchor: not listed at first
+    server = FakeList(stamps)
+
+    def delete_one_read_and_update_an_old_one(page_number: int) -> None:
+        if page_number == 1:
+            del server.rows[3]
+            server.rows[0] = T0 + timedelta(hours=5)
+
+    seen = page_through(server, UpdatedAtPaginator(T0, page_size=10), delete_one_read_and_update_an_old_one)
+    assert set(range(0, 26)) - {3} <= set(seen)
+
+
+def test_a_second_read_by_page_numbers_counts_until_a_listing_started_a_lag_after_it():
+    from autosync_source.cursors import ShopCursor
+    from autosync_source.sync import unseen_seconds
+
+    second = T0 + timedelta(seconds=5)
+    seconds = [format_ts(second)]
+    lag = 900
+    assert unseen_seconds(seconds, ShopCursor(), lag) == seconds  # first sync
+    # the last listing started within the lag of that second: rows may have landed in it since
+    soon = ShopCursor(second, listed_at=second + timedelta(seconds=60))
+    assert unseen_seconds(seconds, soon, lag) == seconds
+    # it started more than the lag after it: it read that second whole
+    later = ShopCursor(second, listed_at=second + timedelta(seconds=lag + 1))
+    assert unseen_seconds(seconds, later, lag) == []
+    # a checkpoint's partial cursor, or state written before listed_at existed: counts
+    assert unseen_seconds(seconds, ShopCursor(second, listed_at=later.listed_at, partial=True), lag) == seconds
+    assert unseen_seconds(seconds, ShopCursor(second), lag) == seconds
+    # a second after the cursor was never read by that listing
+    assert unseen_seconds([format_ts(second + timedelta(seconds=1))], later, lag) == [format_ts(second + timedelta(seconds=1))]
+    # and the state keeps it
+    assert ShopCursor.from_state(later.to_state()).listed_at == later.listed_at

@@ -40,6 +40,9 @@ class SyncSummary:
             "tokens_fetched": self.requests.get("tokens_fetched", 0),
             "requests_by_resource": self.requests.get("by_resource", {}),
             "api_quirks": self.requests.get("api_quirks", []),
+            # {resource: [shop ids]} listed by page numbers through a second of more rows than a
+            # page (autosync_source/paging.py): reconciled on the shop's next run
+            "paging_residual": self.requests.get("paging_residual", {}),
             "schema_changes": self.schema_changes, "warnings": self.warnings,
             "shops_not_visible": self.shops_not_visible,
             "duration_seconds": self.duration_seconds,
@@ -88,4 +91,8 @@ def add_request_counts(total: Dict[str, Any], counts: Dict[str, Any]) -> Dict[st
             by_resource.setdefault(name, {})[kind] = by_resource.get(name, {}).get(kind, 0) + n
     out["by_resource"] = by_resource
     out["api_quirks"] = sorted(set(total.get("api_quirks", [])) | set(counts.get("api_quirks", [])))
+    residual: Dict[str, set] = {name: set(shops) for name, shops in total.get("paging_residual", {}).items()}
+    for name, shops in counts.get("paging_residual", {}).items():
+        residual.setdefault(name, set()).update(shops)
+    out["paging_residual"] = {name: sorted(shops) for name, shops in sorted(residual.items())}
     return out

@@ -31,14 +31,20 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from autosync_source import Checkpoint, RequestStats, autosync_source, parse_date, run_in_checkpoints
 from autosync_source.connection import ApiSettings, api_settings, connect, get_shops, list_shops, selected_endpoints
 from autosync_source.cursors import ShopCursor, cursor_in_source_state, cursor_positions
-from autosync_source.deletes import reconcile_deletes, reconciliation_due
+from autosync_source.deletes import (
+    clear_scheduled_reconciliation,
+    reconcile_deletes,
+    reconciliation_due,
+    schedule_reconciliation,
+    scheduled_reconciliation,
+)
 from autosync_source.estimate import FirstPages, sample_first_pages
 from autosync_source.paging import parse_ts
 from autosync_source.progress import MODES as PROGRESS_MODES
 from autosync_source.progress import Progress
 from autosync_source.schema_changes import columns_snapshot, schema_changes
 from autosync_source.schema_changes import describe as describe_schema_change
-from autosync_source.settings import DEFAULT_LAG_SECONDS, DEFAULT_START_DATE
+from autosync_source.settings import DEFAULT_LAG_SECONDS, DEFAULT_START_DATE, PAGE_SIZE, RESOURCE_NAMES
 from autosync_source.sync import SyncWindow
 from pipelines.engine import sync_log
 from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, raise_if_interrupted, short_reason
@@ -411,13 +417,19 @@ def _sync_one_shop(run: _Run, row: Dict[str, Any]) -> None:
         changes = schema_changes(schema_before, pipeline)
         for change in changes:
             logger.warning("schema change: %s", describe_schema_change(change))
+        residual = sorted(name for name, shops in stats.as_dict()["paging_residual"].items() if shop_id in shops)
+        notes = {name: _residual_note(shop_id, name, job.window) for name in residual}
         if not job.window:
             with turn:
                 reconciliation = _reconcile(pipeline, job, shop_id)
+            # After this run's own reconciliation: the next run checks what this one's listings
+            # may have hidden (the paging's residual case). Window runs keep no state to do it in.
+            schedule_reconciliation(pipeline, {name: [shop_id] for name in residual})
         else:
             reconciliation = None
         with run.lock:
             summary.schema_changes += changes
+            summary.warnings += [notes[name] for name in residual]
             if reconciliation is not None:
                 summary.reconciliation = _merge_reconciliation(summary.reconciliation, reconciliation)
     except BaseException as failure:
@@ -434,7 +446,16 @@ def _sync_one_shop(run: _Run, row: Dict[str, Any]) -> None:
     run.add_requests(stats)
     with turn:
         sync_log.record(pipeline, sync_log.rows_for_shop(
-            pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict()))
+            pipeline, summary, shop_id, job.resources, started_at, "ok", rows, stats.as_dict(), notes=notes))
+
+
+
+def _residual_note(shop_id: int, resource: str, window: bool) -> str:
+    """The paging's residual case (autosync_source/paging.py), in the summary and the sync log."""
+    then = ("this window run cannot schedule it: run --reconcile-deletes" if window
+            else "its delete reconciliation runs on the next run and rewinds the cursor before anything missed")
+    return (f"{resource} of shop {shop_id}: more rows in one second than a page holds were read by page numbers; "
+            f"a delete or update during that listing may have hidden a row ({then})")
 
 
 def _engine_options(job: SyncJob) -> Dict[str, Any]:
@@ -471,8 +492,10 @@ def _window(job: SyncJob) -> Any:
     start = options.get("start_date") or dlt.config.get("sources.autosync.start_date", str) or DEFAULT_START_DATE
     end = options.get("end_date") or dlt.config.get("sources.autosync.end_date", str)
     lag = options.get("lag_seconds") or dlt.config.get("sources.autosync.lag_seconds", int)
+    page_size = options.get("page_size") or dlt.config.get("sources.autosync.page_size", int)
+    # the shops' readers go on from these first pages: the same page size as their own requests
     return SyncWindow(parse_date("start_date", start), parse_date("end_date", end) if end else None,
-                      DEFAULT_LAG_SECONDS if lag is None else int(lag))
+                      DEFAULT_LAG_SECONDS if lag is None else int(lag), PAGE_SIZE if page_size is None else int(page_size))
 
 
 @with_config(sections=("sources", "autosync"))
@@ -583,13 +606,19 @@ def _reconcile(pipeline: dlt.Pipeline, job: SyncJob, shop_id: int) -> Optional[D
     It rewinds this pipeline's cursors: the home the next sync of the shop reads, in any door."""
     every_hours = dlt.config.get("autosync.reconcile_deletes_every_hours", float)
     every_hours = DEFAULT_RECONCILE_EVERY_HOURS if every_hours is None else every_hours
-    if not job.reconcile_deletes and not reconciliation_due(pipeline, every_hours):
+    scheduled = sorted(name for name, shops in scheduled_reconciliation(pipeline).items() if shop_id in shops)
+    forced = job.reconcile_deletes or reconciliation_due(pipeline, every_hours)
+    if not forced and not scheduled:
         return None
-    given = {k: v for k, v in source_arguments(job).items() if k in API_SETTINGS or k == "resources"}
+    given = {k: v for k, v in source_arguments(job).items() if k in API_SETTINGS or k in ("resources", "page_size")}
     given["shops"] = [shop_id]
+    if not forced:  # only what the last run's listings asked for (the paging's residual case)
+        given["resources"] = scheduled
     logger.info("reconciling deletes of shop %s (listing every id at the source)", shop_id)
     try:
-        return reconcile_deletes(pipeline, **given).as_dict()
+        report = reconcile_deletes(pipeline, **given).as_dict()
+        clear_scheduled_reconciliation(pipeline, given.get("resources") or RESOURCE_NAMES)
+        return report
     except BaseException as failure:
         known = as_sync_failed(failure)
         raise SyncFailed(f"the delete reconciliation failed (the load itself is committed): {known.message}",

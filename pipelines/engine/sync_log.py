@@ -37,9 +37,11 @@ _TYPES = {
 
 def rows_for_shop(pipeline: Any, summary: Any, shop_id: int, resources: Optional[Sequence[str]],
                   started_at: datetime, status: str, rows: Dict[str, int], requests: Dict[str, Any],
-                  error: Optional[str] = None) -> List[Dict[str, Any]]:
+                  error: Optional[str] = None, notes: Optional[Dict[str, str]] = None) -> List[Dict[str, Any]]:
     """One row per resource the run synced for the shop. Run-wide counts (429s, retries) go on
-    the shop's first row only, so a sum over rows is the run's total."""
+    the shop's first row only, so a sum over rows is the run's total. `notes` ({resource: text})
+    go in the `error` column of an ok row: what the run could not promise (the paging's residual
+    case), without a column older logs lack."""
     finished_at = datetime.now(timezone.utc)
     try:
         cursors = cursor_positions(pipeline.state, shop_id)
@@ -58,7 +60,7 @@ def rows_for_shop(pipeline: Any, summary: Any, shop_id: int, resources: Optional
             "rate_limited_429": requests.get("rate_limited", 0) if index == 0 else 0,
             "retries": requests.get("retries", 0) if index == 0 else 0,
             "cursor_updated_at": cursors.get(name) if name in ENDPOINTS_BY_NAME else None,
-            "error": error,
+            "error": error if error is not None else (notes or {}).get(name),
         })
     return out
 
