@@ -20,7 +20,8 @@
   transaction, so a failed build is redone whole by the next one.
 
   A build rebuilds everything (as `dbt build --full-refresh` does, but without dropping the table)
-  when there is no committed state, when the zone vars or the model's code changed, when a raw
+  when there is no committed state, when the zone vars, the model's code or the set of child tables
+  changed (dlt creates one with its first row), when a raw
   table was reloaded from scratch (its oldest load id is newer than the watermark: rows that
   vanished from it would otherwise stay), or when a shop or an employee changed: a shop's zone
   moves every date of the shop, an employee's name and hourly rate show in all their rows, and
@@ -68,6 +69,11 @@
         {%- do tables.update({name: source('autosync', name)}) -%}
     {%- endfor -%}
     {%- do tables.update({'_autosync_delete_marks': source('autosync_reconciliation', '_autosync_delete_marks')}) -%}
+    {#- Child tables change with their parent's load id; only their appearing or vanishing is checked. -#}
+    {%- set children = {} -%}
+    {%- for name in ['work_orders__jobs', 'work_orders__jobs__line_items', 'payments__refunds'] -%}
+        {%- do children.update({name: source('autosync', name)}) -%}
+    {%- endfor -%}
     {%- if not execute or not var('check_source_tables', true) -%}
         {{ return(everything) }}
     {%- endif -%}
@@ -75,8 +81,14 @@
     {%- set state = autosync.incremental_state_relation() -%}
     {%- set model_name = autosync._incremental_quote(this.identifier) -%}
     {%- set invocation = autosync._incremental_quote(invocation_id) -%}
+    {%- set present = [] -%}
+    {%- for name, relation in children.items() if load_relation(relation) is not none -%}
+        {%- do present.append(name) -%}
+    {%- endfor -%}
+    {#- What decides every row besides the changed records: the zone vars, the model's code, and
+        which child tables exist (a table dlt creates with its first row, or one dropped). -#}
     {%- set settings = local_md5(tojson(var('shop_timezones', {}) or {}) ~ '|' ~ var('default_timezone', 'UTC')
-                                 ~ '|' ~ model.raw_code) -%}
+                                 ~ '|' ~ model.raw_code ~ '|' ~ present | join(',')) -%}
     {% do run_query("create table if not exists " ~ state ~ " (model_name " ~ dbt.type_string()
         ~ ", invocation_id " ~ dbt.type_string() ~ ", watermark " ~ dbt.type_string()
         ~ ", settings " ~ dbt.type_string() ~ ", is_committed " ~ dbt.type_boolean() ~ ")") %}
