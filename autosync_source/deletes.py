@@ -133,6 +133,11 @@ def clear_scheduled_reconciliation(pipeline: dlt.Pipeline, resources: Iterable[s
         state[STATE_KEY] = entry  # type: ignore[literal-required]
 
 
+def utc_now() -> datetime:
+    """The cadence's clock (module-level so a test steps it instead of sleeping through it)."""
+    return datetime.now(timezone.utc)
+
+
 def reconciliation_due(pipeline: dlt.Pipeline, every_hours: Optional[float], now: Optional[datetime] = None) -> bool:
     """True when `every_hours` have passed since the last reconciliation.
 
@@ -141,7 +146,7 @@ def reconciliation_due(pipeline: dlt.Pipeline, every_hours: Optional[float], now
     """
     if not every_hours or every_hours <= 0:
         return False
-    now = now or datetime.now(timezone.utc)
+    now = now or utc_now()
     last = last_reconciled_at(pipeline)
     if last is None:
         remember_reconciliation(pipeline, now)

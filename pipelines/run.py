@@ -75,7 +75,8 @@ def build_parser(prog: str = "pipelines/run.py") -> argparse.ArgumentParser:
     parser.add_argument("--window", action="store_true",
                         help="read exactly [--start-date, --end-date] with throwaway cursors "
                         "(a backfill that leaves the incremental cursors alone)")
-    parser.add_argument("--full-refresh", action="store_true", help="drop the selected tables and their cursors, reload everything, and rebuild the marts whole (dbt --full-refresh)")
+    parser.add_argument("--full-refresh", action="store_true",
+                        help="drop the selected tables and their cursors, reload everything, rebuild the marts whole")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as JSON on stdout; every stderr line is a JSON object (ts, level, event)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr (warnings and errors only)")

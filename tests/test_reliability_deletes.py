@@ -172,13 +172,17 @@ def test_the_cadence_runs_the_reconciliation_every_n_hours(tmp_path):
 
 
 def test_a_scheduled_run_reconciles_when_the_cadence_is_due(tmp_path, capsys, monkeypatch):
+    from autosync_source import deletes
+
+    clock = [datetime(2026, 1, 1, 2, tzinfo=timezone.utc)]
+    monkeypatch.setattr(deletes, "utc_now", lambda: clock[0])  # the cadence's clock, stepped by the test
     with Emulator(seed=74, shops=1, work_orders=15) as emu:
-        monkeypatch.setenv("AUTOSYNC__RECONCILE_DELETES_EVERY_HOURS", "0.0001")  # 0.36 s
+        monkeypatch.setenv("AUTOSYNC__RECONCILE_DELETES_EVERY_HOURS", "24")
         assert "reconciliation" not in cli(tmp_path, capsys, emu, "--resources", "customers,appointments")
         emu.advance(hours=200)
-        import time
-
-        time.sleep(0.5)
+        clock[0] += timedelta(hours=23)  # not yet due
+        assert "reconciliation" not in cli(tmp_path, capsys, emu, "--resources", "customers,appointments")
+        clock[0] += timedelta(hours=2)  # 25 h after the clock started: due
         summary = cli(tmp_path, capsys, emu, "--resources", "customers,appointments")
         assert "reconciliation" in summary
         assert deletion_problems(duckdb_at(tmp_path / "raw.duckdb"), emu.truth(), resources=["customers", "appointments"]) == []
