@@ -50,12 +50,15 @@ def _comparable(value):
 
 
 def _assert_incremental_equals_full(warehouse, incremental, full):
+    # marts build into the schema, staging and intermediate models into <schema>_staging
     with contextlib.closing(duckdb.connect(str(warehouse), read_only=True)) as con:
-        tables = _tables(con, full)
-        assert set(INCREMENTAL_MODELS) <= set(tables) and _tables(con, incremental) == tables
-        for table in tables:
-            columns, rows = _rows(con, incremental, table)
-            full_columns, full_rows = _rows(con, full, table)
+        pairs = [(suffix, table) for suffix in ("", "_staging") for table in _tables(con, full + suffix)]
+        assert set(INCREMENTAL_MODELS) <= {table for _, table in pairs}
+        for suffix in ("", "_staging"):
+            assert _tables(con, incremental + suffix) == _tables(con, full + suffix)
+        for suffix, table in pairs:
+            columns, rows = _rows(con, incremental + suffix, table)
+            full_columns, full_rows = _rows(con, full + suffix, table)
             assert columns == full_columns, table
             assert len(rows) > 0, table  # the world is not trivially empty for this table
             missing, extra = set(full_rows) - set(rows), set(rows) - set(full_rows)
@@ -152,7 +155,8 @@ def test_a_build_with_nothing_new_rewrites_no_row_and_a_full_refresh_is_one_flag
     compiled = _build(pipeline, "marts", *selection, command="run")
     assert "_dlt_load_id >" in compiled["fct_revenue_daily"] and tampered() == 1
     with contextlib.closing(duckdb.connect(str(warehouse), read_only=True)) as con:
-        state = con.execute(f"select model_name, watermark, is_committed from marts.{STATE_TABLE}").fetchall()
+        state = con.execute(f"select model_name, watermark, is_committed from marts.{STATE_TABLE} union all "
+                            f"select model_name, watermark, is_committed from marts_staging.{STATE_TABLE}").fetchall()
     # one committed watermark per incremental model built (the model and its hooks share one row)
     assert sorted((m, w, c) for m, w, c in state) == [
         (m, h.FIRST_LOAD_ID, True) for m in ("fct_revenue_daily", "int_line_items_enriched", "int_work_orders_localized")]

@@ -223,7 +223,8 @@ def test_progress_estimates_the_whole_run_first_reports_shops_and_pages_and_says
         summary = run_sync(job(progress="json", progress_interval_seconds=0.5))
         assert summary.requests["rate_limited"] == 0
         # --json: one bare JSON object per stderr line
-        events = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+        events = [event for event in map(json.loads, capsys.readouterr().err.splitlines())  # every line is JSON
+                  if event["logger"] == "autosync_source.progress"]
         kinds = [event["event"] for event in events]
         assert kinds[0] == "estimate" and kinds.count("estimate") == 1
         estimate = events[0]

@@ -92,7 +92,7 @@ def test_no_secret_anywhere_after_every_kind_of_run(tmp_path, monkeypatch):
         secrets = [emu.api_key, emu.oauth_client_secret, webhook_secret, emu.api_key[:-4] + "0000",
                    emu.oauth_client_secret[:-4] + "0000", *set(tokens)]
         logs = "\n".join(p.stdout + p.stderr for p in outputs)
-        assert "DEBUG" in logs  # the scan covers debug logging too
+        assert '"level": "debug"' in logs  # the scan covers debug logging too (--json lines)
         leaked = [f"output: {s[:6]}…" for s in secrets if s in logs]
         leaked += _files_containing(tmp_path / "pipelines", secrets)
         leaked += _warehouse_values_containing(tmp_path / "raw.duckdb", secrets)

@@ -47,6 +47,8 @@ def _run_sync(resources: list[str], shops: list[int], options: SyncOptions) -> N
 
     summary = run_sync(SyncJob(target=options.target or Target(), door="webhook", resources=resources, shops=shops,
                                run_dbt=options.run_dbt, base_url=options.base_url))
+    if summary is None:  # a stand-in engine (tests) returns nothing to report
+        return
     rows = ", ".join(f"{table} {count}" for table, count in sorted(summary.rows.items())) or "nothing changed"
     logger.info("webhooks: the triggered sync of %s for shops %s loaded %d rows (%s) with %d requests in %.1f s",
                 resources, shops, sum(summary.rows.values()), rows, summary.requests.get("requests", 0),
