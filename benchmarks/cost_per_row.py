@@ -57,9 +57,14 @@ def run_connector(task: Dict[str, Any]) -> Dict[str, Any]:
 
     pipeline = dlt.pipeline(pipeline_name="autosync", destination=duckdb_destination(task["duckdb_path"]),
                             dataset_name="autosync_raw", pipelines_dir=task["pipelines_dir"])
+    from autosync_source.connection import ApiSettings, connect, list_shops, selected_endpoints
+
     stats = RequestStats()
-    source = autosync_source(api_key=task["api_key"], base_url=task["base_url"], request_stats=stats,
-                             progress="quiet")
+    # the source reads one shop: the shops listed once (as the engine does), one source per shop,
+    # all extracted into one package before one normalize and one load
+    client = connect(ApiSettings(api_key=task["api_key"], base_url=task["base_url"]), selected_endpoints(None), stats)
+    sources = [autosync_source(api_key=task["api_key"], base_url=task["base_url"], request_stats=stats,
+                               progress="quiet", shop=row) for row in list_shops(client, stats)]
     profiler = None
     if task.get("profile"):
         import cProfile
@@ -67,7 +72,7 @@ def run_connector(task: Dict[str, Any]) -> Dict[str, Any]:
         profiler = cProfile.Profile()
     stages: Dict[str, float] = {}
     began, cpu_began = time.perf_counter(), cpu_seconds()
-    for stage, step in (("extract", lambda: pipeline.extract(source)), ("normalize", pipeline.normalize),
+    for stage, step in (("extract", lambda: [pipeline.extract(source) for source in sources]), ("normalize", pipeline.normalize),
                         ("load", pipeline.load)):
         before = cpu_seconds()
         if profiler is not None:

@@ -64,6 +64,7 @@ class Command:
     doc: str
     line: int
     text: str
+    block: int = 0  # which ```bash block of its page: each block starts at the repository root
 
     def __str__(self) -> str:
         return f"{self.doc}:{self.line}: {self.text}"
@@ -73,7 +74,7 @@ def commands_in(doc: Path) -> List[Command]:
     """The commands of a page's ```bash blocks: continuation lines joined, comment lines dropped."""
     text = doc.read_text()
     found: List[Command] = []
-    for block in re.finditer(r"^```bash\n(.*?)^```", text, re.M | re.S):
+    for number, block in enumerate(re.finditer(r"^```bash\n(.*?)^```", text, re.M | re.S)):
         first_line = text[: block.start()].count("\n") + 2
         pending, start = "", 0
         for offset, raw in enumerate(block.group(1).splitlines()):
@@ -84,7 +85,7 @@ def commands_in(doc: Path) -> List[Command]:
                 start = first_line + offset
             pending += raw.rstrip()[:-1] + " " if raw.rstrip().endswith("\\") else raw
             if not raw.rstrip().endswith("\\"):
-                found.append(Command(str(doc.relative_to(ROOT)), start, pending.strip()))
+                found.append(Command(str(doc.relative_to(ROOT)), start, pending.strip(), number))
                 pending = ""
     return found
 
@@ -116,7 +117,7 @@ class Shell:
     and exported variables carried from one command to the next."""
 
     def __init__(self, scratch: Path, emulator: Emulator):
-        self.cwd = scratch
+        self.root = self.cwd = scratch
         self.emulator = emulator
         bin_dir = str(Path(sys.executable).parent)
         self.env: Dict[str, str] = {
@@ -192,7 +193,10 @@ def scratch_copy(tmp: Path) -> Path:
 
 def run_all(commands: List[Command], shell: Shell) -> List[str]:
     said = []
+    block = None
     for command in commands:
+        if (command.doc, command.block) != block:  # a new block: a reader starts it at the repo root
+            block, shell.cwd = (command.doc, command.block), shell.root
         action, reason = how(command)
         if action == "skip":
             said.append(f"not run: {command} ({reason})")
