@@ -40,6 +40,37 @@
 {%- endmacro %}
 
 
+{% macro create_incremental_state_sql(state) -%}
+    create table if not exists {{ state }} (model_name {{ dbt.type_string() }}, invocation_id {{ dbt.type_string() }},
+        watermark {{ dbt.type_string() }}, settings {{ dbt.type_string() }}, is_committed {{ dbt.type_boolean() }})
+{%- endmacro %}
+
+
+{#-
+  The on-run-start hook (dbt_project.yml): create the state table once in each schema the selected
+  incremental models build into (the marts' schema and `<schema>_staging`), before any model runs.
+  Created by the models themselves, with several threads two of them sharing a schema would race:
+  Postgres's `create table if not exists` is not safe against a concurrent create of the same name
+  (the loser fails on the unique index pg_type_typname_nsp_index). dbt creates the selected models'
+  schemas before this hook runs.
+-#}
+{% macro create_incremental_state() -%}
+    {%- if execute and var('check_source_tables', true) -%}
+        {%- set done = [] -%}
+        {%- for node in graph.nodes.values()
+               if node.resource_type == 'model' and node.config.materialized == 'incremental'
+               and node.package_name == project_name and node.unique_id in selected_resources -%}
+            {%- set state = api.Relation.create(database=node.database, schema=node.schema,
+                                                identifier='autosync_incremental_state') -%}
+            {%- if state | string not in done -%}
+                {%- do done.append(state | string) -%}
+                {%- do run_query(autosync.create_incremental_state_sql(state)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#- Raw tables whose load ids mark a change: work orders (jobs and line items come with them),
     payments (refunds come with them), and shops and employees (a change there rebuilds all). -#}
 {% macro incremental_raw_tables() -%}
@@ -89,9 +120,9 @@
         which child tables exist (a table dlt creates with its first row, or one dropped). -#}
     {%- set settings = local_md5(tojson(var('shop_timezones', {}) or {}) ~ '|' ~ var('default_timezone', 'UTC')
                                  ~ '|' ~ model.raw_code ~ '|' ~ present | join(',')) -%}
-    {% do run_query("create table if not exists " ~ state ~ " (model_name " ~ dbt.type_string()
-        ~ ", invocation_id " ~ dbt.type_string() ~ ", watermark " ~ dbt.type_string()
-        ~ ", settings " ~ dbt.type_string() ~ ", is_committed " ~ dbt.type_boolean() ~ ")") %}
+    {#- Normally created already by the on-run-start hook (create_incremental_state); this covers
+        commands that run no hooks (dbt compile) and is a no-op when the table exists. -#}
+    {% do run_query(autosync.create_incremental_state_sql(state)) %}
 
     {%- set newest = [] -%}
     {%- set existing = {} -%}
