@@ -137,6 +137,11 @@ def _kpis(data: ReportData, key: Optional[int]) -> Any:
     nothing = {"invoiced_revenue": 0, "car_count": 0}
     period_row = data.headline.get(key) or nothing
     month_row = (data.headline_month.get(key) or nothing) if isinstance(data.headline_month, dict) else {}
+    # SQL's sum() over no rows is NULL, not 0: the all-shops row of a month nobody invoiced in comes back
+    # with NULL revenue and cars. Those two are sums, so NULL there means zero (the ratios stay NULL -> "—").
+    period_row = {**period_row, **{k: 0 for k in nothing if period_row.get(k) is None}}
+    if month_row:
+        month_row = {**month_row, **{k: 0 for k in nothing if month_row.get(k) is None}}
     this_month = month_label(data.period)
     cards = []
     for name, (label, hint) in METRIC_LABELS.items():
