@@ -69,6 +69,12 @@ class ClientCredentialsAuth(OAuth2ClientCredentials):
         self._lock = threading.Lock()
         self._expires_at = 0.0  # monotonic clock
 
+    def _shared(self) -> "_SharedToken":
+        # One token per credential (token URL, client, secret, scopes) per process: every client
+        # built on the same credentials (the engine's shop listing, one per shop run) shares it.
+        return _shared_token(str(self.access_token_url), str(self.client_id), str(self.client_secret),
+                             tuple(sorted(set(self.scopes or ()))))
+
     @property
     def credential_id(self) -> str:
         return f"oauth:{self.client_id}"
@@ -81,13 +87,19 @@ class ClientCredentialsAuth(OAuth2ClientCredentials):
         return request
 
     def current_token(self) -> str:
-        with self._lock:
-            if self.access_token is None or self.is_token_expired():
+        shared = self._shared()
+        with shared.lock:
+            if shared.token is None or time.monotonic() >= shared.expires_at:
                 self.obtain_token()
-            return str(self.access_token)
+                shared.token, shared.expires_at = self.access_token, self._expires_at
+            self.access_token, self._expires_at = shared.token, shared.expires_at
+            return str(shared.token)
 
     def invalidate(self) -> None:
         """The API said 401 to our token (revoked, clock skew): fetch a new one next time."""
+        shared = self._shared()
+        with shared.lock:
+            shared.expires_at = 0.0
         with self._lock:
             self._expires_at = 0.0
 
@@ -124,3 +136,29 @@ class ClientCredentialsAuth(OAuth2ClientCredentials):
         return f"ClientCredentialsAuth(client_id={mask_secret(self.client_id)})"
 
     __str__ = __repr__
+
+
+class _SharedToken:
+    """A cached access token and its renewal time; its repr never shows the token."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.token: Optional[str] = None
+        self.expires_at = 0.0  # monotonic clock
+
+    def __repr__(self) -> str:
+        return "_SharedToken(...)"
+
+
+_TOKENS: Dict[str, _SharedToken] = {}
+_TOKENS_LOCK = threading.Lock()
+
+
+def _shared_token(url: str, client_id: str, client_secret: str, scopes: Sequence[str]) -> _SharedToken:
+    # Keyed by a digest so the secret is not held in one more place.
+    key = hashlib.sha256("\0".join([url, client_id, client_secret, *scopes]).encode()).hexdigest()
+    with _TOKENS_LOCK:
+        shared = _TOKENS.get(key)
+        if shared is None:
+            shared = _TOKENS[key] = _SharedToken()
+        return shared
