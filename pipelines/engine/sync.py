@@ -50,7 +50,7 @@ from pipelines.engine import sync_log
 from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, raise_if_interrupted, short_reason
 from pipelines.engine.job import SyncJob
 from pipelines.engine.summary import SyncSummary, add_request_counts
-from pipelines.engine.target import Target, api_label, shop_staging_layout, state_home
+from pipelines.engine.target import Target, api_label, one_duckdb_connection, shop_staging_layout, state_home
 
 logger = logging.getLogger("autosync.engine")
 
@@ -249,11 +249,8 @@ class _Run:
     def sync_shops(self, rows: List[Dict[str, Any]]) -> None:
         workers = self.workers(len(rows))
         try:
-            if workers == 1:
-                for row in rows:
-                    self._one(row)
-            else:
-                self._concurrently(rows, workers)
+            with one_duckdb_connection(self.target):
+                self._sync_shops(rows, workers)
         finally:
             self.add_requests(self.listing)
         if self.failed:
@@ -261,6 +258,13 @@ class _Run:
             self.summary.status = "failed"
             raise SyncFailed(f"{len(self.failed)} of {len(rows)} shops failed (the others are loaded), e.g. shop "
                              f"{shop_id}: {first.message}", first.exit_code, first.category, self.summary)
+
+    def _sync_shops(self, rows: List[Dict[str, Any]], workers: int) -> None:
+        if workers == 1:
+            for row in rows:
+                self._one(row)
+        else:
+            self._concurrently(rows, workers)
 
     def _one(self, row: Dict[str, Any]) -> None:
         shop_id = int(row["id"])
