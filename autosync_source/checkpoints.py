@@ -111,6 +111,20 @@ class Checkpoint:
         """Every listing of this run reached its end (failed shops aside: they retry next run)."""
         return not self.stopped
 
+    def outcome(self) -> Dict[str, Any]:
+        """What the run left unfinished, as plain data (a worker process hands it to the engine)."""
+        with self._lock:
+            return {"stopped": dict(self.stopped), "restarts": self.restarts, "failed": dict(self.failed),
+                    "handled_any": self.handled_any, "requests_spent": self.requests_spent()}
+
+    def absorb(self, outcome: Dict[str, Any]) -> None:
+        """Take the `outcome` of this checkpoint's run in a worker process as this one's."""
+        spent = int(outcome["requests_spent"])
+        with self._lock:
+            self.stopped, self.restarts, self.failed = dict(outcome["stopped"]), int(outcome["restarts"]), dict(outcome["failed"])
+            self.handled_any = bool(outcome["handled_any"])
+            self._requests_at_start, self._request_count = 0, lambda: spent
+
     def as_dict(self) -> Dict[str, Any]:
         return {
             "complete": self.complete,

@@ -92,6 +92,27 @@ class RequestStats:
             "%s next run", resource, shop_id, ", ".join(seconds), resource,
         )
 
+    def snapshot(self) -> Dict[str, Any]:
+        """The counts as plain data (a worker process hands them to the engine: `absorb`)."""
+        with self._lock:
+            return {"requests": self.requests, "rate_limited": self.rate_limited, "retries": self.retries,
+                    "tokens_fetched": self.tokens_fetched, "by_kind": dict(self.by_kind),
+                    "api_quirks": set(self.api_quirks),
+                    "paging_residual": {name: {shop: list(seconds) for shop, seconds in shops.items()}
+                                        for name, shops in self.paging_residual.items()}}
+
+    def absorb(self, snapshot: Dict[str, Any]) -> None:
+        """Add another run's `snapshot` to these counts."""
+        with self._lock:
+            for name in ("requests", "rate_limited", "retries", "tokens_fetched"):
+                setattr(self, name, getattr(self, name) + int(snapshot.get(name, 0)))
+            self.by_kind.update(snapshot.get("by_kind", {}))
+            self.api_quirks |= set(snapshot.get("api_quirks", ()))
+            for name, shops in snapshot.get("paging_residual", {}).items():
+                for shop, seconds in shops.items():
+                    known = self.paging_residual.setdefault(name, {}).setdefault(shop, [])
+                    known += [second for second in seconds if second not in known]
+
     def as_dict(self) -> Dict[str, Any]:
         with self._lock:
             per_resource: Dict[str, Dict[str, int]] = {}

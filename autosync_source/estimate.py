@@ -50,6 +50,11 @@ class FirstPages:
         with self._lock:
             self._pages[(resource, shop_id)] = page
 
+    def holds(self, shop_id: Any) -> bool:
+        """A page of this shop was read ahead (its reader must run in this process to take it)."""
+        with self._lock:
+            return any(shop == shop_id for _, shop in self._pages)
+
     def take(self, resource: str, shop_id: Any) -> Optional[FirstPage]:
         with self._lock:
             return self._pages.pop((resource, shop_id), None)

@@ -85,6 +85,9 @@ def build_parser(prog: str = "pipelines/run.py") -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-requests", type=int, help="... or after this many requests (default: no bound)")
     parser.add_argument("--max-workers", type=int,
                         help="shops synced at once, sharing one rate budget per key (default 4, or SOURCES__AUTOSYNC__MAX_WORKERS)")
+    parser.add_argument("--processes", type=int,
+                        help="read shops in this many worker processes, beside the loads (many small shops: use the "
+                        "machine's cores; default 0, in this process; or SOURCES__AUTOSYNC__PROCESSES)")
     parser.add_argument("--no-dbt", action="store_true", help="do not run dbt after the load")
     parser.add_argument("--reconcile-deletes", action="store_true",
                         help="after the load, list every id at the source and mark rows deleted there (_autosync_deleted_at); "
@@ -151,6 +154,10 @@ def _long_sync_options(args: argparse.Namespace) -> dict:
         if args.max_workers < 1:
             raise SyncFailed(f"--max-workers takes a whole number of 1 or more, not {args.max_workers}.", category="configuration")
         options["max_workers"] = args.max_workers
+    if args.processes is not None:
+        if args.processes < 0:
+            raise SyncFailed(f"--processes takes a whole number of 0 or more, not {args.processes}.", category="configuration")
+        options["processes"] = args.processes
     return options
 
 

@@ -49,6 +49,7 @@ from autosync_source.sync import SyncWindow
 from pipelines.engine import sync_log
 from pipelines.engine.errors import EXIT_DBT_FAILED, SyncFailed, as_sync_failed, raise_if_interrupted, short_reason
 from pipelines.engine.job import SyncJob
+from pipelines.engine.shop_processes import ShopProcesses
 from pipelines.engine.summary import SyncSummary, add_request_counts
 from pipelines.engine.target import Target, api_label, one_duckdb_connection, shop_staging_layout, state_home
 
@@ -60,7 +61,7 @@ SCHEMA_RACE_ATTEMPTS = 5
 # What would fail every shop: going on with the others would only repeat it.
 RUN_WIDE_CATEGORIES = ("configuration", "destination", "interrupted")
 # Options of the engine, not of the source (a job may give them in source_options or config).
-ENGINE_OPTIONS = ("shops", "skip_failing_shops")
+ENGINE_OPTIONS = ("shops", "skip_failing_shops", "processes")
 API_SETTINGS = ("api_key", "client_id", "client_secret", "base_url", "environment", "retry_attempts",
                 "retry_max_wait", "request_timeout", "max_workers")
 # After an interrupt, how long the shops in flight get to drop what they read (a reader waiting
@@ -136,6 +137,7 @@ class _Run:
         self.progress.read_ahead = FirstPages()
         self.failed: List[Any] = []
         self._client: Any = None
+        self.workers_pool: Optional[ShopProcesses] = None  # the `processes` option's worker processes
 
     def new_stats(self) -> RequestStats:
         stats = RequestStats()
@@ -147,6 +149,16 @@ class _Run:
         with self.lock:
             self.summary.requests = add_request_counts(self.summary.requests, stats.as_dict())
 
+    def requests_sent(self) -> int:
+        in_workers = self.workers_pool.requests_in_flight() if self.workers_pool is not None else 0
+        return sum(s.requests for s in self.stats) + in_workers
+
+    def stop(self) -> None:
+        """Stop every shop in flight: their readers stop, here and in worker processes."""
+        self.cancel.set()
+        if self.workers_pool is not None:
+            self.workers_pool.stop()
+
     def workers(self, shops: int) -> int:
         return max(1, min(int(self.options["max_workers"]), shops))
 
@@ -156,7 +168,7 @@ class _Run:
         stats = self.listing = self.new_stats()  # the listing's requests, and the estimate's read-ahead
         settings = _settings(self.job)
         self._client = connect(settings, selected_endpoints(self.job.resources), stats)
-        self.progress.attach(lambda: sum(s.requests for s in self.stats), self._client.session.budget.limit)
+        self.progress.attach(self.requests_sent, self._client.session.budget.limit)
         chosen = self.options["shops"]
         try:
             return get_shops(self._client, stats, chosen) if chosen else list_shops(self._client, stats)
@@ -248,10 +260,15 @@ class _Run:
 
     def sync_shops(self, rows: List[Dict[str, Any]]) -> None:
         workers = self.workers(len(rows))
+        processes = min(int(self.options["processes"]), len(rows))
         try:
+            if processes:
+                self.workers_pool = ShopProcesses(processes, self.progress)
             with one_duckdb_connection(self.target):
-                self._sync_shops(rows, workers)
+                self._sync_shops(rows, max(workers, processes))
         finally:
+            if self.workers_pool is not None:
+                self.workers_pool.close()
             self.add_requests(self.listing)
         if self.failed:
             shop_id, first = self.failed[0]
@@ -322,7 +339,7 @@ class _Run:
                 if failure is not None:
                     self._failed(shop_id, failure)
         except BaseException as stop:  # a shop's failure that stops the run, or an interrupt here
-            self.cancel.set()
+            self.stop()
             deadline = time.monotonic() + STOP_GRACE_SECONDS
             for thread in threads:
                 thread.join(max(0.0, deadline - time.monotonic()))
@@ -385,18 +402,40 @@ def _sync_one_shop(run: _Run, row: Dict[str, Any]) -> None:
         refresh = "drop_resources" if job.full_refresh else None
         logger.info("syncing shop %s into %s (pipeline %s)", shop_id, target.describe(), name)
         active = pipeline
+        # A shop whose first pages the estimate read ahead reads here (the pages are this process's)
+        in_worker = run.workers_pool is not None and not run.progress.read_ahead.holds(shop_id)
 
         def run_checkpoint(checkpoint: Checkpoint) -> Any:
             # One committed load per checkpoint (autosync_source/checkpoints.py): a long sync is
             # cut every `checkpoint_minutes`, so a kill loses at most one.
-            nonlocal refresh
-            source = autosync_source(**source_arguments(job), shop=row, request_stats=stats, checkpoint=checkpoint,
-                                     progress_reporter=run.progress, cancel=run.cancel)
+            nonlocal refresh, active, pipeline
             raise_if_interrupted()
             began = time.monotonic()
-            active.extract(source, refresh=refresh)
-            extracted = time.monotonic()
-            for table, n in active.normalize().row_counts.items():
+            if in_worker:
+                assert run.workers_pool is not None
+                outcome = run.workers_pool.extract({
+                    "target": target, "pipeline": name, "staging_layout": shop_staging_layout(shop_id), "shop": row,
+                    "arguments": source_arguments(job), "refresh": refresh, "quiet": run.progress.quiet,
+                    "window": bool(job.window)})
+                stats.absorb(outcome["stats"])
+                checkpoint.absorb(outcome["checkpoint"])
+                if run.cancel.is_set():
+                    raise KeyboardInterrupt  # stopped while the worker read: its package is dropped
+                if outcome["failure"] is not None:
+                    raise SyncFailed(*outcome["failure"])
+                # the worker wrote the shop's state and package: this process reads them from there
+                active = pipeline = target.pipeline(name, shop_staging_layout(shop_id))
+                if job.window:
+                    pipeline.config.restore_from_destination = False
+                counts = outcome["rows"]
+                extracted = time.monotonic()
+            else:
+                source = autosync_source(**source_arguments(job), shop=row, request_stats=stats, checkpoint=checkpoint,
+                                         progress_reporter=run.progress, cancel=run.cancel)
+                active.extract(source, refresh=refresh)
+                extracted = time.monotonic()
+                counts = active.normalize().row_counts
+            for table, n in counts.items():
                 if not table.startswith("_dlt"):
                     rows[table] = rows.get(table, 0) + n
             normalized = time.monotonic()
@@ -479,6 +518,7 @@ def _engine_options(job: SyncJob) -> Dict[str, Any]:
             "shops": [int(shop) for shop in shops] if shops else None,
             "skip_failing_shops": bool(option("skip_failing_shops", bool, False)),
             "max_workers": max(1, int(option("max_workers", int, DEFAULT_MAX_WORKERS))),
+            "processes": max(0, int(option("processes", int, 0))),
             "progress": progress,
             "progress_interval_seconds": float(option("progress_interval_seconds", float, 15.0)),
         }
