@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from autosync_emulator import Emulator
 from reliability_helpers import ROOT, assert_exactly_truth, cli_args, duckdb_at, run_cli_process
 from source_helpers import read_table
@@ -47,6 +49,7 @@ def test_shops_read_in_worker_processes_load_exactly_the_truth_checkpoint_by_che
         assert_exactly_truth(duckdb_at(tmp_path / "raw.duckdb"), truth)
 
 
+@pytest.mark.slow  # a minute of CLI runs; the fast suite has the in-process API test above
 def test_the_cli_with_worker_processes_writes_json_lines_only_and_skips_a_failing_shop(tmp_path):
     with Emulator(seed=62, shops=8, work_orders=3) as emu:
         # the estimate reads page 1 of the first six shops ahead: they read in this process (the pages
@@ -67,6 +70,7 @@ def test_the_cli_with_worker_processes_writes_json_lines_only_and_skips_a_failin
         assert_exactly_truth(duckdb_at(tmp_path / "raw.duckdb"), emu.truth())
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_worker_processes_and_the_next_run_completes(tmp_path):
     import psutil
 
