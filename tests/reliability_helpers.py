@@ -109,3 +109,18 @@ def cli_args(emu: Any, tmp_path: Path, *extra: str, db: str = "raw.duckdb") -> L
 
 def json_summary(stdout: str) -> Dict[str, Any]:
     return json.loads(stdout)
+
+
+def assert_interrupted_in_one_line_then_whole(err_file: Path, emu: Any, args: List[str], env: Optional[Dict[str, str]] = None) -> None:
+    """An interrupted CLI run said so in one last line and no traceback (its stderr in `err_file`);
+    the next run, faults cleared, ends complete: the warehouse equals the truth."""
+    from pipelines.engine import INTERRUPTED_MESSAGE
+
+    lines = err_file.read_text().strip().splitlines()
+    assert lines[-1] == "error: " + INTERRUPTED_MESSAGE
+    assert not any("Traceback" in line for line in lines)
+    emu.set_faults([])
+    done = subprocess.run([sys.executable, str(ROOT / "pipelines" / "run.py"), *args], cwd=str(ROOT),
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert_exactly_truth(duckdb_at(Path(args[args.index("--duckdb-path") + 1])), emu.truth())
