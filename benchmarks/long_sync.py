@@ -194,7 +194,8 @@ def engine_sync(shops: int, rate_per_minute: int = 0, max_workers: int = 4, work
         assert child.returncode == 0, err[-3000:]
         summary = json.loads(out)
         served = emu.request_log()["total"]
-        estimate = [json.loads(line) for line in err.splitlines() if line.startswith('{"event": "estimate"')]
+        estimate = [event for event in (json.loads(line) for line in err.splitlines() if line.startswith("{"))
+                    if event.get("event") == "estimate"]
         result: Dict[str, Any] = {
             "shops": shops, "work_orders_per_shop": work_orders, "max_workers": max_workers, "processes": processes,
             "rate_per_minute": rate_per_minute or None, "seconds": round(seconds, 1),
