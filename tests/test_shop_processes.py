@@ -91,3 +91,17 @@ def test_ctrl_c_stops_the_worker_processes_and_the_next_run_completes(tmp_path):
         psutil.wait_procs(workers, timeout=30)
         assert not [worker for worker in workers if worker.is_running() and worker.status() != psutil.STATUS_ZOMBIE]
         assert_interrupted_in_one_line_then_whole(tmp_path / "err.txt", emu, args, env)
+
+
+def test_the_run_wide_duckdb_connection_keeps_no_cache_of_the_files_it_loads(tmp_path):
+    """One connection for the whole run: DuckDB's external file cache would keep every shop's
+    parquet load files in memory (peak memory growing with the shops of a run)."""
+    from pipelines.engine import Target
+    from pipelines.engine.target import duckdb_destination, one_duckdb_connection
+
+    target = Target(destination="duckdb", duckdb_path=str(tmp_path / "raw.duckdb"), pipelines_dir=str(tmp_path / "p")).resolved()
+    with one_duckdb_connection(target):
+        connection = duckdb_destination(str(target.duckdb_path)).config_params["credentials"]
+        assert connection.execute("select current_setting('enable_external_file_cache')").fetchone()[0] is False
+    # closed with the run: a later pipeline of the file opens it itself
+    assert duckdb_destination(str(target.duckdb_path)).config_params["credentials"] == str(target.duckdb_path)
