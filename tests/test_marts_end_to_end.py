@@ -144,9 +144,10 @@ def test_run_py_syncs_then_builds_marts_equal_to_the_truth_full_and_incremental(
                 "--duckdb-path", str(warehouse)]
         truth = emu.truth()
         _assert_world_has_the_cases(truth)
+        days_before = _shop_days_today()
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(argv) == 0
-        _assert_duckdb_marts_equal_truth(warehouse, truth, tmp_path)
+        _assert_duckdb_marts_equal_truth(warehouse, truth, days_before)
 
         deleted_draft = delete_a_draft_work_order(emu, truth)
         before_dst_end, late_invoice = _make_the_clock_cases(emu, truth)
@@ -154,9 +155,10 @@ def test_run_py_syncs_then_builds_marts_equal_to_the_truth_full_and_incremental(
         truth_later = emu.truth()
         assert truth_later != truth and deleted_draft in truth_later["deleted"]["work_orders"]
         _assert_the_clock_cases(truth_later, before_dst_end, late_invoice)
+        days_before = _shop_days_today()
         with contextlib.redirect_stdout(io.StringIO()):
             assert main(argv + ["--reconcile-deletes"]) == 0  # incremental: same pipeline state
-        _assert_duckdb_marts_equal_truth(warehouse, truth_later, tmp_path)
+        _assert_duckdb_marts_equal_truth(warehouse, truth_later, days_before)
 
     # deletes found by the connector's reconciliation are flagged in staging, absent from marts
         live = {k: {o["id"] for o in truth_later["objects"][k]} for k in ("work_orders", "customers", "vehicles")}
@@ -190,9 +192,21 @@ def test_run_py_no_dbt_loads_without_building_marts(tmp_path):
     assert "autosync_raw" in schemas and "autosync" not in schemas
 
 
-def _assert_duckdb_marts_equal_truth(warehouse, truth, tmp_path):
-    # run.py builds with the var's default: receivables aged to today in each shop's zone
-    expected = ref.compute_marts(truth, as_of="today")
+def _shop_days_today():
+    return {shop: dt.datetime.now(ZoneInfo(zone)).date() for shop, zone in ZONES.items()}
+
+
+def _assert_duckdb_marts_equal_truth(warehouse, truth, days_before):
+    """run.py builds with the var's default: receivables aged to today in each shop's zone. The build
+    may straddle a shop's midnight (CI once ran this at 05:00 UTC, New York's midnight), so each shop's
+    day is the one the build used, which must be that shop's day before or after the build."""
+    receivable = h.read_table_duckdb(warehouse, "autosync", "fct_accounts_receivable")
+    days_after = _shop_days_today()
+    used = {r["shop_id"]: r["as_of_date"] for r in receivable}
+    assert len({(r["shop_id"], r["as_of_date"]) for r in receivable}) == len(used), "one as_of_date a shop"
+    for shop, day in used.items():
+        assert day in (days_before[shop], days_after[shop]), (shop, day, days_before[shop], days_after[shop])
+    expected = ref.compute_marts(truth, as_of={shop: used.get(shop, days_after[shop]) for shop in ZONES})
     for mart in COMPARED_MARTS:
         assert len(expected[mart]) > 0, mart
         problems = ref.compare_mart(expected[mart], h.read_table_duckdb(warehouse, "autosync", mart),
