@@ -215,6 +215,7 @@ def _assert_duckdb_marts_equal_truth(warehouse, truth, days_before):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # a minute: the suite has the Postgres load and the Postgres marts apart (test_source_postgres, test_dbt_project)
 @pytest.mark.timeout(900)
 def test_postgres_marts_equal_the_truth_after_full_and_incremental_syncs(tmp_path):
     raw, marts = h.unique_name("e2e_raw"), h.unique_name("e2e_marts")

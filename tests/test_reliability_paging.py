@@ -202,6 +202,7 @@ def test_late_commits_are_caught_when_the_lag_covers_the_delay(tmp_path):
         emu.stop()
 
 
+@pytest.mark.slow  # half a minute; it shows the scenario has teeth, the guarantee is the test above
 def test_late_commits_are_lost_when_the_lag_is_too_small(tmp_path):
     """The knob matters: with lag 0 the cursor passes rows the server shows later."""
     emu, pipeline, pending, cursors = _late_commit_world(tmp_path, lag_seconds=0)
