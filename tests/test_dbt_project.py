@@ -354,6 +354,7 @@ def _bigquery_dbt(tmp_path: Path, command: str, *extra_args: str) -> subprocess.
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow  # a minute on the shared machine (a dbt process and 200 files through sqlglot)
 def test_bigquery_parse_and_compile_offline_with_portable_sql(tmp_path):
     pytest.importorskip("dbt.adapters.bigquery", reason="dbt-bigquery is in the bigquery extra")
     sqlglot = pytest.importorskip("sqlglot")

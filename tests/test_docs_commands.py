@@ -220,6 +220,7 @@ def test_every_command_is_run_or_listed_with_a_reason():
     assert len((ROOT / "README.md").read_text().splitlines()) < 200, "README is a front page: under 200 lines"
 
 
+@pytest.mark.slow  # two minutes: every README command, each a process of its own with dbt
 @pytest.mark.timeout(1500)
 def test_readme_commands_run_as_written(tmp_path):
     with Emulator(seed=42, shops=2, work_orders=20) as emulator:
