@@ -624,11 +624,11 @@ def appointments_monthly(truth: dict[str, Any], clock: Clock | None = None) -> p
     return pd.DataFrame(rows)
 
 
-def accounts_receivable(truth: dict[str, Any], as_of: dt.date | str | dict[int, dt.date],
+def accounts_receivable(truth: dict[str, Any], as_of: dt.date | dict[int, dt.date],
                         clock: Clock | None = None) -> pd.DataFrame:
-    """as_of: the dbt var as_of_date, "today" (its default: today in each shop's zone), or each shop's
-    day ({shop_id: date}: the days a build with the default used, when a shop's midnight may have
-    fallen between the build and this computation).
+    """as_of: the dbt var as_of_date, or each shop's day ({shop_id: date}), for a build with the var's
+    default (today in each shop's zone): read the days that build used, since a shop's midnight may
+    fall between the build and this computation.
     amount_owed = total - succeeded payments created on or before as_of (local dates); refunds
     never reopen an invoice, and the API's balance_due is not read for the amount."""
     clock = clock or Clock(truth)
@@ -642,8 +642,7 @@ def accounts_receivable(truth: dict[str, Any], as_of: dt.date | str | dict[int, 
         if w.get("invoiced_at") is None:
             continue
         invoiced_on = clock.date(w["shop_id"], w["invoiced_at"])
-        as_of_here = (dt.datetime.now(clock.zone(w["shop_id"])).date() if as_of == "today"
-                      else as_of[w["shop_id"]] if isinstance(as_of, dict) else as_of)
+        as_of_here = as_of[w["shop_id"]] if isinstance(as_of, dict) else as_of
         if invoiced_on > as_of_here:
             continue
         paid = dsum(dec(p["amount"]) for p in payments.get(w["id"], [])
@@ -721,10 +720,10 @@ def dim_vehicles(truth: dict[str, Any], clock: Clock | None = None) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def compute_marts(truth: dict[str, Any], as_of: dt.date | str | dict[int, dt.date] | None = None, overrides: dict[int, str] | None = None,
+def compute_marts(truth: dict[str, Any], as_of: dt.date | dict[int, dt.date] | None = None, overrides: dict[int, str] | None = None,
                   default_timezone: str = "UTC") -> dict[str, pd.DataFrame]:
-    """Every mart the tests compare. `as_of` (the dbt var as_of_date, "today" for its default, or
-    {shop_id: date}) adds accounts receivable."""
+    """Every mart the tests compare. `as_of` (the dbt var as_of_date, or {shop_id: date}) adds
+    accounts receivable."""
     clock = Clock(truth, overrides, default_timezone)
     marts = {"fct_revenue_daily": revenue_daily(truth, clock),
              "fct_technician_throughput_weekly": technician_throughput_weekly(truth, clock),
