@@ -30,7 +30,14 @@ table of the two is compared value for value. CPU is process CPU (resource.getru
 in-process and DuckDB's threads are in the same process), one dbt thread so that the CPU spent
 inside each SQL statement can be told apart: "SQL" is the CPU inside the adapter's queries, per
 node; "dbt fixed" is the rest (parsing, compiling, the ~290 nodes' bookkeeping, the metadata
-queries' Python side).
+queries' Python side). "Engine" is DuckDB's execution alone, inside the cursor's execute.
+
+    python benchmarks/dbt_bench.py --day-of-change --dir /tmp/day     # keeps the world and its day
+    python benchmarks/dbt_bench.py --day-of-change --dir /tmp/day --reuse   # a minute: same world, same day
+    DBT_BENCH_STATEMENTS=/tmp/statements python benchmarks/dbt_bench.py --day-of-change --dir /tmp/day --reuse
+
+The last prints every statement of the six incremental models with its CPU, and writes each to
+that folder (to EXPLAIN ANALYZE it on the kept DuckDB file).
 """
 from __future__ import annotations
 
@@ -191,18 +198,30 @@ def apply_a_day_of_change(core: Any, duckdb_path: str, dataset: str = "autosync_
 
 class SqlCpu:
     """CPU seconds spent inside the adapter's SQL statements, per dbt node (one dbt thread: the
-    process CPU consumed while a statement runs is that statement's, DuckDB's threads included)."""
+    process CPU consumed while a statement runs is that statement's, DuckDB's threads included).
+
+    Two figures: `by_node` is the whole adapter call (dbt's add_query: its logging and events, the
+    cursor, DuckDB's execution); `engine_by_node` is DuckDB's execution alone (the cursor's execute),
+    so a statement's cost to the database is told apart from dbt's cost per statement."""
 
     def __init__(self) -> None:
         self.by_node: Dict[str, float] = {}
+        self.engine_by_node: Dict[str, float] = {}
+        self.statements_by_node: Dict[str, int] = {}
         self.statements = 0
+
+    @staticmethod
+    def _node() -> str:
+        from dbt_common.events.contextvars import get_node_info
+
+        return (get_node_info() or {}).get("unique_id") or "(no node)"
 
     @contextlib.contextmanager
     def installed(self):
+        from dbt.adapters.duckdb.environments.local import DuckDBCursorWrapper
         from dbt.adapters.sql.connections import SQLConnectionManager
-        from dbt_common.events.contextvars import get_node_info
 
-        original = SQLConnectionManager.add_query
+        original, original_execute = SQLConnectionManager.add_query, DuckDBCursorWrapper.execute
         meter = self
 
         def add_query(manager, sql, *args, **kwargs):
@@ -210,21 +229,34 @@ class SqlCpu:
             try:
                 return original(manager, sql, *args, **kwargs)
             finally:
-                node = (get_node_info() or {}).get("unique_id") or "(no node)"
+                node = meter._node()
                 meter.by_node[node] = meter.by_node.get(node, 0.0) + _cpu() - began
+                meter.statements_by_node[node] = meter.statements_by_node.get(node, 0) + 1
                 meter.statements += 1
 
-        SQLConnectionManager.add_query = add_query
+        def execute(cursor, sql, bindings=None):
+            began = _cpu()
+            try:
+                return original_execute(cursor, sql, bindings)
+            finally:
+                node = meter._node()
+                meter.engine_by_node[node] = meter.engine_by_node.get(node, 0.0) + _cpu() - began
+                if os.environ.get("DBT_BENCH_STATEMENTS") and node.split(".")[-1] in INCREMENTAL_MODELS:
+                    print(f"    {_cpu() - began:7.3f} {node.split('.')[-1]}: {' '.join(sql.split())[:400]}", flush=True)
+                    Path(os.environ["DBT_BENCH_STATEMENTS"], f"{meter.statements}_{node.split('.')[-1]}.sql").write_text(sql)
+
+        SQLConnectionManager.add_query, DuckDBCursorWrapper.execute = add_query, execute
         try:
             yield self
         finally:
-            SQLConnectionManager.add_query = original
+            SQLConnectionManager.add_query, DuckDBCursorWrapper.execute = original, original_execute
 
-    def total(self, prefix: str = "") -> float:
-        return sum(v for k, v in self.by_node.items() if k.startswith(prefix))
+    def total(self, prefix: str = "", engine: bool = False) -> float:
+        return sum(v for k, v in (self.engine_by_node if engine else self.by_node).items() if k.startswith(prefix))
 
-    def of_models(self, names: tuple) -> float:
-        return sum(v for k, v in self.by_node.items() if k.split(".")[-1] in names and k.startswith("model."))
+    def of_models(self, names: tuple, engine: bool = False) -> float:
+        return sum(v for k, v in (self.engine_by_node if engine else self.by_node).items()
+                   if k.split(".")[-1] in names and k.startswith("model."))
 
 
 def _cpu() -> float:
@@ -257,8 +289,13 @@ def measured_build(duckdb_path: str, model_schema: str, extra_args: Optional[lis
             "tests_sql_cpu_seconds": round(meter.total("test.") + meter.total("unit_test."), 2),
             "dbt_fixed_cpu_seconds": round(cpu - sql, 2), "nodes": nodes,
             "dbt_fixed_cpu_ms_per_node": round(1000 * (cpu - sql) / max(nodes, 1), 1),
-            "per_model_sql_cpu": {m: round(sum(v for k, v in meter.by_node.items() if k == f"model.autosync.{m}"), 3)
-                                  for m in INCREMENTAL_MODELS}}
+            "per_model_sql_cpu": {m: round(meter.by_node.get(f"model.autosync.{m}", 0.0), 3) for m in INCREMENTAL_MODELS},
+            "incremental_models_engine_cpu_seconds": round(meter.of_models(INCREMENTAL_MODELS, engine=True), 3),
+            "per_model_engine_cpu": {m: round(meter.engine_by_node.get(f"model.autosync.{m}", 0.0), 3)
+                                     for m in INCREMENTAL_MODELS},
+            "statements_per_model": {m: meter.statements_by_node.get(f"model.autosync.{m}", 0) for m in INCREMENTAL_MODELS},
+            "costliest_nodes_sql_cpu": dict(sorted(((k, round(v, 3)) for k, v in meter.by_node.items()),
+                                                   key=lambda kv: -kv[1])[:12])}
 
 
 def compare_schemas(duckdb_path: str, left: str, right: str) -> Dict[str, Any]:
@@ -285,18 +322,48 @@ def compare_schemas(duckdb_path: str, left: str, right: str) -> Dict[str, Any]:
     return {"tables_compared": len(differences), "rows_differing": {t: n for t, n in differences.items() if n}}
 
 
-def bench_day_of_change(shops: int, work_orders_per_shop: int, directory: Path) -> Dict[str, Any]:
+def bench_day_of_change(shops: int, work_orders_per_shop: int, directory: Path, reuse: bool = False) -> Dict[str, Any]:
+    """With reuse, the world and its day come from an earlier run in `directory` (the raw tables before
+    and after the day are kept there), so a change to the dbt project is measured in minutes, not ten."""
+    import shutil
+
     path = directory / f"dbt_bench_day_{shops}x{work_orders_per_shop}.duckdb"
+    before, after = path.with_suffix(".before.duckdb"), path.with_suffix(".after.duckdb")
+    facts = path.with_suffix(".json")
     if path.exists():
         path.unlink()
-    world = load_world(str(path), shops, work_orders_per_shop, keep_core=True)
-    core = world.pop("core")
-    first = measured_build(str(path), "autosync")
-    day = apply_a_day_of_change(core, str(path))
+    if reuse and before.exists() and after.exists() and facts.exists():
+        shutil.copyfile(before, path)
+        world, day = json.loads(facts.read_text())
+        first = measured_build(str(path), "autosync")
+        _copy_raw_tables(after, path)
+    else:
+        world = load_world(str(path), shops, work_orders_per_shop, keep_core=True)
+        core = world.pop("core")
+        shutil.copyfile(path, before)
+        first = measured_build(str(path), "autosync")
+        day = apply_a_day_of_change(core, str(path))
+        after.unlink(missing_ok=True)
+        _copy_raw_tables(path, after)
+        facts.write_text(json.dumps([world, day], default=str))
     incremental = measured_build(str(path), "autosync")
     full = measured_build(str(path), "autosync_full", ["--full-refresh"])
     return {**world, "day": day, "first_build": first, "incremental": incremental, "full": full,
             "comparison": compare_schemas(str(path), "autosync", "autosync_full")}
+
+
+def _copy_raw_tables(source: Path, target: Path, dataset: str = "autosync_raw") -> None:
+    """Replace target's raw tables with source's (every table of the dataset, the delete marks included)."""
+    import duckdb
+
+    with contextlib.closing(duckdb.connect(str(target))) as con:
+        con.execute(f"attach '{source}' as source_db (read_only)")
+        tables = [r[0] for r in con.execute("select table_name from duckdb_tables() where database_name = 'source_db' "
+                                            "and schema_name = ?", [dataset]).fetchall()]
+        con.execute(f"create schema if not exists {dataset}")
+        for table in tables:
+            con.execute(f'create or replace table {dataset}."{table}" as select * from source_db.{dataset}."{table}"')
+        con.execute("detach source_db")
 
 
 def _print_day_of_change(r: Dict[str, Any]) -> None:
@@ -310,6 +377,15 @@ def _print_day_of_change(r: Dict[str, Any]) -> None:
               f"{b['summary']}")
     print("  the six incremental models' SQL CPU: "
           + ", ".join(f"{m} {inc['per_model_sql_cpu'][m]:.3f}/{full['per_model_sql_cpu'][m]:.3f}" for m in INCREMENTAL_MODELS))
+    print("  their DuckDB execution alone (engine CPU), incremental/full: "
+          + ", ".join(f"{m} {inc['per_model_engine_cpu'][m]:.3f}/{full['per_model_engine_cpu'][m]:.3f}"
+                      for m in INCREMENTAL_MODELS)
+          + f"; statements per model (incremental): {inc['statements_per_model']}")
+    for name, b in (("full build", full), ("incremental", inc)):
+        print(f"  costliest nodes' SQL CPU, {name}: "
+              + ", ".join(f"{k.split('.', 2)[-1][:60]} {v:.2f}" for k, v in b["costliest_nodes_sql_cpu"].items()))
+    ratio_engine = inc["incremental_models_engine_cpu_seconds"] / max(full["incremental_models_engine_cpu_seconds"], 1e-9)
+    print(f"  the six models' DuckDB execution: x{ratio_engine:.3f} of the full build's")
     ratio_sql = inc["incremental_models_sql_cpu_seconds"] / max(full["incremental_models_sql_cpu_seconds"], 1e-9)
     ratio_all = inc["cpu_seconds"] / max(full["cpu_seconds"], 1e-9)
     print(f"  incremental / full: the six models' SQL x{ratio_sql:.3f} (goal <= 0.1), whole build x{ratio_all:.2f} "
@@ -418,7 +494,7 @@ def main(argv: Optional[list] = None) -> int:
         with tempfile.TemporaryDirectory(prefix="dbt-bench-") as tmp:
             directory = Path(args.dir) if args.dir else Path(tmp)
             directory.mkdir(parents=True, exist_ok=True)
-            result = bench_day_of_change(args.shops, args.work_orders, directory)
+            result = bench_day_of_change(args.shops, args.work_orders, directory, args.reuse)
         print(json.dumps(result, indent=2, default=str)) if args.json else _print_day_of_change(result)
         ok = result["incremental"]["success"] and result["full"]["success"] and not result["comparison"]["rows_differing"]
         return 0 if ok else 1
