@@ -6,40 +6,32 @@
     unique_key=['shop_id', 'date'],
     incremental_strategy=autosync.incremental_strategy(),
     on_schema_change='fail',
-    pre_hook="{{ autosync.incremental_delete('touched_revenue_days') }}",
+    pre_hook="{{ autosync.incremental_delete() }}",
     post_hook="{{ autosync.incremental_commit() }}"
 ) }}
-{%- set window = autosync.incremental_window() %}
+{%- set window = autosync.incremental_window('revenue_days') %}
+{{ autosync.incremental_window_marker(window) }}
 {% if model.resource_type != 'unit_test' -%}
 -- depends_on: {{ ref('stg_autosync__work_orders') }}
 -- depends_on: {{ ref('stg_autosync__payments') }}
 {% endif -%}
 with
-{% if not window.full %}
-touched_days as (
 
-    {{ autosync.touched_revenue_days_sql(window) }}
-
-),
-{% endif %}
 
 work_orders as (
 
     select work_orders.* from {{ ref('int_work_orders_localized') }} as work_orders
     {%- if not window.full %}
-    where exists (
-        select 1 from touched_days
-        where touched_days.shop_id = work_orders.shop_id and touched_days.date = work_orders.invoiced_on
-    )
+    where {{ autosync.touched_days(window, 'work_orders.shop_id', 'work_orders.invoiced_on') }}
     {%- endif %}
 
 ),
 
 line_items_per_work_order as (
 
-    select * from {{ ref('int_line_items_aggregated_to_work_orders') }}
+    select line_items.* from {{ ref('int_line_items_aggregated_to_work_orders') }} as line_items
     {%- if not window.full %}
-    where work_order_id in (select work_orders.work_order_id from work_orders)
+    where {{ autosync.touched_days(window, 'line_items.shop_id', 'line_items.work_order_invoiced_on') }}
     {%- endif %}
 
 ),
@@ -94,10 +86,7 @@ payments_daily as (
     from payments
     where payment_status = 'succeeded'
     {%- if not window.full %}
-        and exists (
-            select 1 from touched_days
-            where touched_days.shop_id = payments.shop_id and touched_days.date = payments.payment_date
-        )
+        and {{ autosync.touched_days(window, 'payments.shop_id', 'payments.payment_date') }}
     {%- endif %}
     group by 1, 2
 
@@ -136,9 +125,7 @@ shop_days as (
 rebuilt_days as (
 
     select shop_days.shop_id, shop_days.date from shop_days
-    inner join touched_days
-        on shop_days.shop_id = touched_days.shop_id
-        and shop_days.date = touched_days.date
+    where {{ autosync.touched_days(window, 'shop_days.shop_id', 'shop_days.date') }}
 
 ),
 {%- endif %}

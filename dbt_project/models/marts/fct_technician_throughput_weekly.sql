@@ -7,33 +7,23 @@
     unique_key=['shop_id', 'technician_id', 'week_start'],
     incremental_strategy=autosync.incremental_strategy(),
     on_schema_change='fail',
-    pre_hook="{{ autosync.incremental_delete('touched_weeks') }}",
+    pre_hook="{{ autosync.incremental_delete() }}",
     post_hook="{{ autosync.incremental_commit() }}"
 ) }}
-{%- set window = autosync.incremental_window() %}
+{%- set window = autosync.incremental_window('weeks') %}
+{{ autosync.incremental_window_marker(window) }}
 {% if model.resource_type != 'unit_test' -%}
 -- depends_on: {{ ref('stg_autosync__work_orders') }}
 -- depends_on: {{ ref('int_shop_timezones') }}
 {% endif -%}
 with
-{% if not window.full %}
-touched_weeks as (
-
-    {{ autosync.touched_weeks_sql(window) }}
-
-),
-{% endif %}
 
 completed_work_orders as (
 
     select work_orders.* from {{ ref('fct_work_orders') }} as work_orders
     where work_orders.completed_at is not null
     {%- if not window.full %}
-        and exists (
-            select 1 from touched_weeks
-            where touched_weeks.shop_id = work_orders.shop_id
-                and touched_weeks.week_start = {{ autosync.week_start('work_orders.completed_on') }}
-        )
+        and {{ autosync.touched_weeks(window, 'work_orders.shop_id', 'work_orders.completed_on') }}
     {%- endif %}
 
 ),
@@ -43,11 +33,7 @@ jobs as (
     select jobs.* from {{ ref('int_jobs_enriched') }} as jobs
     {%- if not window.full %}
     where jobs.work_order_completed_on is not null
-        and exists (
-            select 1 from touched_weeks
-            where touched_weeks.shop_id = jobs.shop_id
-                and touched_weeks.week_start = {{ autosync.week_start('jobs.work_order_completed_on') }}
-        )
+        and {{ autosync.touched_weeks(window, 'jobs.shop_id', 'jobs.work_order_completed_on') }}
     {%- endif %}
 
 ),
@@ -57,11 +43,7 @@ line_items as (
     select line_items.* from {{ ref('int_line_items_enriched') }} as line_items
     {%- if not window.full %}
     where line_items.work_order_completed_on is not null
-        and exists (
-            select 1 from touched_weeks
-            where touched_weeks.shop_id = line_items.shop_id
-                and touched_weeks.week_start = {{ autosync.week_start('line_items.work_order_completed_on') }}
-        )
+        and {{ autosync.touched_weeks(window, 'line_items.shop_id', 'line_items.work_order_completed_on') }}
     {%- endif %}
 
 ),

@@ -5,10 +5,11 @@
     unique_key='work_order_id',
     incremental_strategy=autosync.incremental_strategy(),
     on_schema_change='fail',
-    pre_hook="{{ autosync.incremental_delete('touched_work_orders') }}",
+    pre_hook="{{ autosync.incremental_delete() }}",
     post_hook="{{ autosync.incremental_commit() }}"
 ) }}
-{%- set window = autosync.incremental_window() %}
+{%- set window = autosync.incremental_window('work_orders') %}
+{{ autosync.incremental_window_marker(window) }}
 with
 
 work_orders as (
