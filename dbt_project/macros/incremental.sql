@@ -306,19 +306,23 @@
     {%- else %}1 = 0{% endif -%}
 {%- endmacro %}
 
-{#- A (shop, day) as one integer: shop_id * 100000 + days since 1970-01-01. One IN list of integers
-    is a hash probe per row, where an OR of per-shop date lists is evaluated term by term (on
-    DuckDB 30x slower over the million line items), and it names only the columns it is given, so
-    it is pushed below a GROUP BY on them. -#}
+{#- A (shop, day) as one integer: shop_id * 100000 + the day's number (days since 1970-01-01). One
+    IN list of integers is a hash probe per row, where an OR of per-shop date lists is evaluated
+    term by term (on DuckDB 30x slower over the million line items), and it names only the columns
+    it is given, so it can be pushed below a GROUP BY on them. -#}
 {% macro _shop_day_key(shop_column, date_column) -%}
-    ({{ shop_column }} * 100000 + {{ dbt.datediff("cast('1970-01-01' as date)", date_column, 'day') }})
+    ({{ shop_column }} * 100000 + {{ autosync.day_number(date_column) }})
 {%- endmacro %}
 
-{% macro _shop_day_keys(pairs) -%}
+{#- The keys of [[shop_id, 'YYYY-MM-DD'], ...], each day followed by the `days` - 1 after it. -#}
+{% macro _shop_day_keys(pairs, days=1) -%}
     {%- set epoch = modules.datetime.date(1970, 1, 1) -%}
     {%- set keys = [] -%}
     {%- for pair in pairs -%}
-        {%- do keys.append(pair[0] * 100000 + (modules.datetime.date.fromisoformat(pair[1]) - epoch).days) -%}
+        {%- set first = pair[0] * 100000 + (modules.datetime.date.fromisoformat(pair[1]) - epoch).days -%}
+        {%- for offset in range(days) -%}
+            {%- do keys.append(first + offset) -%}
+        {%- endfor -%}
     {%- endfor -%}
     {{ return(keys | unique | sort) }}
 {%- endmacro %}
@@ -329,9 +333,10 @@
     {%- else %}1 = 0{% endif -%}
 {%- endmacro %}
 
-{#- Rows on a day of a touched (shop, local ISO week); `date_column` may be the week_start itself. -#}
+{#- Rows on a day of a touched (shop, local ISO week): the week's seven days, which include its
+    Monday (a week_start column). Cheaper per row than truncating every date to its week. -#}
 {% macro touched_weeks(window, shop_column, date_column) -%}
-    {%- if window['keys'] %}{{ autosync._shop_day_key(shop_column, autosync.week_start(date_column)) }} in ({{ autosync._shop_day_keys(window['keys']) | join(', ') }})
+    {%- if window['keys'] %}{{ autosync._shop_day_key(shop_column, date_column) }} in ({{ autosync._shop_day_keys(window['keys'], 7) | join(', ') }})
     {%- else %}1 = 0{% endif -%}
 {%- endmacro %}
 
