@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from datetime import date, datetime, timezone
@@ -192,6 +193,34 @@ def _as_of_dates(rows: List[Dict[str, Any]]) -> set:
     return {_value(r["as_of_date"], date.min) for r in rows if "as_of_date" in r}
 
 
+def _assert_marts_equal_duckdb(reader, tmp_path):
+    problems = []
+    for mart in MARTS:
+        duck_rows = h.read_table_duckdb(tmp_path / "warehouse.duckdb", "autosync", mart)
+        bq_rows = _bigquery_rows(reader, "autosync", mart)
+        if _as_of_dates(duck_rows) != _as_of_dates(bq_rows):
+            continue  # aged to "today" in the shop's zone, and a shop's midnight fell between the builds
+        problems += mart_differences(mart, duck_rows, bq_rows)
+    assert problems == [], "\n".join(problems)
+
+
+INCREMENTAL_MODELS = ("int_work_orders_localized", "int_line_items_enriched", "fct_work_orders", "fct_line_items",
+                      "fct_revenue_daily", "fct_technician_throughput_weekly")
+
+
+def _incremental_windows(dbt_dir: Path) -> Dict[str, bool]:
+    """Each incremental model: whether the last dbt build read a window of changes (not whole), from
+    the window it writes into its compiled SQL (dbt's run_results.json keeps the compiled code)."""
+    results = sorted(dbt_dir.rglob("target/run_results.json"), key=lambda p: p.stat().st_mtime)
+    built = {}
+    for result in json.loads(results[-1].read_text())["results"] if results else []:
+        model = result["unique_id"].split(".")[-1]
+        if result["unique_id"].startswith("model.") and model in INCREMENTAL_MODELS:
+            found = re.search(r"/\* autosync incremental window: (\{.*?\}) \*/", result.get("compiled_code") or "")
+            built[model] = bool(found) and json.loads(found.group(1))["full"] is False
+    return built
+
+
 def test_run_py_loads_bigquery_full_and_incremental_and_dbt_builds_marts_equal_to_duckdb(bigquery, tmp_path):
     env = _user_settings(bigquery)
     env["DLT_DATA_DIR"] = str(tmp_path / "dlt")  # the scheduled job's pipeline state, nothing in ~/.dlt
@@ -219,14 +248,7 @@ def test_run_py_loads_bigquery_full_and_incremental_and_dbt_builds_marts_equal_t
         assert deletion_problems(reader, truth_later) == []
         _duckdb_run(emu, tmp_path, "--reconcile-deletes")
 
-        problems = []
-        for mart in MARTS:
-            duck_rows = h.read_table_duckdb(tmp_path / "warehouse.duckdb", "autosync", mart)
-            bq_rows = _bigquery_rows(reader, "autosync", mart)
-            if _as_of_dates(duck_rows) != _as_of_dates(bq_rows):
-                continue  # aged to "today" in the shop's zone, and a shop's midnight fell between the builds
-            problems += mart_differences(mart, duck_rows, bq_rows)
-        assert problems == [], "\n".join(problems)
+        _assert_marts_equal_duckdb(reader, tmp_path)
         for mart in h.MAIN_MARTS:
             assert _bigquery_rows(reader, "autosync", mart), f"{mart} is empty: the comparison proves nothing"
         work_orders = {r["work_order_id"] for r in _bigquery_rows(reader, "autosync", "fct_work_orders")}
@@ -235,6 +257,17 @@ def test_run_py_loads_bigquery_full_and_incremental_and_dbt_builds_marts_equal_t
         log = _bigquery_rows(reader, reader.dataset_name, "_autosync_runs")
         assert {r["status"] for r in log} == {"ok"}
         assert len({r["run_id"] for r in log}) == 2 and {r["shop_id"] for r in log} == set(range(1, WORLD["shops"] + 1))
+
+        # a third run: dbt builds the incremental models incrementally on BigQuery (merge, the
+        # touched keys as constants, unix_date) after more change
+        advance_with_changes(emu, hours=6)
+        third = _run_py(env)
+        assert third["rows"] and third["dbt"]["success"], third["dbt"]
+        _duckdb_run(emu, tmp_path)
+        windows = _incremental_windows(tmp_path / "dlt")
+        assert set(windows) == set(INCREMENTAL_MODELS) and all(windows.values()), \
+            f"not every incremental model was built incrementally: {windows}"
+        _assert_marts_equal_duckdb(reader, tmp_path)
 
     for path in (tmp_path / "dlt").rglob("*"):  # pipeline state, load packages, dbt's logs
         if path.is_file():
