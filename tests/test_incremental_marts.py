@@ -178,3 +178,11 @@ def test_a_build_with_nothing_new_rewrites_no_row_and_a_full_refresh_is_one_flag
     run_dbt(pipeline, "run", extra_args=["--vars", json.dumps({"default_timezone": "America/Denver"})] + selection,
             model_schema="marts")
     assert tampered() == 0
+    # more changed work orders and payments than autosync_incremental_max_keys rebuild it whole (a
+    # limit below zero: the nothing that changed here is more than it)
+    tamper()
+    result = run_dbt(pipeline, "run", model_schema="marts", extra_args=["--vars", json.dumps(
+        {"default_timezone": "America/Denver", "autosync_incremental_max_keys": -1})] + selection)
+    assert result.success and tampered() == 0
+    built = {r.node.name: r.node.compiled_code for r in result.dbt_result.result.results}
+    assert _window(built["fct_revenue_daily"])["full"] is True
