@@ -25,12 +25,15 @@
   table was reloaded from scratch (its oldest load id is newer than the watermark: rows that
   vanished from it would otherwise stay), or when a shop or an employee changed: a shop's zone
   moves every date of the shop, an employee's name and hourly rate show in all their rows, and
-  both change rarely.
+  both change rarely; and when more work orders and payments changed than the var
+  `autosync_incremental_max_keys` allows (the keys are written into the SQL as constants).
 -#}
 
 {% macro incremental_strategy() -%}
-    {#- dbt's strategies: delete+insert on DuckDB and Postgres, merge on BigQuery (which has no
-        delete+insert). Rows whose key disappears are deleted by the pre-hook (incremental_delete). -#}
+    {#- The pre-hook (incremental_delete) deletes every row of the touched keys, those that come back
+        and those that do not, so the model's rows are appended: `append` on DuckDB and Postgres
+        (dbt's delete+insert would scan the table again for keys already gone); `merge` on the
+        unique key on BigQuery, which has no delete+insert. -#}
     {{ return('merge' if target.type == 'bigquery' else 'append') }}
 {%- endmacro %}
 
