@@ -89,10 +89,11 @@
 {#-
   {full, since, upto, touched, keys} of this build of the calling model, read once, when the model
   compiles. `full` means: select every row (and, when the table exists, delete every row first).
-  Otherwise `keys` are the touched keys as constants, so the warehouse filters on literal values it
-  can push below the aggregating views and into its scans (a semi-join on a subquery of changed ids
-  is not pushed below a GROUP BY): for `touched='work_orders'` the changed work-order ids, for
-  'revenue_days' the (shop_id, date) pairs, for 'weeks' the (shop_id, week_start) pairs.
+  Otherwise `keys` are the touched keys as constants, so the warehouse filters on literal values:
+  an IN list of work-order ids is pushed below the aggregating views and into the scans, where a
+  semi-join on a subquery of changed ids is not. The keys: for `touched='work_orders'` the changed
+  work-order ids, for 'revenue_days' the (shop_id, date) pairs, for 'weeks' the (shop_id,
+  week_start) pairs.
   The model writes its window into its compiled SQL (incremental_window_marker); its pre-hook reads
   it from there, so the two agree exactly and the state is not read twice.
   More touched work orders and payments than the var `autosync_incremental_max_keys` (default
@@ -311,8 +312,9 @@
 
 {#- A (shop, day) as one integer: shop_id * 100000 + the day's number (days since 1970-01-01). One
     IN list of integers is a hash probe per row, where an OR of per-shop date lists is evaluated
-    term by term (on DuckDB 30x slower over the million line items), and it names only the columns
-    it is given, so it can be pushed below a GROUP BY on them. -#}
+    term by term (on DuckDB 30x slower over the million line items). Unlike an IN list on a plain
+    column (a work order id), DuckDB does not push this expression below a GROUP BY: the revenue
+    mart's view of line items per work order is still aggregated whole before it is filtered. -#}
 {% macro _shop_day_key(shop_column, date_column) -%}
     ({{ shop_column }} * 100000 + {{ autosync.day_number(date_column) }})
 {%- endmacro %}
