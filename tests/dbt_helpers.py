@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import random
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -55,6 +57,18 @@ FIRST_LOAD_ID = "1700000000.000001"  # what the loaders below stamp on every row
 TOP_LEVEL = RESOURCE_NAMES
 
 SHOP_ZONES = ("America/Phoenix", "America/New_York", "America/Chicago")
+
+# the dbt models built incrementally (dbt_project/macros/incremental.sql)
+INCREMENTAL_MODELS = ("int_work_orders_localized", "int_line_items_enriched", "fct_work_orders", "fct_line_items",
+                      "fct_revenue_daily", "fct_technician_throughput_weekly")
+_WINDOW = re.compile(r"/\* autosync incremental window: (\{.*?\}) \*/")
+
+
+def incremental_window(compiled_code: str) -> dict | None:
+    """The window an incremental model's build used ({full, since, upto, touched, keys}): the model
+    writes it into its compiled SQL. None when the SQL holds none."""
+    found = _WINDOW.search(compiled_code or "")
+    return json.loads(found.group(1)) if found else None
 
 
 def iso(t: dt.datetime | None) -> str | None:

@@ -20,7 +20,6 @@ import io
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 from datetime import date, datetime, timezone
@@ -204,10 +203,6 @@ def _assert_marts_equal_duckdb(reader, tmp_path):
     assert problems == [], "\n".join(problems)
 
 
-INCREMENTAL_MODELS = ("int_work_orders_localized", "int_line_items_enriched", "fct_work_orders", "fct_line_items",
-                      "fct_revenue_daily", "fct_technician_throughput_weekly")
-
-
 def _incremental_windows(dbt_dir: Path) -> Dict[str, bool]:
     """Each incremental model: whether the last dbt build read a window of changes (not whole), from
     the window it writes into its compiled SQL (dbt's run_results.json keeps the compiled code)."""
@@ -215,9 +210,9 @@ def _incremental_windows(dbt_dir: Path) -> Dict[str, bool]:
     built = {}
     for result in json.loads(results[-1].read_text())["results"] if results else []:
         model = result["unique_id"].split(".")[-1]
-        if result["unique_id"].startswith("model.") and model in INCREMENTAL_MODELS:
-            found = re.search(r"/\* autosync incremental window: (\{.*?\}) \*/", result.get("compiled_code") or "")
-            built[model] = bool(found) and json.loads(found.group(1))["full"] is False
+        if result["unique_id"].startswith("model.") and model in h.INCREMENTAL_MODELS:
+            window = h.incremental_window(result.get("compiled_code"))
+            built[model] = window is not None and window["full"] is False
     return built
 
 
@@ -265,7 +260,7 @@ def test_run_py_loads_bigquery_full_and_incremental_and_dbt_builds_marts_equal_t
         assert third["rows"] and third["dbt"]["success"], third["dbt"]
         _duckdb_run(emu, tmp_path)
         windows = _incremental_windows(tmp_path / "dlt")
-        assert set(windows) == set(INCREMENTAL_MODELS) and all(windows.values()), \
+        assert set(windows) == set(h.INCREMENTAL_MODELS) and all(windows.values()), \
             f"not every incremental model was built incrementally: {windows}"
         _assert_marts_equal_duckdb(reader, tmp_path)
 

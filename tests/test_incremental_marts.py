@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import re
 from decimal import Decimal
 
 import dlt
@@ -28,8 +27,7 @@ from pipelines.dbt_runner import run_dbt
 from source_helpers import advance_with_changes, delete_a_draft_work_order, sync
 from test_marts_end_to_end import AS_OF, WORLD, _assert_the_clock_cases, _make_the_clock_cases
 
-INCREMENTAL_MODELS = ("int_work_orders_localized", "int_line_items_enriched", "fct_work_orders", "fct_line_items",
-                      "fct_revenue_daily", "fct_technician_throughput_weekly")
+INCREMENTAL_MODELS = h.INCREMENTAL_MODELS
 STATE_TABLE = "autosync_incremental_state"
 # the incremental models and everything they read: what the comparison with a full build is about
 # (the other marts are full builds whatever happens, and other tests build the whole project)
@@ -78,10 +76,9 @@ def _build(pipeline, schema, *args, command="build"):
 
 
 def _window(compiled_code):
-    """The window an incremental model's build used: it writes it into its compiled SQL."""
-    found = re.search(r"/\* autosync incremental window: (\{.*?\}) \*/", compiled_code)
-    assert found, "no incremental window in the compiled SQL"
-    return json.loads(found.group(1))
+    window = h.incremental_window(compiled_code)
+    assert window is not None, "no incremental window in the compiled SQL"
+    return window
 
 
 def _assert_built_incrementally(compiled):

@@ -205,18 +205,17 @@
                ~ "autosync_incremental_max_keys = " ~ limit ~ ")") }}
         {{ return(whole) }}
     {%- endif -%}
-    {%- do window.update({'work_orders': changed.work_orders | sort, 'payments': changed.payments | sort}) -%}
+    {%- set work_orders = changed.work_orders | sort -%}
+    {%- set payments = changed.payments | sort -%}
     {%- if touched == 'work_orders' -%}
-        {%- do window.update({'keys': window.work_orders}) -%}
+        {%- do window.update({'keys': work_orders}) -%}
     {%- elif touched == 'revenue_days' -%}
-        {%- do window.update({'keys': autosync._touched_pairs(autosync.touched_revenue_days_sql(window))}) -%}
+        {%- do window.update({'keys': autosync._touched_pairs(autosync.touched_revenue_days_sql(work_orders, payments))}) -%}
     {%- elif touched == 'weeks' -%}
-        {%- do window.update({'keys': autosync._touched_pairs(autosync.touched_weeks_sql(window))}) -%}
+        {%- do window.update({'keys': autosync._touched_pairs(autosync.touched_weeks_sql(work_orders))}) -%}
     {%- else -%}
         {{ exceptions.raise_compiler_error("incremental_window: unknown touched keys " ~ touched) }}
     {%- endif -%}
-    {%- do window.pop('work_orders') -%}
-    {%- do window.pop('payments') -%}
     {{ return(window) }}
 {%- endmacro %}
 
@@ -350,9 +349,9 @@
     changed work order (deleted ones still have their raw row), and the payment and refund days of
     each changed payment and of every payment of a changed work order. Run once, at compile time,
     on the changed ids as constants. -#}
-{% macro touched_revenue_days_sql(window) -%}
-    {%- set work_orders = window.work_orders | join(', ') if window.work_orders else 'null' -%}
-    {%- set payments = window.payments | join(', ') if window.payments else 'null' -%}
+{% macro touched_revenue_days_sql(changed_work_orders, changed_payments) -%}
+    {%- set work_orders = changed_work_orders | join(', ') if changed_work_orders else 'null' -%}
+    {%- set payments = changed_payments | join(', ') if changed_payments else 'null' -%}
     select work_orders.shop_id, {{ autosync.local_date('work_orders.invoiced_at', autosync.timezone_or_default('zones.timezone')) }} as date
     from {{ ref('stg_autosync__work_orders') }} as work_orders
     left join {{ ref('int_shop_timezones') }} as zones on work_orders.shop_id = zones.shop_id
@@ -373,7 +372,7 @@
 
 
 {#- (shop_id, week_start) of the local ISO weeks in which a changed work order was completed. -#}
-{% macro touched_weeks_sql(window) -%}
+{% macro touched_weeks_sql(changed_work_orders) -%}
     select
         work_orders.shop_id,
         {{ autosync.week_start(autosync.local_date('work_orders.completed_at', autosync.timezone_or_default('zones.timezone'))) }}
@@ -381,5 +380,5 @@
     from {{ ref('stg_autosync__work_orders') }} as work_orders
     left join {{ ref('int_shop_timezones') }} as zones on work_orders.shop_id = zones.shop_id
     where work_orders.completed_at is not null
-        and work_orders.work_order_id in ({{ window.work_orders | join(', ') if window.work_orders else 'null' }})
+        and work_orders.work_order_id in ({{ changed_work_orders | join(', ') if changed_work_orders else 'null' }})
 {%- endmacro %}
