@@ -8,19 +8,41 @@
     {{ exceptions.raise_compiler_error("var as_of_date must be a date YYYY-MM-DD (e.g. --vars '{as_of_date: 2025-06-30}'), got " ~ (as_of | string)) }}
 {%- endif -%}
 with
+{%- if as_of is none %}
+
+{# Today once per shop and zone, not per row: a zone read from a column is set up again for every
+    row (on DuckDB that was 1 s of CPU over 200,000 work orders, against milliseconds here). -#}
+shop_today as (
+
+    select
+        shop_id,
+        shop_timezone,
+        {{ autosync.local_today('shop_timezone') }} as as_of_date
+
+    from (
+        select distinct shop_id, shop_timezone from {{ ref('int_work_orders_localized') }}
+    ) as shop_zones
+
+),
+{%- endif %}
 
 work_orders as (
 
     select
-        *,
+        work_orders.*,
         {% if as_of is none -%}
-        {{ autosync.local_today('shop_timezone') }}
+        shop_today.as_of_date
         {%- else -%}
         {{ autosync.date_literal(as_of) }}
         {%- endif %} as as_of_date
 
-    from {{ ref('int_work_orders_localized') }}
-    where invoiced_at is not null
+    from {{ ref('int_work_orders_localized') }} as work_orders
+    {%- if as_of is none %}
+    inner join shop_today
+        on work_orders.shop_id = shop_today.shop_id
+        and work_orders.shop_timezone = shop_today.shop_timezone
+    {%- endif %}
+    where work_orders.invoiced_at is not null
 
 ),
 
