@@ -33,15 +33,15 @@ work_orders as (
         {% if as_of is none -%}
         shop_today.as_of_date
         {%- else -%}
-        {{ autosync.date_literal(as_of) }}
-        {%- endif %} as as_of_date
+        {{ autosync.date_literal(as_of) }} as as_of_date
+        {%- endif %}
 
     from {{ ref('int_work_orders_localized') }} as work_orders
-    {%- if as_of is none %}
+    {% if as_of is none -%}
     inner join shop_today
         on work_orders.shop_id = shop_today.shop_id
         and work_orders.shop_timezone = shop_today.shop_timezone
-    {%- endif %}
+    {% endif -%}
     where work_orders.invoiced_at is not null
 
 ),
