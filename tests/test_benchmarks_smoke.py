@@ -78,3 +78,22 @@ def test_cost_per_row_compares_the_connector_with_the_bare_loop_on_the_same_rows
     assert all(_positive(side[key]) for side in (connector, bare) for key in ("cpu_seconds", "peak_rss_mb"))
     assert set(connector["cpu_by_stage"]) == {"extract", "normalize", "load"}
     assert _positive(figures["ratio"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_dbt_day_of_change_benchmark_runs_and_its_builds_agree(tmp_path):
+    # The benchmark behind the incremental figures in docs/performance.md, at a small size: a world,
+    # one emulated day, an incremental build and a full one. It exits 1 when a table of the two differs.
+    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "dbt_bench.py"), "--day-of-change", "--shops", "2",
+                           "--work-orders", "150", "--dir", str(tmp_path), "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=380)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:])
+    figures = json.loads(done.stdout)
+    assert figures["comparison"]["tables_compared"] >= 20 and not figures["comparison"]["rows_differing"]
+    assert figures["day"]["events"] > 0
+    for build in ("incremental", "full"):
+        assert figures[build]["success"] is True
+        assert _positive(figures[build]["cpu_seconds"]) and _positive(figures[build]["incremental_models_sql_cpu_seconds"])
+    assert _positive(figures["cold_parse_cpu_seconds"])
